@@ -1,0 +1,65 @@
+import FerryConfig
+import FerryProxy
+import FerryTelemetry
+import NIOCore
+
+extension AdminAPI {
+    func clusters(_ r: AdminRequest) async -> AdminResponse {
+        let generation = proxy.generation
+        let statuses = await proxy.hostStatuses()
+        let json = r.query["format"] == "json"
+        var text = ""
+        var clusterJSON: [String] = []
+        for name in generation.clusterNames {
+            let hosts = proxy.clusterManager.hosts(of: name)?.priorities ?? []
+            text += "\(name)::observability_name::\(name)\n"
+            text += "\(name)::added_via_api::false\n"
+            var hostJSON: [String] = []
+            for host in hosts.flatMap(\.hosts) {
+                let s = statuses[name]?[host.addressString] ?? ProxyServer.HostStatus()
+                let prefix = "\(name)::\(host.addressString)::"
+                let rows: [(String, Int)] = [
+                    ("cx_active", s.cxActive), ("cx_connect_fail", s.counters.cxConnectFail), ("cx_total", s.counters.cxTotal),
+                    ("rq_active", s.rqActive), ("rq_error", s.counters.rqError), ("rq_success", s.counters.rqSuccess),
+                    ("rq_timeout", s.counters.rqTimeout), ("rq_total", s.counters.rqTotal),
+                ]
+                for (k, v) in rows { text += "\(prefix)\(k)::\(v)\n" }
+                text += "\(prefix)hostname::\(host.hostname)\n"
+                text += "\(prefix)health_flags::healthy\n"
+                text += "\(prefix)weight::\(host.weight)\n"
+                text += "\(prefix)region::\(host.locality.region)\n\(prefix)zone::\(host.locality.zone)\n\(prefix)sub_zone::\(host.locality.subZone)\n"
+                text += "\(prefix)canary::false\n\(prefix)priority::\(host.priority)\n"
+                text += "\(prefix)success_rate::-1\n\(prefix)local_origin_success_rate::-1\n"
+                let statsJSON = rows.map { "{\"name\":\"\($0.0)\",\"value\":\"\($0.1)\"\($0.0.hasSuffix("active") ? ",\"type\":\"GAUGE\"" : "")}" }
+                    .joined(separator: ",")
+                hostJSON.append("""
+                {"address":{"socket_address":{"address":\(JSON.quote(host.address.ipAddress ?? "")),"port_value":\(host.address.port ?? 0)}},\
+                "stats":[\(statsJSON)],"health_status":{"eds_health_status":"HEALTHY"},"weight":\(host.weight),\
+                "hostname":\(JSON.quote(host.hostname)),"priority":\(host.priority),\
+                "locality":{"region":\(JSON.quote(host.locality.region)),"zone":\(JSON.quote(host.locality.zone)),"sub_zone":\(JSON.quote(host.locality.subZone))}}
+                """)
+            }
+            var entry = "{\"name\":\(JSON.quote(name)),\"observability_name\":\(JSON.quote(name)),\"host_statuses\":[\(hostJSON.joined(separator: ","))]"
+            if let error = proxy.clusterManager.lastError(of: name) { entry += ",\"dns_error\":\(JSON.quote(error))" }
+            clusterJSON.append(entry + "}")
+        }
+        if json { return .json("{\"cluster_statuses\":[\(clusterJSON.joined(separator: ","))]}") }
+        return AdminResponse(text)
+    }
+
+    func listeners(_ r: AdminRequest) -> AdminResponse {
+        let bound = proxy.listenerAddresses
+        if r.query["format"] == "json" {
+            let items = bound.map { l in
+                "{\"name\":\(JSON.quote(l.name)),\"local_address\":{\"socket_address\":{\"address\":\(JSON.quote(l.address.ipAddress ?? "")),\"port_value\":\(l.address.port ?? 0)}}}"
+            }
+            return .json("{\"listener_statuses\":[\(items.joined(separator: ","))]}")
+        }
+        return AdminResponse(bound.map { "\($0.name)::\(formatAddress($0.address))\n" }.joined())
+    }
+
+    func formatAddress(_ a: NIOCore.SocketAddress) -> String {
+        let ip = a.ipAddress ?? "?"
+        return a.protocol == .inet6 ? "[\(ip)]:\(a.port ?? 0)" : "\(ip):\(a.port ?? 0)"
+    }
+}

@@ -1,0 +1,50 @@
+import FerryConfig
+import FerryTelemetry
+import NIOCore
+
+/// An immutable, compiled configuration. Workers hold the current one; a stream uses the
+/// generation that was current when it started until it finishes, so a reload never changes a
+/// request in flight.
+public final class ConfigGeneration: Sendable {
+    public let id: Int
+    public let loaded: LoadedConfig
+    let listeners: [CompiledListener]
+    let clusters: [ClusterDefinition]
+    let clusterIndex: [String: Int]
+
+    init(id: Int, loaded: LoadedConfig, listeners: [CompiledListener], clusters: [ClusterDefinition]) {
+        self.id = id
+        self.loaded = loaded
+        self.listeners = listeners
+        self.clusters = clusters
+        var index: [String: Int] = [:]
+        for c in clusters { index[c.name] = c.index }
+        clusterIndex = index
+    }
+
+    public var bootstrap: Bootstrap { loaded.bootstrap }
+    public var listenerNames: [String] { listeners.map(\.name) }
+    public var clusterNames: [String] { clusters.map(\.name) }
+
+    func listener(named name: String) -> CompiledListener? { listeners.first { $0.name == name } }
+}
+
+/// A listener ready to accept: its address, limits and compiled connection manager.
+final class CompiledListener: Sendable {
+    let name: String
+    let config: Listener
+    let hcm: CompiledHCM
+    let stats: ListenerStats
+    /// From runtime `envoy.resource_limits.listener.<name>.connection_limit`; nil = unlimited.
+    let connectionLimit: Int?
+
+    init(config: Listener, hcm: CompiledHCM, stats: ListenerStats, connectionLimit: Int?) {
+        name = config.name
+        self.config = config
+        self.hcm = hcm
+        self.stats = stats
+        self.connectionLimit = connectionLimit
+    }
+
+    var address: FerryConfig.SocketAddress { config.address }
+}

@@ -1,0 +1,97 @@
+import FerryConfig
+import FerryTelemetry
+import FerryPolicy
+import NIOCore
+
+/// Compiles a validated configuration into a `ConfigGeneration`. Runs off the worker loops;
+/// the few checks that need run-time facts (a STATIC cluster given a host name, an access
+/// log file that cannot be opened) report located config errors like the validator does.
+public enum GenerationCompiler {
+    public static func compile(_ loaded: LoadedConfig, id: Int, store: StatsStore) -> Result<ConfigGeneration, ConfigErrors> {
+        let diagnostics = DiagnosticCollector()
+        let bootstrap = loaded.bootstrap
+        var clusters: [ClusterDefinition] = []
+        for (i, cluster) in bootstrap.clusters.enumerated() {
+            checkStaticAddresses(cluster, diagnostics)
+            clusters.append(ClusterDefinition(cluster, index: i, store: store))
+        }
+        var index: [String: Int] = [:]
+        for c in clusters { index[c.name] = c.index }
+        var listeners: [CompiledListener] = []
+        for listener in bootstrap.listeners {
+            let hcmConfig = listener.httpConnectionManager
+            let table = compileRoutes(hcmConfig.routeConfig, clusters: clusters, index: index)
+            let logs = compileAccessLogs(hcmConfig.accessLogs, at: hcmConfig.location, path: "\(hcmConfig.path).access_log", diagnostics)
+            let stats = HCMStats(prefix: hcmConfig.statPrefix, listenerStatName: listener.statName, store: store)
+            let hcm = CompiledHCM(config: hcmConfig, routeTable: table, stats: stats, accessLogs: logs)
+            var limit: Int?
+            if let value = bootstrap.runtime.value("envoy.resource_limits.listener.\(listener.name).connection_limit") {
+                if let n = Int(value), n >= 0 { limit = n } else {
+                    diagnostics.error(.unknown, "layered_runtime", "runtime key envoy.resource_limits.listener.\(listener.name).connection_limit is \"\(value)\", not a number",
+                                      fix: "set it to a whole number of connections")
+                }
+            }
+            listeners.append(CompiledListener(config: listener, hcm: hcm, stats: ListenerStats(statName: listener.statName, store: store),
+                                              connectionLimit: limit))
+        }
+        if diagnostics.hasErrors { return .failure(ConfigErrors(diagnostics: diagnostics.diagnostics)) }
+        return .success(ConfigGeneration(id: id, loaded: loaded, listeners: listeners, clusters: clusters))
+    }
+
+    static func checkStaticAddresses(_ cluster: Cluster, _ diagnostics: DiagnosticCollector) {
+        guard cluster.type == .staticType else { return }
+        for group in cluster.loadAssignment.localities {
+            for endpoint in group.endpoints where (try? NIOCore.SocketAddress(ipAddress: endpoint.address.address, port: 1)) == nil {
+                diagnostics.error(endpoint.address.location, "\(cluster.path).load_assignment",
+                                  "STATIC cluster \"\(cluster.name)\" has the host name \"\(endpoint.address.address)\"; STATIC endpoints must be IP addresses (as in Envoy)",
+                                  fix: "use `type: STRICT_DNS` to resolve host names, or write the IP address")
+            }
+        }
+    }
+
+    static func compileAccessLogs(_ logs: [AccessLog], at location: SourceLocation, path: String,
+                                  _ diagnostics: DiagnosticCollector) -> [CompiledAccessLog] {
+        logs.compactMap { log in
+            do {
+                return CompiledAccessLog(formatter: AccessLogFormatter(log.format), sink: try AccessLogSinks.shared.sink(for: log.sink),
+                                         filter: log.filter)
+            } catch {
+                diagnostics.error(location, path, "cannot open access log: \(error)",
+                                  fix: "create the directory and make it writable by the user running Ferry")
+                return nil
+            }
+        }
+    }
+
+    static func compileRoutes(_ config: RouteConfiguration, clusters: [ClusterDefinition], index: [String: Int]) -> RouteTable {
+        let hosts = config.virtualHosts.map { host in
+            CompiledVirtualHost(host, routes: host.routes.map { compileRoute($0, clusters: clusters, index: index) })
+        }
+        return RouteTable(virtualHosts: hosts, ignorePortInHostMatching: config.ignorePortInHostMatching)
+    }
+
+    static func compileRoute(_ route: Route, clusters: [ClusterDefinition], index: [String: Int]) -> CompiledRoute {
+        func handle(_ name: String) -> ClusterHandle { ClusterHandle(name: name, index: index[name] ?? -1) }
+        let action: CompiledRoute.Action
+        switch route.action {
+        case .route(let a):
+            let target: CompiledRouteAction.Target
+            switch a.cluster {
+            case .cluster(let name): target = .cluster(handle(name))
+            case .header(let header): target = .header(header)
+            case .weighted(let weights):
+                let pick = FerryPolicy.WeightedPick(weights: weights.map { UInt64($0.weight) })
+                target = .weighted(pick, weights.map {
+                    .init(cluster: handle($0.name), requestHeaders: $0.requestHeaders, responseHeaders: $0.responseHeaders,
+                          hostRewriteLiteral: $0.hostRewriteLiteral)
+                })
+            }
+            action = .route(CompiledRouteAction(a, target: target))
+        case .redirect(let r):
+            action = .redirect(r)
+        case .directResponse(let d):
+            action = .directResponse(status: d.status, body: d.body.map { ByteBuffer(bytes: $0.bytes) })
+        }
+        return CompiledRoute(route, action: action)
+    }
+}

@@ -1,0 +1,71 @@
+import FerryTelemetry
+
+/// Stat ids of `http.<stat_prefix>.*` plus the per-listener copies Envoy keeps under
+/// `listener.<address>.http.<stat_prefix>.*`.
+struct HCMStats: Sendable {
+    let cxTotal, cxHTTP1Total, cxDestroy, cxDestroyRemote, cxDestroyLocal, cxRxBytes, cxTxBytes: CounterID
+    let cxProtocolError, cxIdleTimeout, cxDrainClose, cxUpgradesTotal, cxDestroyActiveRq: CounterID
+    let cxActive, cxHTTP1Active, cxUpgradesActive, rqActive: GaugeID
+    let rqTotal, rqHTTP1Total, rqCompleted, rqTimeout, rqIdleTimeout, rqRxReset, rqTxReset, rqTooLarge: CounterID
+    let rqHeaderTimeout, rqResponseBeforeComplete, rqWsOnNonWsRoute, rqFailedPathNormalization: CounterID
+    let routeTotal, directResponse, redirect, noRoute, noCluster: CounterID
+    let rqClass: [CounterID]
+    let listenerRqClass: [CounterID]
+    let listenerRqCompleted: CounterID
+    let rqTime: HistogramID
+
+    init(prefix: String, listenerStatName: String, store: StatsStore) {
+        func c(_ s: String) -> CounterID { store.counter(.http(prefix, s)) }
+        func g(_ s: String) -> GaugeID { store.gauge(.http(prefix, s)) }
+        cxTotal = c("downstream_cx_total")
+        cxHTTP1Total = c("downstream_cx_http1_total")
+        cxDestroy = c("downstream_cx_destroy")
+        cxDestroyRemote = c("downstream_cx_destroy_remote")
+        cxDestroyLocal = c("downstream_cx_destroy_local")
+        cxRxBytes = c("downstream_cx_rx_bytes_total")
+        cxTxBytes = c("downstream_cx_tx_bytes_total")
+        cxProtocolError = c("downstream_cx_protocol_error")
+        cxIdleTimeout = c("downstream_cx_idle_timeout")
+        cxDrainClose = c("downstream_cx_drain_close")
+        cxUpgradesTotal = c("downstream_cx_upgrades_total")
+        cxDestroyActiveRq = c("downstream_cx_destroy_active_rq")
+        cxActive = g("downstream_cx_active")
+        cxHTTP1Active = g("downstream_cx_http1_active")
+        cxUpgradesActive = g("downstream_cx_upgrades_active")
+        rqActive = g("downstream_rq_active")
+        rqTotal = c("downstream_rq_total")
+        rqHTTP1Total = c("downstream_rq_http1_total")
+        rqCompleted = c("downstream_rq_completed")
+        rqTimeout = c("downstream_rq_timeout")
+        rqIdleTimeout = c("downstream_rq_idle_timeout")
+        rqRxReset = c("downstream_rq_rx_reset")
+        rqTxReset = c("downstream_rq_tx_reset")
+        rqTooLarge = c("downstream_rq_too_large")
+        rqHeaderTimeout = c("downstream_rq_header_timeout")
+        rqResponseBeforeComplete = c("downstream_rq_response_before_rq_complete")
+        rqWsOnNonWsRoute = c("downstream_rq_ws_on_non_ws_route")
+        rqFailedPathNormalization = c("downstream_rq_failed_path_normalization")
+        routeTotal = c("rq_total")
+        directResponse = c("rq_direct_response")
+        redirect = c("rq_redirect")
+        noRoute = c("no_route")
+        noCluster = c("no_cluster")
+        rqClass = (1...5).map { c("downstream_rq_\($0)xx") }
+        listenerRqClass = (1...5).map { store.counter(.listenerHTTP(listenerStatName, prefix, "downstream_rq_\($0)xx")) }
+        listenerRqCompleted = store.counter(.listenerHTTP(listenerStatName, prefix, "downstream_rq_completed"))
+        rqTime = store.histogram(.http(prefix, "downstream_rq_time"))
+    }
+}
+
+/// Stat ids of `listener.<address>.*`.
+struct ListenerStats: Sendable {
+    let cxTotal, cxDestroy, cxOverflow: CounterID
+    let cxActive: GaugeID
+
+    init(statName: String, store: StatsStore) {
+        cxTotal = store.counter(.listener(statName, "downstream_cx_total"))
+        cxDestroy = store.counter(.listener(statName, "downstream_cx_destroy"))
+        cxOverflow = store.counter(.listener(statName, "downstream_cx_overflow"))
+        cxActive = store.gauge(.listener(statName, "downstream_cx_active"))
+    }
+}

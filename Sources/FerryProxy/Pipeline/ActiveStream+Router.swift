@@ -1,0 +1,291 @@
+import FerryConfig
+import FerryPolicy
+import FerryTelemetry
+import NIOCore
+
+/// The router: the terminal step of a `route` action.
+extension ActiveStream {
+    func startRouter(_ action: CompiledRouteAction) {
+        shard.inc(stats.routeTotal)
+        let handle: ClusterHandle?
+        switch action.target {
+        case .cluster(let h):
+            handle = h
+        case .header(let name):
+            handle = request.headers.first(name).flatMap { name in generation.clusterIndex[name].map { ClusterHandle(name: name, index: $0) } }
+        case .weighted(let pick, let targets):
+            let target = targets[pick.pick(using: &worker.random)]
+            weightedTarget = target
+            handle = target.cluster
+        }
+        guard let handle, handle.index >= 0, handle.index < worker.clusters.count else {
+            shard.inc(stats.noCluster)
+            flags.insert(.noClusterFound)
+            return sendLocalReply(action.notFoundStatus, body: "", details: "cluster_not_found")
+        }
+        let cluster = worker.clusters[handle.index]
+        self.cluster = cluster
+        if let upgradeType {
+            let allowed = action.upgrades[upgradeType] ?? hcm.upgrades[upgradeType] ?? false
+            guard allowed else {
+                shard.inc(stats.rqWsOnNonWsRoute)
+                encoder.closeAfterResponse()
+                return sendLocalReply(403, body: "", details: "upgrade_failed")
+            }
+        }
+        guard let host = cluster.pickHost() else {
+            flags.insert(.noHealthyUpstream)
+            return sendLocalReply(503, body: "no healthy upstream", details: "no_healthy_upstream")
+        }
+        self.host = host
+        upstreamHead = buildUpstreamRequest(action, host: host)
+        let clusterStats = cluster.definition.stats
+        shard.inc(clusterStats.upstreamRqTotal)
+        shard.add(clusterStats.upstreamRqActive, 1)
+        upstreamCounted = true
+        attemptCount += 1
+        isAwaitingConnection = true
+        encoder.pauseRequestBody()
+        if requestEnded { startRouteTimer() }
+        let pool = cluster.pool(for: host)
+        self.pool = pool
+        pool.newStream(self)
+    }
+
+    /// The request as the upstream sees it: rewrites, header mutations in Envoy's order, and
+    /// the x-envoy headers Envoy adds.
+    func buildUpstreamRequest(_ action: CompiledRouteAction, host: UpstreamHost) -> RequestHead {
+        var head = request
+        if let route, let prefix = action.prefixRewrite, case .prefix(let matched) = route.path {
+            let path = head.pathWithoutQuery
+            if path.count >= matched.count {
+                let query = head.query.map { "?" + $0 } ?? ""
+                head.path = prefix + path.dropFirst(matched.count) + query
+            }
+        } else if let (regex, substitution) = action.regexRewrite {
+            let query = head.query.map { "?" + $0 } ?? ""
+            head.path = RegexRewrite.replaceAll(regex, in: String(head.pathWithoutQuery), with: substitution) + query
+        }
+        let originalHost = head.authority
+        if let literal = weightedTarget?.hostRewriteLiteral {
+            head.authority = literal
+        } else {
+            switch action.hostRewrite {
+            case .literal(let value)?: head.authority = value
+            case .auto?: if !host.hostname.isEmpty { head.authority = host.hostname }
+            case .header(let name)?: if let value = head.headers.first(name) { head.authority = value }
+            case .pathRegex(let regex, let substitution)?:
+                head.authority = RegexRewrite.replaceAll(regex, in: String(head.pathWithoutQuery), with: substitution)
+            case nil: break
+            }
+        }
+        if action.appendXForwardedHost, head.authority != originalHost, let originalHost {
+            if let existing = head.headers.first("x-forwarded-host") {
+                head.headers.set("x-forwarded-host", existing + "," + originalHost)
+            } else {
+                head.headers.addLowercased("x-forwarded-host", originalHost)
+            }
+        }
+        applyRequestMutations(&head.headers)
+        if !hcm.router.suppressEnvoyHeaders, action.timeout > .zero {
+            head.headers.set("x-envoy-expected-rq-timeout-ms", String(action.timeout.nanoseconds / 1_000_000))
+        }
+        if head.path != request.path, !hcm.router.suppressEnvoyHeaders {
+            head.headers.set("x-envoy-original-path", request.path)
+        }
+        if virtualHost?.includeRequestAttemptCount == true { head.headers.set("x-envoy-attempt-count", String(attemptCount + 1)) }
+        // Body framing goes last, as Envoy's codec writes it.
+        if let te = head.headers.first("transfer-encoding") {
+            head.headers.remove("transfer-encoding")
+            head.headers.addLowercased("transfer-encoding", te)
+        }
+        if upgradeType != nil {
+            head.headers.addLowercased("connection", "upgrade")
+        }
+        return head
+    }
+
+    /// Route configuration, virtual host, route and weighted-cluster header mutations, least
+    /// specific applied last (so it wins) unless most_specific_header_mutations_wins.
+    func applyRequestMutations(_ headers: inout HeaderMap) {
+        var levels: [HeaderMutations] = []
+        if let weightedTarget { levels.append(weightedTarget.requestHeaders) }
+        if let route { levels.append(route.requestHeaders) }
+        if let virtualHost { levels.append(virtualHost.requestHeaders) }
+        levels.append(hcm.routeConfig.requestHeaders)
+        if hcm.routeConfig.mostSpecificHeaderMutationsWins { levels.reverse() }
+        for level in levels where !level.isEmpty { apply(level, to: &headers) }
+    }
+
+    func applyResponseMutations(_ headers: inout HeaderMap) {
+        var levels: [HeaderMutations] = []
+        if let weightedTarget { levels.append(weightedTarget.responseHeaders) }
+        if let route { levels.append(route.responseHeaders) }
+        if let virtualHost { levels.append(virtualHost.responseHeaders) }
+        levels.append(hcm.routeConfig.responseHeaders)
+        if hcm.routeConfig.mostSpecificHeaderMutationsWins { levels.reverse() }
+        for level in levels where !level.isEmpty { apply(level, to: &headers) }
+    }
+
+    func apply(_ mutations: HeaderMutations, to headers: inout HeaderMap) {
+        for name in mutations.remove { headers.remove(name) }
+        for option in mutations.add {
+            let value = option.value.isLiteral ? option.value.literalValue : AccessLogFormatter.evaluateHeaderValue(option.value, self)
+            if value.isEmpty && !option.keepEmptyValue { continue }
+            switch option.action {
+            case .appendIfExistsOrAdd: headers.addLowercased(option.name, value)
+            case .addIfAbsent: if !headers.contains(option.name) { headers.addLowercased(option.name, value) }
+            case .overwriteIfExistsOrAdd: headers.set(option.name, value)
+            case .overwriteIfExists: if headers.contains(option.name) { headers.set(option.name, value) }
+            }
+        }
+    }
+
+    // MARK: pool callbacks
+
+    func onPoolReady(_ connection: UpstreamHTTP1Connection) {
+        isAwaitingConnection = false
+        guard !finished, let head = upstreamHead else {
+            connection.pool?.release(connection)
+            return
+        }
+        upstream = connection
+        upstreamLocal = connection.localAddress
+        upstreamStarted = .now()
+        lastActivity = upstreamStarted!
+        connection.sendHeaders(head, endStream: requestEnded)
+        if requestEnded {
+            upstreamRequestEnded = true
+            lastUpstreamTxAt = .now()
+        } else {
+            encoder.resumeRequestBody()
+        }
+    }
+
+    func onPoolFailure(_ kind: UpstreamResetKind, reason: String) {
+        isAwaitingConnection = false
+        guard !finished else { return }
+        pool?.counters.rqError += 1
+        flags.insert(.upstreamConnectionFailure)
+        let transport = String(reason.map { $0 == " " ? "_" : $0 })
+        upstreamFailureReason = transport
+        let reasonText = reason == "connection timeout" ? "connection timeout" : "remote connection failure"
+        let detailReason = reason == "connection timeout" ? "connection_timeout" : "remote_connection_failure"
+        sendLocalReply(503, body: "upstream connect error or disconnect/reset before headers. reset reason: \(reasonText)",
+                       details: "upstream_reset_before_response_started{\(detailReason)|\(transport)}")
+    }
+
+    // MARK: upstream response
+
+    func onUpstreamHeaders(_ head: ResponseHead) {
+        guard !finished, !responseStarted else { return }
+        let now = NIODeadline.now()
+        firstUpstreamByteAt = now
+        lastActivity = now
+        routeDeadline = nil
+        upstreamResponseHeaders = head.headers
+        if head.status >= 500 { pool?.counters.rqError += 1 } else { pool?.counters.rqSuccess += 1 }
+        if let cluster {
+            shard.inc(worker.statusCounter(cluster, head.status))
+            shard.inc(cluster.definition.stats.upstreamRqClass[min(max(head.status / 100, 1), 5) - 1])
+        }
+        var response = head
+        response.headers.remove("connection")
+        response.headers.remove("keep-alive")
+        response.headers.remove("proxy-connection")
+        response.headers.remove("transfer-encoding")
+        if head.status == 101 {
+            tunneling = true
+            response.headers.addLowercased("connection", "upgrade")
+        } else {
+            response.headers.remove("upgrade")
+        }
+        if !hcm.router.suppressEnvoyHeaders, let started = upstreamStarted {
+            response.headers.addLowercased("x-envoy-upstream-service-time", String((now - started).nanoseconds / 1_000_000))
+        }
+        if virtualHost?.includeAttemptCountInResponse == true { response.headers.set("x-envoy-attempt-count", String(attemptCount)) }
+        applyResponseMutations(&response.headers)
+        finishResponseHeaders(&response.headers)
+        details = "via_upstream"
+        startResponse(response)
+    }
+
+    func onUpstreamData(_ data: ByteBuffer) {
+        guard !finished else { return }
+        lastActivity = .now()
+        sendBody(data)
+        if !encoder.isWritable { upstream?.pauseReading() }
+    }
+
+    func onUpstreamTunnelData(_ data: ByteBuffer) {
+        guard !finished else { return }
+        lastActivity = .now()
+        bodyBytesSent += UInt64(data.readableBytes)
+        encoder.encodeTunnel(data)
+        if !encoder.isWritable { upstream?.pauseReading() }
+    }
+
+    func onUpstreamComplete(trailers: HeaderMap?) {
+        guard !finished else { return }
+        if let cluster, let started = upstreamStarted {
+            let stats = cluster.definition.stats
+            shard.inc(stats.upstreamRqCompleted)
+            shard.record(stats.upstreamRqTime, milliseconds: Double((NIODeadline.now() - started).nanoseconds) / 1e6)
+        }
+        if let connection = upstream {
+            upstream = nil
+            if upstreamRequestEnded, let pool = connection.pool {
+                pool.release(connection)
+            } else {
+                connection.abort()
+            }
+        }
+        responseTrailers = trailers
+        endResponse(trailers: trailers)
+    }
+
+    func onUpstreamReadComplete() { encoder.flush() }
+
+    func onUpstreamWritabilityChanged(_ writable: Bool) {
+        if writable && !isAwaitingConnection && !finished { encoder.resumeRequestBody() }
+    }
+
+    func onUpstreamReset(_ kind: UpstreamResetKind, detail: String) {
+        guard !finished else { return }
+        upstream = nil
+        if !responseStarted { pool?.counters.rqError += 1 }
+        if let cluster { shard.inc(cluster.definition.stats.upstreamRqRxReset) }
+        if responseStarted {
+            flags.insert(kind == .protocolError ? .upstreamProtocolError : .upstreamConnectionTermination)
+            details = "upstream_reset_after_response_started{\(kind.detail)}"
+            return resetDownstream()
+        }
+        switch kind {
+        case .protocolError:
+            flags.insert(.upstreamProtocolError)
+            sendLocalReply(502, body: "upstream connect error or disconnect/reset before headers. reset reason: protocol error",
+                           details: "upstream_reset_before_response_started{protocol_error}")
+        default:
+            flags.insert(.upstreamConnectionTermination)
+            sendLocalReply(503, body: "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+                           details: "upstream_reset_before_response_started{connection_termination}")
+        }
+    }
+}
+
+/// Why an upstream request failed.
+enum UpstreamResetKind: Equatable {
+    case connectionFailure
+    case connectionTermination
+    case protocolError
+    case localReset
+
+    var detail: String {
+        switch self {
+        case .connectionFailure: "connection_failure"
+        case .connectionTermination: "connection_termination"
+        case .protocolError: "protocol_error"
+        case .localReset: "local_reset"
+        }
+    }
+}

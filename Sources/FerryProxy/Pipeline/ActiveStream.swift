@@ -1,0 +1,277 @@
+import FerryConfig
+import FerryPolicy
+import FerryTelemetry
+import NIOCore
+
+/// One request/response exchange, independent of the downstream protocol.
+///
+/// Life of a stream (see docs/ARCHITECTURE.md): the codec delivers the request head →
+/// connection-manager checks and header rules → route lookup → the route's action (direct
+/// response, redirect, or the router: cluster choice, host pick, pooled connection) →
+/// request body streamed upstream → response streamed downstream → completion (stats,
+/// access log). Every step runs on the connection's event loop; a stream holds the
+/// generation it started with until it finishes.
+final class ActiveStream {
+    unowned let worker: Worker
+    unowned let encoder: any StreamEncoder
+    let connection: DownstreamConnectionInfo
+    let listener: CompiledListener
+    let hcm: CompiledHCM
+    let generation: ConfigGeneration
+
+    // Request.
+    var request: RequestHead
+    /// The request as received, before rewrites (for logs and redirects).
+    let receivedPath: String
+    let requestHeadersBytes: UInt64
+    var requestEnded = false
+    var bodyBytesReceived: UInt64 = 0
+    var downstreamRemote: String?
+    var upgradeType: String?
+
+    // Routing.
+    var virtualHost: CompiledVirtualHost?
+    var route: CompiledRoute?
+    var routeAction: CompiledRouteAction?
+    var weightedTarget: CompiledRouteAction.WeightedTarget?
+    var cluster: WorkerCluster?
+    var host: UpstreamHost?
+    var pool: HTTP1ConnectionPool?
+
+    // Upstream.
+    var upstream: UpstreamHTTP1Connection?
+    var upstreamHead: RequestHead?
+    var upstreamMethod: String { upstreamHead?.method ?? request.method }
+    var isAwaitingConnection = false
+    var upstreamStarted: NIODeadline?
+    var upstreamRequestEnded = false
+    var upstreamCounted = false
+    var tunneling = false
+    var attemptCount = 0
+    var upstreamFailureReason: String?
+    var upstreamLocal: String?
+
+    // Response.
+    var responseHead: ResponseHead?
+    var upstreamResponseHeaders: HeaderMap?
+    var responseTrailers: HeaderMap?
+    var responseStarted = false
+    var responseEnded = false
+    var bodyBytesSent: UInt64 = 0
+    var responseHeadersBytes: UInt64 = 0
+    var flags = ResponseFlags()
+    var details: String?
+    var localBody: String?
+    var isLocalReply = false
+    /// Status of a local reply being built, so local_reply_config filters see it.
+    var pendingLocalStatus: Int?
+
+    // Timing (monotonic).
+    let started: NIODeadline
+    let startedWallNanos: Int64
+    var requestEndedAt: NIODeadline?
+    var firstUpstreamByteAt: NIODeadline?
+    var firstTxAt: NIODeadline?
+    var lastTxAt: NIODeadline?
+    var lastUpstreamTxAt: NIODeadline?
+    var finishedAt: NIODeadline?
+
+    // Timers.
+    var timer: NIOScheduledCallback?
+    var timerDeadline: NIODeadline?
+    var routeDeadline: NIODeadline?
+    var requestDeadline: NIODeadline?
+    var idleTimeout: TimeAmount?
+    var lastActivity: NIODeadline
+    var finished = false
+
+    init(worker: Worker, encoder: any StreamEncoder, connection: DownstreamConnectionInfo, listener: CompiledListener,
+         generation: ConfigGeneration, head: RequestHead, headerBytes: Int, started: NIODeadline) {
+        self.worker = worker
+        self.encoder = encoder
+        self.connection = connection
+        self.listener = listener
+        self.hcm = listener.hcm
+        self.generation = generation
+        self.request = head
+        self.receivedPath = head.path
+        self.requestHeadersBytes = UInt64(headerBytes)
+        self.started = started
+        self.startedWallNanos = worker.clock.wallNanos(at: started)
+        self.lastActivity = started
+        self.idleTimeout = listener.hcm.streamIdleTimeout
+    }
+
+    var stats: HCMStats { hcm.stats }
+    var shard: StatsShard { worker.stats }
+
+    // MARK: request head
+
+    /// The codec parsed a request head. `endStream` is true when it has no body.
+    func decodeHeaders(endStream: Bool) {
+        shard.inc(stats.rqTotal)
+        shard.inc(stats.rqHTTP1Total)
+        shard.add(stats.rqActive, 1)
+        if endStream { markRequestEnded() }
+        if let timeout = hcm.requestTimeout, !endStream { requestDeadline = started + timeout }
+        armTimer()
+        let config = hcm.config
+
+        if request.version == .http10 && !config.acceptHTTP10 {
+            flags.insert(.downstreamProtocolError)
+            encoder.closeAfterResponse()
+            return sendLocalReply(426, body: "Upgrade Required", details: "low_version")
+        }
+        if request.authority == nil || request.authority!.isEmpty {
+            if request.version == .http10, let host = config.defaultHostForHTTP10 {
+                request.authority = host
+            } else if request.version != .http10 {
+                encoder.closeAfterResponse()
+                return sendLocalReply(400, body: "", details: "missing_host_header")
+            }
+        }
+        if var authority = request.authority {
+            if config.stripTrailingHostDot, authority.hasSuffix(".") { authority.removeLast() }
+            if config.stripAnyHostPort || config.stripMatchingHostPort, let colon = authority.lastIndex(of: ":"),
+               !authority.hasSuffix("]") {
+                let port = authority[authority.index(after: colon)...]
+                if config.stripAnyHostPort || Int(port) == connection.localAddress?.port { authority = String(authority[..<colon]) }
+            }
+            request.authority = authority
+        }
+        if config.normalizePath || config.mergeSlashes || config.pathWithEscapedSlashesAction != .implementationSpecificDefault {
+            switch PathNormalizer.apply(request.path, normalize: config.normalizePath, mergeSlashes: config.mergeSlashes,
+                                        escapedSlashes: config.pathWithEscapedSlashesAction) {
+            case .unchanged: break
+            case .rewritten(let path): request.path = path
+            case .reject:
+                shard.inc(stats.rqFailedPathNormalization)
+                flags.insert(.downstreamProtocolError)
+                encoder.closeAfterResponse()
+                return sendLocalReply(400, body: "Bad Request", details: "path_normalization_failed")
+            case .redirect(let path):
+                var headers = HeaderMap()
+                headers.addLowercased("location", path)
+                return sendLocalReply(307, body: "", details: "path_normalization_redirect", extraHeaders: headers)
+            }
+        }
+        upgradeType = RequestHeaderRules.stripHopByHop(&request.headers)
+        for name in hcm.routeConfig.internalOnlyHeaders { request.headers.remove(name) }
+        let forwarding = RequestHeaderRules.applyForwarding(&request, hcm: config, peerIP: connection.remoteIP, scheme: request.scheme)
+        downstreamRemote = forwarding.remote.map { ip in
+            ip == connection.remoteIP ? (connection.remoteString ?? ip) : ip
+        }
+        if config.generateRequestID {
+            let existing = request.headers.first("x-request-id")
+            if existing == nil || (forwarding.edge && !config.preserveExternalRequestID) {
+                request.headers.set("x-request-id", RequestHeaderRules.uuid(&worker.random))
+            }
+        }
+        routeRequest()
+    }
+
+    // MARK: routing
+
+    private func routeRequest() {
+        guard let host = hcm.routeTable.virtualHost(for: request.authority), let route = host.route(for: request) else {
+            shard.inc(stats.noRoute)
+            flags.insert(.noRouteFound)
+            return sendLocalReply(404, body: "", details: "route_not_found")
+        }
+        virtualHost = host
+        self.route = route
+        switch route.action {
+        case .directResponse(let status, let body):
+            shard.inc(stats.directResponse)
+            let text = body.map { String(buffer: $0) } ?? ""
+            sendLocalReply(status, body: text, details: "direct_response", applyRouteHeaders: true)
+        case .redirect(let redirect):
+            shard.inc(stats.redirect)
+            var headers = HeaderMap()
+            headers.addLowercased("location", redirectLocation(redirect))
+            sendLocalReply(redirect.responseCode.status, body: "", details: "direct_response", extraHeaders: headers,
+                           applyRouteHeaders: true)
+        case .route(let action):
+            routeAction = action
+            if let routeIdle = action.idleTimeout { idleTimeout = routeIdle == .zero ? nil : routeIdle }
+            startRouter(action)
+        }
+    }
+
+    private func redirectLocation(_ redirect: RedirectAction) -> String {
+        let scheme = redirect.scheme ?? request.scheme
+        var authority = redirect.host ?? request.authority ?? ""
+        if let port = redirect.port {
+            if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") { authority = String(authority[..<colon]) }
+            authority += ":\(port)"
+        } else if redirect.scheme != nil, redirect.scheme != request.scheme, let colon = authority.lastIndex(of: ":"),
+                  !authority.hasSuffix("]") {
+            // Changing scheme drops the old scheme's port (Envoy behaviour).
+            authority = String(authority[..<colon])
+        }
+        var pathPart = String(request.pathWithoutQuery)
+        var query = request.query.map { "?" + $0 } ?? ""
+        switch redirect.pathRewrite {
+        case .path(let p)?:
+            if let q = p.firstIndex(of: "?") {
+                pathPart = String(p[..<q])
+                query = String(p[q...])
+            } else {
+                pathPart = p
+            }
+        case .prefix(let p)?:
+            if case .prefix(let matched)? = route?.path, pathPart.hasPrefix(matched) {
+                pathPart = p + pathPart.dropFirst(matched.count)
+            }
+        case .regex(let regex, let substitution)?:
+            pathPart = RegexRewrite.replaceAll(regex, in: pathPart, with: substitution)
+        case nil:
+            break
+        }
+        if redirect.stripQuery { query = "" }
+        return "\(scheme)://\(authority)\(pathPart)\(query)"
+    }
+
+    // MARK: request body
+
+    func decodeData(_ data: ByteBuffer, endStream: Bool) {
+        bodyBytesReceived += UInt64(data.readableBytes)
+        lastActivity = .now()
+        if let upstream, !finished {
+            upstream.sendData(data, endStream: endStream)
+            if endStream {
+                upstreamRequestEnded = true
+                lastUpstreamTxAt = .now()
+            }
+            if !upstream.isWritable { encoder.pauseRequestBody() }
+        }
+        if endStream { onRequestComplete() }
+    }
+
+    func decodeTunnel(_ data: ByteBuffer) {
+        bodyBytesReceived += UInt64(data.readableBytes)
+        lastActivity = .now()
+        upstream?.sendTunnel(data)
+        if let upstream, !upstream.isWritable { encoder.pauseRequestBody() }
+    }
+
+    /// The downstream read cycle ended: push buffered upstream writes out.
+    func downstreamReadComplete() { upstream?.flush() }
+
+    private func markRequestEnded() {
+        requestEnded = true
+        requestEndedAt = .now()
+    }
+
+    func onRequestComplete() {
+        guard !requestEnded else { return }
+        markRequestEnded()
+        requestDeadline = nil
+        startRouteTimer()
+    }
+
+    /// The downstream can take more bytes again.
+    func downstreamWritabilityChanged(_ writable: Bool) {
+        if writable { upstream?.resumeReading() }
+    }
+}

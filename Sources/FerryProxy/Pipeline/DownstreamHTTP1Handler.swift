@@ -1,0 +1,381 @@
+import FerryConfig
+import FerryTelemetry
+import NIOCore
+
+/// The HTTP/1.x server side of one downstream connection: parses requests with
+/// `HTTP1Parser`, runs one `ActiveStream` at a time (pipelined requests wait, in order), and
+/// encodes responses with the framing the client can read. It is the only handler in the
+/// connection's pipeline, so bytes go from the socket to the stream without hops.
+final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOScheduledCallbackHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    unowned let worker: Worker
+    let listenerName: String
+    private var listener: CompiledListener
+    private var context: ChannelHandlerContext?
+    private var info: DownstreamConnectionInfo!
+    private var parser: HTTP1Parser
+    private var inbound: ByteBuffer?
+    private var stream: ActiveStream?
+    private var requestDone = false
+    private var bodyPaused = false
+    private var readPaused = false
+    private var pendingRead = false
+    private var closing = false
+    private var closeAfter = false
+    private var tunnel = false
+    private var requests = 0
+    // Response framing of the current stream.
+    private var chunked = false
+    private var noBody = false
+    // Idle timeout (no stream active).
+    private var idleSince: NIODeadline?
+    private var timer: NIOScheduledCallback?
+    private var headStartedAt: NIODeadline?
+
+    init(worker: Worker, listener: CompiledListener) {
+        self.worker = worker
+        listenerName = listener.name
+        self.listener = listener
+        parser = HTTP1Parser(role: .server, limits: listener.hcm.limits)
+    }
+
+    private var hcmStats: HCMStats { listener.hcm.stats }
+    private var shard: StatsShard { worker.stats }
+
+    // MARK: lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        info = DownstreamConnectionInfo(id: worker.server.nextConnectionID(), remote: context.channel.remoteAddress,
+                                        local: context.channel.localAddress)
+        shard.inc(hcmStats.cxTotal)
+        shard.inc(hcmStats.cxHTTP1Total)
+        shard.add(hcmStats.cxActive, 1)
+        shard.add(hcmStats.cxHTTP1Active, 1)
+        shard.inc(listener.stats.cxTotal)
+        shard.add(listener.stats.cxActive, 1)
+        worker.connections[ObjectIdentifier(self)] = self
+        becomeIdle()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        shard.add(hcmStats.cxActive, -1)
+        shard.add(hcmStats.cxHTTP1Active, -1)
+        shard.inc(hcmStats.cxDestroy)
+        shard.inc(closing ? hcmStats.cxDestroyLocal : hcmStats.cxDestroyRemote)
+        shard.add(listener.stats.cxActive, -1)
+        shard.inc(listener.stats.cxDestroy)
+        if tunnel { shard.add(hcmStats.cxUpgradesActive, -1) }
+        worker.connections[ObjectIdentifier(self)] = nil
+        timer?.cancel()
+        closing = true
+        if let stream {
+            self.stream = nil
+            shard.inc(hcmStats.cxDestroyActiveRq)
+            if tunnel && stream.responseStarted {
+                stream.onUpstreamComplete(trailers: nil)
+            } else {
+                stream.onDownstreamReset()
+            }
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        closeNow()
+    }
+
+    // MARK: reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        shard.inc(hcmStats.cxRxBytes, by: UInt64(bytes.readableBytes))
+        if inbound == nil || inbound!.readableBytes == 0 {
+            inbound = bytes
+        } else {
+            inbound!.writeBuffer(&bytes)
+        }
+        process()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        stream?.downstreamReadComplete()
+        if let buffer = inbound {
+            if buffer.readableBytes == 0 { inbound = nil } else if buffer.readerIndex > 32 * 1024 { inbound!.discardReadBytes() }
+        }
+        context.flush()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readPaused || (stream != nil && (requestDone || bodyPaused)) {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func resumeReadingIfNeeded() {
+        guard pendingRead, !readPaused, !(stream != nil && (requestDone || bodyPaused)) else { return }
+        pendingRead = false
+        context?.read()
+    }
+
+    /// Feeds buffered bytes to the parser and the current stream for as long as they can take them.
+    private func process() {
+        while !closing, inbound != nil {
+            if tunnel {
+                guard let stream, inbound!.readableBytes > 0, !bodyPaused else { return }
+                stream.decodeTunnel(inbound!.readSlice(length: inbound!.readableBytes)!)
+                return
+            }
+            if stream == nil {
+                guard inbound!.readableBytes > 0 else { return }
+                if headStartedAt == nil { headStartedAt = .now() }
+                let event: HTTP1Parser.Event?
+                do {
+                    event = try parser.next(&inbound!)
+                } catch {
+                    return codecError(error)
+                }
+                guard case .requestHead(var head)? = event else { return }
+                let start = headStartedAt ?? .now()
+                headStartedAt = nil
+                idleSince = nil
+                var endStream = false
+                if case .fixed(0) = parser.state { endStream = true }
+                if head.version == .http11, let expect = head.headers.first("expect"), expect.lowercased() == "100-continue" {
+                    head.headers.remove("expect")
+                    if !endStream { writeRaw("HTTP/1.1 100 Continue\r\n\r\n") }
+                }
+                if endStream { _ = try? parser.next(&inbound!) }
+                startStream(head, endStream: endStream, started: start)
+                continue
+            }
+            guard !requestDone, !bodyPaused, inbound!.readableBytes > 0 else { return }
+            let event: HTTP1Parser.Event?
+            do {
+                event = try parser.next(&inbound!)
+            } catch {
+                return codecError(error)
+            }
+            switch event {
+            case .body(let data)?:
+                var end = false
+                if case .fixed(0) = parser.state {
+                    _ = try? parser.next(&inbound!)
+                    end = true
+                    requestDone = true
+                }
+                stream!.decodeData(data, endStream: end)
+            case .end?:
+                requestDone = true
+                stream!.decodeData(ByteBuffer(), endStream: true)
+            case nil, .requestHead?, .responseHead?:
+                return
+            }
+        }
+    }
+
+    private func startStream(_ head: RequestHead, endStream: Bool, started: NIODeadline) {
+        requests += 1
+        // Each request uses the generation current when it arrives (routes update on reload).
+        if let current = worker.generation.listener(named: listenerName) {
+            listener = current
+        } else {
+            closeAfter = true
+        }
+        if let max = listener.hcm.config.maxRequestsPerConnection, requests >= max { closeAfter = true }
+        requestDone = endStream
+        bodyPaused = false
+        chunked = false
+        noBody = false
+        let stream = ActiveStream(worker: worker, encoder: self, connection: info, listener: listener,
+                                  generation: worker.generation, head: head, headerBytes: head.headers.wireSize, started: started)
+        self.stream = stream
+        stream.decodeHeaders(endStream: endStream)
+    }
+
+    /// A malformed request: answer with the parser's status and close, as Envoy does.
+    private func codecError(_ error: HTTP1ParseError) {
+        shard.inc(hcmStats.cxProtocolError)
+        closeAfter = true
+        if let stream {
+            stream.flags.insert(.downstreamProtocolError)
+            if stream.responseStarted { return stream.resetDownstream() }
+            stream.abortUpstream()
+            return stream.sendLocalReply(error.status, body: HTTPReason.phrase(error.status), details: error.detail)
+        }
+        if error.status == 413 { shard.inc(hcmStats.rqTooLarge) }
+        let stream = ActiveStream(worker: worker, encoder: self, connection: info, listener: listener, generation: worker.generation,
+                                  head: RequestHead(method: "", path: "", authority: nil), headerBytes: 0, started: headStartedAt ?? .now())
+        self.stream = stream
+        requestDone = true
+        stream.flags.insert(.downstreamProtocolError)
+        shard.inc(hcmStats.rqTotal)
+        shard.add(hcmStats.rqActive, 1)
+        stream.sendLocalReply(error.status, body: HTTPReason.phrase(error.status), details: error.detail)
+    }
+
+    // MARK: StreamEncoder
+
+    func encodeHeaders(_ head: ResponseHead, for stream: ActiveStream) {
+        guard let context else { return }
+        var head = head
+        let request = stream.request
+        let status = head.status
+        noBody = request.method == "HEAD" || (100..<200).contains(status) || status == 204 || status == 304
+        var keepAlive = !closeAfter && request.wantsKeepAlive && !worker.server.isDraining
+        if status == 101 {
+            keepAlive = false
+        } else if noBody {
+            // Framing headers pass through untouched (HEAD keeps the upstream's content-length).
+        } else if head.headers.contains("content-length") {
+            chunked = false
+        } else if request.version == .http11 {
+            head.headers.addLowercased("transfer-encoding", "chunked")
+            chunked = true
+        } else {
+            keepAlive = false  // close-delimited body for HTTP/1.0 clients
+        }
+        if status != 101 {
+            if !keepAlive {
+                closeAfter = true
+                head.headers.set("connection", "close")
+            } else if request.version == .http10 {
+                head.headers.set("connection", "keep-alive")
+            }
+        }
+        var buffer = context.channel.allocator.buffer(capacity: 128 + head.headers.count * 40)
+        HTTP1Serializer.writeResponseHead(head, version: .http11, into: &buffer)
+        shard.inc(hcmStats.cxTxBytes, by: UInt64(buffer.readableBytes))
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        if status == 101 {
+            tunnel = true
+            shard.inc(hcmStats.cxUpgradesTotal)
+            shard.add(hcmStats.cxUpgradesActive, 1)
+            parser.switchToTunnel()
+            requestDone = false
+            bodyPaused = false
+            context.flush()
+            process()
+        }
+    }
+
+    func encodeData(_ data: ByteBuffer, for stream: ActiveStream) {
+        guard let context, !noBody, data.readableBytes > 0 else { return }
+        shard.inc(hcmStats.cxTxBytes, by: UInt64(data.readableBytes))
+        if chunked {
+            var header = context.channel.allocator.buffer(capacity: 12)
+            HTTP1Serializer.writeChunkHeader(data.readableBytes, into: &header)
+            context.write(wrapOutboundOut(header), promise: nil)
+            context.write(wrapOutboundOut(data), promise: nil)
+            context.write(wrapOutboundOut(ByteBuffer.crlf), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(data), promise: nil)
+        }
+    }
+
+    func encodeEnd(trailers: HeaderMap?, for stream: ActiveStream) {
+        guard let context else { return }
+        if chunked && !noBody {
+            context.write(wrapOutboundOut(ByteBuffer.lastChunk), promise: nil)
+        }
+    }
+
+    func encodeTunnel(_ data: ByteBuffer) {
+        guard let context else { return }
+        shard.inc(hcmStats.cxTxBytes, by: UInt64(data.readableBytes))
+        context.write(wrapOutboundOut(data), promise: nil)
+    }
+
+    func flush() { context?.flush() }
+
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func resetStream(_ stream: ActiveStream) { closeNow() }
+
+    func resumeRequestBody() {
+        guard bodyPaused else { return }
+        bodyPaused = false
+        process()
+        resumeReadingIfNeeded()
+    }
+
+    func pauseRequestBody() { bodyPaused = true }
+
+    func closeAfterResponse() { closeAfter = true }
+
+    func streamFinished(_ finished: ActiveStream) {
+        guard stream === finished, let context else { return }
+        stream = nil
+        if tunnel || closeAfter || !requestDone || closing {
+            closeAfterFlush()
+            return
+        }
+        becomeIdle()
+        process()
+        resumeReadingIfNeeded()
+        context.flush()
+    }
+
+    // MARK: closing and timers
+
+    private func writeRaw(_ text: String) {
+        guard let context else { return }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text)), promise: nil)
+    }
+
+    private func closeAfterFlush() {
+        guard let context, !closing else { return }
+        closing = true
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
+        promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
+            self?.context?.close(promise: nil)
+        }
+    }
+
+    private func closeNow() {
+        guard !closing || context?.channel.isActive == true else { return }
+        closing = true
+        context?.close(promise: nil)
+    }
+
+    /// Closes the connection if it is idle (drain, listener removed).
+    func closeIfIdle() {
+        if stream == nil { closeAfterFlush() } else { closeAfter = true }
+    }
+
+    private func becomeIdle() {
+        idleSince = .now()
+        guard let timeout = listener.hcm.idleTimeout, timer == nil, let context else { return }
+        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        timer = nil
+        guard !closing else { return }
+        if stream == nil, let since = idleSince, let timeout = listener.hcm.idleTimeout {
+            if since + timeout <= .now() {
+                shard.inc(hcmStats.cxIdleTimeout)
+                closeAfterFlush()
+                return
+            }
+            timer = try? eventLoop.assumeIsolated().scheduleCallback(at: since + timeout, handler: self)
+        } else if let timeout = listener.hcm.idleTimeout {
+            timer = try? eventLoop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        stream?.downstreamWritabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+}
+
+extension ByteBuffer {
+    static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
+}

@@ -1,0 +1,215 @@
+import FerryConfig
+import FerryTelemetry
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A running data plane: worker loops, listeners, clusters and the current configuration
+/// generation. `start` binds everything; the admin API and the CLI drive it from outside the
+/// loops through its `Sendable` surface.
+public final class ProxyServer: Sendable {
+    public let store: StatsStore
+    public let state: ServerState
+    public let options: ProxyOptions
+    public let group: MultiThreadedEventLoopGroup
+    /// One loop for control work: DNS refresh timers, cluster updates.
+    let mainGroup: MultiThreadedEventLoopGroup
+    let threadPool: NIOThreadPool
+    let workers: [NIOLoopBound<Worker>]
+    let workersByLoop: [ObjectIdentifier: NIOLoopBound<Worker>]
+    public let clusterManager: ClusterManager
+    let current: NIOLockedValueBox<ConfigGeneration>
+    let bound: NIOLockedValueBox<[BoundListener]>
+    let serverStats: ServerStats
+    var logger: Logger { options.logger }
+
+    private init(generation: ConfigGeneration, store: StatsStore, options: ProxyOptions, group: MultiThreadedEventLoopGroup,
+                 mainGroup: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, workers: [NIOLoopBound<Worker>],
+                 clusterManager: ClusterManager, state: ServerState) {
+        self.store = store
+        self.options = options
+        self.group = group
+        self.mainGroup = mainGroup
+        self.threadPool = threadPool
+        self.workers = workers
+        var byLoop: [ObjectIdentifier: NIOLoopBound<Worker>] = [:]
+        for w in workers { byLoop[ObjectIdentifier(w.eventLoop)] = w }
+        workersByLoop = byLoop
+        self.clusterManager = clusterManager
+        self.state = state
+        current = NIOLockedValueBox(generation)
+        bound = NIOLockedValueBox([])
+        serverStats = ServerStats(store: store)
+    }
+
+    /// Compiles `config`, starts `options.concurrency` worker loops, resolves clusters and binds
+    /// every listener. Throws `ConfigErrors` for configurations that cannot run.
+    public static func start(config: LoadedConfig, options: ProxyOptions) async throws -> ProxyServer {
+        let store = StatsStore()
+        let generation = try GenerationCompiler.compile(config, id: 1, store: store).get()
+        let concurrency = max(1, options.concurrency)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: concurrency)
+        let mainGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let threadPool = NIOThreadPool(numberOfThreads: 2)
+        threadPool.start()
+        let state = ServerState(startUptimeNanos: NIODeadline.now().uptimeNanoseconds, startWallSeconds: Self.wallSeconds())
+        var workers: [NIOLoopBound<Worker>] = []
+        for (i, loop) in group.makeIterator().enumerated() {
+            let logger = options.logger
+            workers.append(try await loop.submit {
+                let worker = Worker(index: i, workerCount: concurrency, loop: loop, generation: generation, store: store,
+                                    server: state, logger: logger)
+                worker.start()
+                return NIOLoopBound(worker, eventLoop: loop)
+            }.get())
+        }
+        let manager = ClusterManager(loop: mainGroup.next(), resolver: DNSResolver(threadPool: threadPool, overrides: options.hostOverrides),
+                                     store: store, logger: options.logger)
+        let server = ProxyServer(generation: generation, store: store, options: options, group: group, mainGroup: mainGroup,
+                                 threadPool: threadPool, workers: workers, clusterManager: manager, state: state)
+        manager.subscribe { [workers] name, hosts in
+            for w in workers { w.eventLoop.execute { w.value.updateHosts(cluster: name, hosts) } }
+        }
+        try await manager.apply(generation.clusters).get()
+        try await server.installOnWorkers(generation)
+        do {
+            for listener in generation.listeners {
+                let b = try await ListenerBinder.bind(listener, workers: workers, group: group, workersByLoop: server.workersByLoop)
+                server.bound.withLockedValue { $0.append(b) }
+                options.logger.info("listener \(listener.name) bound to \(UpstreamHost.format(b.address))")
+            }
+        } catch {
+            await server.shutdown()
+            throw ListenerBindError(message: "\(error)")
+        }
+        server.serverStats.setStatic(concurrency: concurrency)
+        state.phase = .live
+        return server
+    }
+
+    func installOnWorkers(_ generation: ConfigGeneration) async throws {
+        var hosts: [String: HostSet] = [:]
+        for c in generation.clusters { hosts[c.name] = clusterManager.hosts(of: c.name) ?? .empty }
+        let snapshot = hosts
+        for w in workers {
+            try await w.eventLoop.submit { w.value.install(generation, hosts: snapshot) }.get()
+        }
+    }
+
+    public var generation: ConfigGeneration { current.withLockedValue { $0 } }
+
+    /// Names and bound addresses of the listeners (port 0 resolved to the real port).
+    public var listenerAddresses: [(name: String, address: NIOCore.SocketAddress)] {
+        bound.withLockedValue { $0.map { ($0.name, $0.address) } }
+    }
+
+    /// Merged stats from every worker loop.
+    public func statsView() async -> StatsView {
+        serverStats.update(state: state, connections: await connectionCount())
+        var snapshots: [StatsSnapshot] = []
+        for w in workers {
+            if let s = try? await w.eventLoop.submit({ w.value.stats.grow(to: w.value.store); return w.value.stats.snapshot() }).get() {
+                snapshots.append(s)
+            }
+        }
+        return store.view(merging: snapshots)
+    }
+
+    public func connectionCount() async -> Int {
+        var total = 0
+        for w in workers { total += (try? await w.eventLoop.submit { w.value.connections.count }.get()) ?? 0 }
+        return total
+    }
+
+    /// Live per-host numbers for `/clusters`, summed over loops.
+    public struct HostStatus: Sendable {
+        public var rqActive = 0
+        public var cxActive = 0
+        public var counters = HostCounters()
+        public init() {}
+        init(rqActive: Int, cxActive: Int, counters: HostCounters) {
+            self.rqActive = rqActive
+            self.cxActive = cxActive
+            self.counters = counters
+        }
+    }
+
+    public func hostStatuses() async -> [String: [String: HostStatus]] {
+        var result: [String: [String: HostStatus]] = [:]
+        for w in workers {
+            let part = (try? await w.eventLoop.submit { () -> [String: [String: HostStatus]] in
+                var out: [String: [String: HostStatus]] = [:]
+                for cluster in w.value.clusters {
+                    for pool in cluster.allPools {
+                        out[cluster.definition.name, default: [:]][pool.host.addressString] =
+                            HostStatus(rqActive: pool.activeCount, cxActive: pool.activeCount + pool.idleCount, counters: pool.counters)
+                    }
+                }
+                return out
+            }.get()) ?? [:]
+            for (cluster, hosts) in part {
+                for (host, v) in hosts {
+                    var merged = result[cluster]?[host] ?? HostStatus()
+                    merged.rqActive += v.rqActive
+                    merged.cxActive += v.cxActive
+                    merged.counters.add(v.counters)
+                    result[cluster, default: [:]][host] = merged
+                }
+            }
+        }
+        return result
+    }
+
+    public func shutdown() async {
+        state.phase = .draining
+        let listeners = bound.withLockedValue { $0 }
+        for l in listeners { try? await l.close().get() }
+        clusterManager.shutdown()
+        for w in workers { try? await w.eventLoop.submit { w.value.stop() }.get() }
+        AccessLogSinks.shared.flushAll()
+        try? await group.shutdownGracefully()
+        try? await mainGroup.shutdownGracefully()
+        try? await threadPool.shutdownGracefully()
+    }
+
+    static func wallSeconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec)
+    }
+}
+
+public struct ListenerBindError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { "cannot bind listener: \(message)" }
+}
+
+/// `server.*` stats.
+struct ServerStats: Sendable {
+    let live, uptime, concurrency, totalConnections, state, version: GaugeID
+
+    init(store: StatsStore) {
+        live = store.gauge(.plain("server.live"))
+        uptime = store.gauge(.plain("server.uptime"))
+        concurrency = store.gauge(.plain("server.concurrency"))
+        totalConnections = store.gauge(.plain("server.total_connections"))
+        state = store.gauge(.plain("server.state"))
+        version = store.gauge(.plain("server.version"))
+        self.store = store
+    }
+
+    let store: StatsStore
+
+    func setStatic(concurrency n: Int) {
+        store.set(concurrency, Int64(n))
+        store.set(live, 1)
+    }
+
+    func update(state s: ServerState, connections: Int) {
+        store.set(uptime, Int64((NIODeadline.now().uptimeNanoseconds - s.startUptimeNanos) / 1_000_000_000))
+        store.set(live, s.phase == .live ? 1 : 0)
+        store.set(state, Int64(s.phase == .live ? 0 : s.phase == .draining ? 1 : 2))
+        store.set(totalConnections, Int64(connections))
+    }
+}

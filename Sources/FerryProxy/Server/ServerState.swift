@@ -1,0 +1,46 @@
+import Atomics
+import FerryTelemetry
+
+/// Process-wide flags read on every loop: readiness for `/ready`, the `/healthcheck/fail`
+/// switch, and counters that must be unique across loops. Plain atomics, read with relaxed
+/// ordering: they change rarely and tolerate a moment's lag.
+public final class ServerState: Sendable {
+    public enum Phase: Int, Sendable {
+        case initializing = 0, live = 1, draining = 2, preInitializing = 3
+        public var envoyName: String {
+            switch self {
+            case .initializing: "INITIALIZING"
+            case .live: "LIVE"
+            case .draining: "DRAINING"
+            case .preInitializing: "PRE_INITIALIZING"
+            }
+        }
+    }
+
+    private let phaseValue = ManagedAtomic<Int>(Phase.initializing.rawValue)
+    private let healthCheckFailedValue = ManagedAtomic<Bool>(false)
+    private let connectionIDs = ManagedAtomic<UInt64>(0)
+    /// Monotonic start, for `server.uptime`.
+    public let startUptimeNanos: UInt64
+    /// Wall-clock start in seconds since 1970.
+    public let startWallSeconds: Int64
+
+    public init(startUptimeNanos: UInt64, startWallSeconds: Int64) {
+        self.startUptimeNanos = startUptimeNanos
+        self.startWallSeconds = startWallSeconds
+    }
+
+    public var phase: Phase {
+        get { Phase(rawValue: phaseValue.load(ordering: .relaxed)) ?? .live }
+        set { phaseValue.store(newValue.rawValue, ordering: .relaxed) }
+    }
+
+    public var isDraining: Bool { phase == .draining }
+
+    public var healthCheckFailed: Bool {
+        get { healthCheckFailedValue.load(ordering: .relaxed) }
+        set { healthCheckFailedValue.store(newValue, ordering: .relaxed) }
+    }
+
+    public func nextConnectionID() -> UInt64 { connectionIDs.loadThenWrappingIncrement(ordering: .relaxed) }
+}

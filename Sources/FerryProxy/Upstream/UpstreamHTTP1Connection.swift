@@ -1,0 +1,298 @@
+import FerryTelemetry
+import NIOCore
+
+/// One HTTP/1.1 connection to an upstream host: encodes the request of the stream attached to
+/// it and parses the response back into that stream. Holds at most one stream at a time.
+final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// At most this many 1xx responses before the final one (1xx floods are a protocol error).
+    static let maxInformationalResponses = 20
+
+    private var context: ChannelHandlerContext?
+    weak var pool: HTTP1ConnectionPool?
+    private(set) var stream: ActiveStream?
+    private var parser = HTTP1Parser(role: .client)
+    private var inbound: ByteBuffer?
+    private(set) var requestsServed = 0
+    private(set) var isAttachedToPool = false
+    var countedActive = false
+    private var closed = false
+    private var reusable = true
+    private var requestChunked = false
+    private(set) var requestDone = false
+    private(set) var responseDone = true
+    private var informational = 0
+    private var tunnel = false
+    private var readPaused = false
+    private var pendingRead = false
+    private var idleSince: NIODeadline?
+    private var idleTimeout: TimeAmount?
+    private var idleTimer: NIOScheduledCallback?
+
+    var isUsable: Bool {
+        !closed && reusable && !tunnel && responseDone && requestDone && (context?.channel.isActive ?? false)
+            && (inbound?.readableBytes ?? 0) == 0
+    }
+
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+    var localAddress: String? { context?.channel.localAddress.map(UpstreamHost.format) }
+    var connectionID: UInt64 { UInt64(UInt(bitPattern: ObjectIdentifier(self).hashValue)) }
+
+    private var clusterStats: ClusterStats? { pool?.cluster.definition.stats }
+    private var shard: StatsShard? { pool?.cluster.worker.stats }
+
+    // MARK: stream attachment
+
+    func attach(_ stream: ActiveStream) {
+        self.stream = stream
+        isAttachedToPool = true
+        requestsServed += 1
+        requestDone = false
+        responseDone = false
+        requestChunked = false
+        informational = 0
+        idleSince = nil
+        parser.pendingRequestMethod = stream.upstreamMethod
+    }
+
+    func detach() {
+        stream = nil
+        isAttachedToPool = false
+        resumeReading()
+    }
+
+    func becameIdle(timeout: TimeAmount?) {
+        idleSince = .now()
+        idleTimeout = timeout
+        if let timeout, idleTimer == nil, let loop = context?.eventLoop {
+            idleTimer = try? loop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
+        }
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        idleTimer = nil
+        guard let since = idleSince, let timeout = idleTimeout, stream == nil, !closed else { return }
+        let expiry = since + timeout
+        if expiry <= .now() {
+            if let stats = clusterStats { shard?.inc(stats.upstreamCxIdleTimeout) }
+            closeLocally()
+        } else {
+            idleTimer = try? eventLoop.assumeIsolated().scheduleCallback(at: expiry, handler: self)
+        }
+    }
+
+    // MARK: request encoding
+
+    func sendHeaders(_ head: RequestHead, endStream: Bool) {
+        guard let context else { return }
+        requestChunked = !endStream && head.headers.first("transfer-encoding") != nil
+        if !head.wantsKeepAlive { reusable = false }
+        var buffer = context.channel.allocator.buffer(capacity: 256 + head.headers.count * 32)
+        HTTP1Serializer.writeRequestHead(head, into: &buffer)
+        count(tx: buffer.readableBytes)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        if endStream {
+            requestDone = true
+            context.flush()
+        }
+    }
+
+    func sendData(_ data: ByteBuffer, endStream: Bool) {
+        guard let context else { return }
+        if requestChunked {
+            if data.readableBytes > 0 {
+                var header = context.channel.allocator.buffer(capacity: 12)
+                HTTP1Serializer.writeChunkHeader(data.readableBytes, into: &header)
+                context.write(wrapOutboundOut(header), promise: nil)
+                context.write(wrapOutboundOut(data), promise: nil)
+                context.write(wrapOutboundOut(ByteBuffer.crlf), promise: nil)
+            }
+            if endStream {
+                var last = context.channel.allocator.buffer(capacity: 5)
+                HTTP1Serializer.writeLastChunk(trailers: nil, into: &last)
+                context.write(wrapOutboundOut(last), promise: nil)
+            }
+        } else if data.readableBytes > 0 {
+            context.write(wrapOutboundOut(data), promise: nil)
+        }
+        count(tx: data.readableBytes)
+        if endStream {
+            requestDone = true
+            context.flush()
+        }
+    }
+
+    /// Raw bytes after an upgrade.
+    func sendTunnel(_ data: ByteBuffer) {
+        guard let context else { return }
+        count(tx: data.readableBytes)
+        context.write(wrapOutboundOut(data), promise: nil)
+    }
+
+    func flush() { context?.flush() }
+
+    private func count(tx bytes: Int) {
+        if let stats = clusterStats { shard?.inc(stats.upstreamCxTxBytesTotal, by: UInt64(bytes)) }
+    }
+
+    // MARK: reading
+
+    func pauseReading() { readPaused = true }
+
+    func resumeReading() {
+        guard readPaused else { return }
+        readPaused = false
+        if pendingRead {
+            pendingRead = false
+            context?.read()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readPaused { pendingRead = true } else { context.read() }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if let stats = clusterStats { shard?.inc(stats.upstreamCxRxBytesTotal, by: UInt64(bytes.readableBytes)) }
+        guard stream != nil else {
+            // Bytes while idle: an unsolicited response or garbage. Never reuse this connection.
+            if let stats = clusterStats { shard?.inc(stats.upstreamCxProtocolError) }
+            closeLocally()
+            return
+        }
+        if inbound == nil || inbound!.readableBytes == 0 {
+            inbound = bytes
+        } else {
+            inbound!.writeBuffer(&bytes)
+        }
+        process()
+    }
+
+    private func process() {
+        while let stream, inbound != nil {
+            if tunnel {
+                guard inbound!.readableBytes > 0 else { return }
+                let data = inbound!.readSlice(length: inbound!.readableBytes)!
+                stream.onUpstreamTunnelData(data)
+                return
+            }
+            let event: HTTP1Parser.Event?
+            do {
+                event = try parser.next(&inbound!)
+            } catch {
+                if let stats = clusterStats { shard?.inc(stats.upstreamCxProtocolError) }
+                reusable = false
+                self.stream = nil
+                stream.onUpstreamReset(.protocolError, detail: error.detail)
+                closeLocally()
+                return
+            }
+            guard let event else { return }
+            switch event {
+            case .responseHead(let head):
+                if head.status < 200 && head.status != 101 {
+                    informational += 1
+                    if informational > Self.maxInformationalResponses {
+                        if let stats = clusterStats { shard?.inc(stats.upstreamCxProtocolError) }
+                        reusable = false
+                        self.stream = nil
+                        stream.onUpstreamReset(.protocolError, detail: "too_many_informational_responses")
+                        closeLocally()
+                        return
+                    }
+                    continue
+                }
+                if !head.wantsKeepAlive { reusable = false }
+                if head.status == 101 {
+                    tunnel = true
+                    reusable = false
+                }
+                stream.onUpstreamHeaders(head)
+            case .body(let data):
+                stream.onUpstreamData(data)
+            case .end(let trailers):
+                responseDone = true
+                if !requestDone { reusable = false }
+                stream.onUpstreamComplete(trailers: trailers)
+            case .requestHead:
+                break
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if let stream { stream.onUpstreamReadComplete() }
+        if let buffer = inbound, buffer.readableBytes == 0 { inbound = nil } else if inbound != nil {
+            inbound!.discardReadBytes()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        stream?.onUpstreamWritabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let wasClosedLocally = closed
+        closed = true
+        idleTimer?.cancel()
+        if let stats = clusterStats, let shard {
+            shard.inc(stats.upstreamCxDestroy)
+            shard.inc(wasClosedLocally ? stats.upstreamCxDestroyLocal : stats.upstreamCxDestroyRemote)
+            if countedActive { shard.add(stats.upstreamCxActive, -1) }
+            if stream != nil {
+                shard.inc(stats.upstreamCxDestroyWithActiveRq)
+                shard.inc(wasClosedLocally ? stats.upstreamCxDestroyLocalWithActiveRq : stats.upstreamCxDestroyRemoteWithActiveRq)
+            }
+        }
+        countedActive = false
+        pool?.remove(self)
+        if let stream {
+            self.stream = nil
+            if tunnel {
+                stream.onUpstreamComplete(trailers: nil)
+            } else if wasClosedLocally {
+                stream.onUpstreamReset(.localReset, detail: "upstream_reset")
+            } else if let end = try? parser.endOfInput(), case .end = end {
+                // A close-delimited response ends here; anything else was cut short.
+                responseDone = true
+                stream.onUpstreamComplete(trailers: nil)
+            } else {
+                stream.onUpstreamReset(.connectionTermination, detail: "upstream_reset")
+            }
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    /// Close from our side (timeout, reset, not reusable).
+    func closeLocally() {
+        guard !closed else { return }
+        closed = true
+        reusable = false
+        idleTimer?.cancel()
+        context?.close(promise: nil)
+    }
+
+    /// The stream gave up on this request (timeout, downstream reset): the connection cannot be reused.
+    func abort() {
+        stream = nil
+        closeLocally()
+    }
+}
+
+extension ByteBuffer {
+    /// Shared "\r\n" for chunk framing (immutable, so sharing it across loops is safe).
+    static let crlf = ByteBuffer(string: "\r\n")
+}

@@ -1,0 +1,86 @@
+import FerryConfig
+import FerryPolicy
+import FerryTelemetry
+import Logging
+import NIOCore
+
+/// Everything one event loop owns: its stats shard, the configuration generation new streams
+/// use, per-cluster balancers and connection pools, a random generator and cached clocks.
+/// Only code running on `loop` touches a worker, so none of it needs locks.
+final class Worker {
+    let index: Int
+    /// How many workers share the listeners (for splitting per-listener limits).
+    let workerCount: Int
+    let loop: EventLoop
+    let store: StatsStore
+    let stats = StatsShard()
+    let server: ServerState
+    let logger: Logger
+    let clock = WallClock()
+    var random = FastRandom()
+    private(set) var generation: ConfigGeneration
+    /// Per-loop cluster state, by the current generation's cluster index.
+    private(set) var clusters: [WorkerCluster] = []
+    private var clustersByName: [String: WorkerCluster] = [:]
+    /// Open downstream connections, for draining.
+    var connections: [ObjectIdentifier: DownstreamHTTP1Handler] = [:]
+
+    init(index: Int, workerCount: Int, loop: EventLoop, generation: ConfigGeneration, store: StatsStore, server: ServerState,
+         logger: Logger) {
+        self.index = index
+        self.workerCount = workerCount
+        self.loop = loop
+        self.generation = generation
+        self.store = store
+        self.server = server
+        self.logger = logger
+    }
+
+    /// Starts the once-a-second clock refresh. Call on `loop`.
+    func start() {
+        loop.preconditionInEventLoop()
+        clock.start(on: loop)
+    }
+
+    func stop() { clock.stop() }
+
+    /// Switches new streams to `next`, keeping per-cluster state for clusters that did not change.
+    func install(_ next: ConfigGeneration, hosts: [String: HostSet]) {
+        loop.preconditionInEventLoop()
+        stats.grow(to: store)
+        var byName: [String: WorkerCluster] = [:]
+        var list: [WorkerCluster] = []
+        for definition in next.clusters {
+            let hostSet = hosts[definition.name] ?? .empty
+            if let existing = clustersByName[definition.name], existing.definition.fingerprint == definition.fingerprint {
+                existing.definition = definition
+                byName[definition.name] = existing
+                list.append(existing)
+            } else {
+                let cluster = WorkerCluster(definition: definition, hosts: hostSet, worker: self)
+                byName[definition.name] = cluster
+                list.append(cluster)
+            }
+        }
+        for (name, old) in clustersByName where byName[name] == nil { old.drainPools() }
+        clustersByName = byName
+        clusters = list
+        generation = next
+    }
+
+    func updateHosts(cluster name: String, _ hosts: HostSet) {
+        loop.preconditionInEventLoop()
+        clustersByName[name]?.update(hosts: hosts)
+    }
+
+    func cluster(named name: String) -> WorkerCluster? { clustersByName[name] }
+
+    /// Counter id for `cluster.<name>.upstream_rq_<code>`, registered on first use.
+    func statusCounter(_ cluster: WorkerCluster, _ code: Int) -> CounterID {
+        if let id = cluster.codeCounters[code] { return id }
+        let id = store.counter(.cluster(cluster.definition.name, "upstream_rq_\(code)"))
+        cluster.codeCounters[code] = id
+        stats.grow(to: store)
+        return id
+    }
+}
