@@ -85,6 +85,13 @@ public final class ObjectReader {
     public func accept(_ keys: String...) { for key in keys { consumed.insert(key) } }
     public func accept(contentsOf keys: [String]) { for key in keys { consumed.insert(key) } }
 
+    /// For decoders that give up on this message after reporting why: the unread fields Envoy's
+    /// schema knows are not called "not supported yet" by `finish()`; unknown ones (typos) still are.
+    public func skipRemaining() {
+        let schema = EnvoySchema.fields(of: message) ?? []
+        consumed.formUnion(order.filter { schema.contains($0) })
+    }
+
     // MARK: scalars
 
     public func string(_ key: String) -> String? {
@@ -103,7 +110,7 @@ public final class ObjectReader {
                 diagnostics.error(node.location, join(key), "required field is missing",
                                   fix: fix ?? "add `\(key): ...` to this \(Self.shortName(message))")
             } else {
-                diagnostics.error(valueLocation(of: key), join(key), "must not be empty", fix: fix)
+                diagnostics.error(valueLocation(of: key), join(key), "must not be empty", fix: fix ?? "write a value after `\(key):`")
             }
             return nil
         }
@@ -145,7 +152,8 @@ public final class ObjectReader {
     public func double(_ key: String, in range: ClosedRange<Double>? = nil, fix: String? = nil) -> Double? {
         guard let value = raw(key), let text = scalar(value, key, "a number") else { return nil }
         guard let number = Double(text), number.isFinite else {
-            diagnostics.error(value.location, join(key), "expected a number, found \"\(text)\"", fix: fix)
+            diagnostics.error(value.location, join(key), "expected a number, found \"\(text)\"",
+                              fix: fix ?? "write a number such as `\(key): 1.5`")
             return nil
         }
         if let range, !range.contains(number) {
@@ -177,7 +185,7 @@ public final class ObjectReader {
             return nil
         }
         if positive && duration <= .zero {
-            diagnostics.error(value.location, join(key), "must be greater than 0s", fix: fix)
+            diagnostics.error(value.location, join(key), "must be greater than 0s", fix: fix ?? "use a positive duration such as \"5s\"")
             return nil
         }
         return duration
@@ -214,7 +222,8 @@ public final class ObjectReader {
 
     private func scalar(_ value: ConfigNode, _ key: String, _ expected: String) -> String? {
         guard let text = value.scalarText else {
-            diagnostics.error(value.location, join(key), "expected \(expected), found \(value.kindDescription)", fix: nil)
+            diagnostics.error(value.location, join(key), "expected \(expected), found \(value.kindDescription)",
+                              fix: "write a single value on the same line: `\(key): ...`")
             return nil
         }
         return text
@@ -245,7 +254,8 @@ public final class ObjectReader {
     public func strings(_ key: String) -> [(value: String, location: SourceLocation)] {
         list(key).compactMap { element in
             guard let text = element.node.scalarText else {
-                diagnostics.error(element.node.location, element.path, "expected a string, found \(element.node.kindDescription)", fix: nil)
+                diagnostics.error(element.node.location, element.path, "expected a string, found \(element.node.kindDescription)",
+                                  fix: "write each element of \(key) as a single string")
                 return nil
             }
             return (text, element.node.location)
@@ -256,7 +266,8 @@ public final class ObjectReader {
     public func map(_ key: String) -> [ConfigNode.Entry] {
         guard let value = raw(key) else { return [] }
         guard let entries = value.entries else {
-            diagnostics.error(value.location, join(key), "expected a mapping, found \(value.kindDescription)", fix: nil)
+            diagnostics.error(value.location, join(key), "expected a mapping, found \(value.kindDescription)",
+                              fix: "write `name: value` pairs indented under \(key)")
             return []
         }
         return entries
@@ -286,12 +297,14 @@ public final class ObjectReader {
     public func oneOf(_ keys: [String], required: Bool, what: String) -> String? {
         let present = keys.filter { has($0) }
         if present.count > 1 {
+            for extra in present.dropFirst() { consumed.insert(extra) }  // reported here, not again by finish()
             diagnostics.error(location(of: present[1]), join(present[1]),
                               "only one of \(keys.joined(separator: ", ")) may be set, found \(present.joined(separator: " and "))",
                               fix: "keep one \(what) and remove the others")
         }
         if present.isEmpty && required {
-            diagnostics.error(node.location, path, "\(what) is missing: set one of \(keys.joined(separator: ", "))", fix: nil)
+            diagnostics.error(node.location, path, "\(what) is missing: set one of \(keys.joined(separator: ", "))",
+                              fix: "add `\(keys[0]): ...` (or one of the others)")
         }
         return present.first
     }

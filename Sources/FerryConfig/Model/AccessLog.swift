@@ -37,7 +37,10 @@ public struct AccessLog: Sendable {
         let sink: Sink
         var format = LogFormat.text(.envoyDefaultAccessLog)
         if url.hasSuffix("/" + fileType) {
-            guard let path = config.requiredString("path", fix: "set `path: /var/log/ferry/access.log` or /dev/stdout") else { return nil }
+            guard let path = config.requiredString("path", fix: "set `path: /var/log/ferry/access.log` or /dev/stdout") else {
+                config.skipRemaining()
+                return nil
+            }
             sink = path == "/dev/stdout" ? .stdout : path == "/dev/stderr" ? .stderr : .file(path)
             switch config.oneOf(["format", "json_format", "typed_json_format", "log_format"], required: false, what: "format") {
             case "format":
@@ -305,6 +308,7 @@ public struct LocalReplyConfig: Sendable {
             guard let filterReader = m.object("filter", "envoy.config.accesslog.v3.AccessLogFilter") else {
                 m.diagnostics.error(m.node.location, m.join("filter"), "a mapper needs a filter",
                                     fix: "add e.g. `filter: {status_code_filter: {comparison: {op: EQ, value: {default_value: 404, runtime_key: x}}}}`")
+                m.skipRemaining()
                 continue
             }
             guard let filter = AccessLogFilter.decode(filterReader) else { continue }

@@ -60,7 +60,10 @@ public struct Cluster: Sendable {
 
     static func decode(_ r: ObjectReader, context: DecodeContext) -> Cluster? {
         defer { r.finish() }
-        guard let name = r.requiredString("name", fix: "give the cluster a name, e.g. `name: backend`") else { return nil }
+        guard let name = r.requiredString("name", fix: "give the cluster a name, e.g. `name: backend`") else {
+            r.skipRemaining()
+            return nil
+        }
         var cluster = Cluster(name: name)
         cluster.location = r.node.location
         cluster.path = r.path
@@ -251,12 +254,15 @@ public struct LbEndpoint: Sendable {
         guard let endpoint = r.object("endpoint", "envoy.config.endpoint.v3.Endpoint") else {
             r.diagnostics.error(r.node.location, r.join("endpoint"), "lb endpoint has no endpoint",
                                 fix: "write `endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 8080}}}`")
+            r.skipRemaining()
             return nil
         }
         defer { endpoint.finish() }
         guard let addressReader = endpoint.object("address", "envoy.config.core.v3.Address") else {
             endpoint.diagnostics.error(endpoint.node.location, endpoint.join("address"), "required field is missing",
                                        fix: "add `address: {socket_address: {address: ..., port_value: ...}}`")
+            endpoint.skipRemaining()
+            r.skipRemaining()
             return nil
         }
         guard let address = SocketAddress.decodeAddress(addressReader) else { return nil }

@@ -140,13 +140,7 @@ public struct FormatCommand: Sendable, Hashable {
             throw .init(message: "unexpected text \"\(rest)\" after command %\(name)%", fix: "check the command syntax")
         }
         self.maxLength = maxLength
-        if name == "START_TIME" || name == "ENVIRONMENT" || name == "REQ" || name == "RESP" || name == "TRAILER" {
-            if name != "START_TIME" && (arguments.isEmpty || arguments[0].isEmpty) {
-                throw .init(message: "%\(name)% needs an argument", fix: "write %\(name)(name)%")
-            }
-        } else if !arguments.isEmpty && name != "UNIQUE_ID" {
-            throw .init(message: "%\(name)% takes no argument", fix: "write %\(name)%")
-        }
+        // The name first: Envoy-only commands such as %DYNAMIC_METADATA(ns:key)% take arguments.
         guard Self.supported.contains(name) else {
             if Self.envoyOnly.contains(name) {
                 throw .init(message: "command %\(name)% is not supported yet by Ferry",
@@ -155,6 +149,13 @@ public struct FormatCommand: Sendable, Hashable {
             let suggestion = Suggestion.closest(to: name, in: Self.supported)
             throw .init(message: "unknown command %\(name)%" + (suggestion.map { " (did you mean %\($0)%?)" } ?? ""),
                         fix: suggestion.map { "write %\($0)%" } ?? "see docs/access-logs.md for the supported commands")
+        }
+        if name == "START_TIME" || name == "ENVIRONMENT" || name == "REQ" || name == "RESP" || name == "TRAILER" {
+            if name != "START_TIME" && (arguments.isEmpty || arguments[0].isEmpty) {
+                throw .init(message: "%\(name)% needs an argument", fix: "write %\(name)(name)%")
+            }
+        } else if !arguments.isEmpty && name != "UNIQUE_ID" {
+            throw .init(message: "%\(name)% takes no argument", fix: "write %\(name)%")
         }
         if name == "REQ" || name == "RESP" || name == "TRAILER" {
             arguments = arguments.map { $0.lowercased() }

@@ -33,19 +33,29 @@ public struct HeaderValueOption: Sendable {
         guard let header = r.object("header", "envoy.config.core.v3.HeaderValue") else {
             r.diagnostics.error(r.node.location, r.join("header"), "required field is missing",
                                 fix: "write `header: {key: x-name, value: some-value}`")
+            r.skipRemaining()
             return nil
         }
         defer { header.finish() }
-        guard let key = header.requiredString("key") else { return nil }
+        // When the key is rejected, the other fields are not reported again as unsupported.
+        func skipRest() {
+            header.skipRemaining()
+            r.skipRemaining()
+        }
+        guard let key = header.requiredString("key") else { skipRest(); return nil }
         if !HeaderMutations.isValidName(key) {
             header.diagnostics.error(header.valueLocation(of: "key"), header.join("key"), "\"\(key)\" is not a valid header name",
                                      fix: "use letters, digits and '-' only")
+            skipRest()
             return nil
         }
         if key.hasPrefix(":") || key.lowercased() == "host" {
             header.diagnostics.error(header.valueLocation(of: "key"), header.join("key"),
                                      "pseudo-headers and host cannot be added here (as in Envoy)",
-                                     fix: "use host_rewrite_literal on the route to change the Host header")
+                                     fix: key.lowercased() == "host" || key.lowercased() == ":authority"
+                                         ? "use host_rewrite_literal on the route to change the Host header"
+                                         : "remove it; rewrite the path with prefix_rewrite or regex_rewrite on the route")
+            skipRest()
             return nil
         }
         var valueText = header.string("value") ?? ""
@@ -57,6 +67,7 @@ public struct HeaderValueOption: Sendable {
             value = try FormatString(parsing: valueText)
         } catch {
             header.diagnostics.error(header.valueLocation(of: "value"), header.join("value"), error.message, fix: error.fix)
+            skipRest()
             return nil
         }
         var action = HeaderValueOption.AppendAction.appendIfExistsOrAdd

@@ -38,7 +38,10 @@ public struct HttpFilter: Sendable {
         let errorsBefore = diagnostics.errors.count
         for (index, r) in readers.enumerated() {
             defer { r.finish() }
-            guard let name = r.requiredString("name", fix: "name the filter, e.g. `name: envoy.filters.http.router`") else { continue }
+            guard let name = r.requiredString("name", fix: "name the filter, e.g. `name: envoy.filters.http.router`") else {
+                r.skipRemaining()
+                continue
+            }
             let optional = r.bool("is_optional") ?? false
             if r.bool("disabled") == true {
                 r.diagnostics.error(r.location(of: "disabled"), r.join("disabled"),

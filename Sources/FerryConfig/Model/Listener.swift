@@ -31,6 +31,7 @@ public struct Listener: Sendable {
         guard let addressReader = r.object("address", "envoy.config.core.v3.Address") else {
             r.diagnostics.error(r.node.location, r.join("address"), "a listener needs an address",
                                 fix: "add `address: {socket_address: {address: 0.0.0.0, port_value: 10000}}`")
+            r.skipRemaining()
             return nil
         }
         let address = SocketAddress.decodeAddress(addressReader)

@@ -139,6 +139,7 @@ public struct HeaderMatcher: Sendable {
             else if treatMissingAsEmpty { result = matcher.matches("") }
             else { return false }  // Envoy: an absent header never matches a value rule, inverted or not
         case .range(let start, let end):
+            guard values != nil || treatMissingAsEmpty else { return false }  // absent: as for string rules
             guard let values, let number = Int64(values) else { return invert }
             result = number >= start && number < end
         }
@@ -147,7 +148,10 @@ public struct HeaderMatcher: Sendable {
 
     static func decode(_ r: ObjectReader) -> HeaderMatcher? {
         defer { r.finish() }
-        guard let name = r.requiredString("name", fix: "name the header, e.g. `name: x-canary`") else { return nil }
+        guard let name = r.requiredString("name", fix: "name the header, e.g. `name: x-canary`") else {
+            r.skipRemaining()
+            return nil
+        }
         let invert = r.bool("invert_match") ?? false
         let missingAsEmpty = r.bool("treat_missing_header_as_empty") ?? false
         let specifier = r.oneOf(["exact_match", "safe_regex_match", "range_match", "present_match", "prefix_match",
@@ -196,7 +200,10 @@ public struct QueryParameterMatcher: Sendable {
 
     static func decode(_ r: ObjectReader) -> QueryParameterMatcher? {
         defer { r.finish() }
-        guard let name = r.requiredString("name") else { return nil }
+        guard let name = r.requiredString("name") else {
+            r.skipRemaining()
+            return nil
+        }
         switch r.oneOf(["string_match", "present_match"], required: false, what: "query parameter match") {
         case "string_match":
             guard let m = r.object("string_match", "envoy.type.matcher.v3.StringMatcher").flatMap(StringMatcher.decode)

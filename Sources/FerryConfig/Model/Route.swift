@@ -26,6 +26,7 @@ public struct Route: Sendable {
         guard let matchReader = r.object("match", "envoy.config.route.v3.RouteMatch") else {
             r.diagnostics.error(r.node.location, r.join("match"), "a route needs a match",
                                 fix: "add `match: {prefix: \"/\"}` to match every path")
+            r.skipRemaining()
             return nil
         }
         let match = RouteMatch.decode(matchReader)
@@ -182,6 +183,7 @@ public struct DirectResponseAction: Sendable {
         defer { r.finish() }
         guard r.has("status") else {
             r.diagnostics.error(r.node.location, r.join("status"), "required field is missing", fix: "add `status: 200`")
+            r.skipRemaining()
             return nil
         }
         guard let status = r.uint32("status", in: 200...599, fix: "use an HTTP status between 200 and 599") else { return nil }

@@ -107,6 +107,7 @@ public struct RouteAction: Sendable {
                 r.diagnostics.error(r.node.location, r.join("pattern"), "required field is missing",
                                     fix: "add `pattern: {regex: \"^/old/(.*)\"}`")
             }
+            r.skipRemaining()
             return nil
         }
         return (pattern, r.string("substitution") ?? "")
@@ -133,7 +134,10 @@ public struct ClusterWeight: Sendable {
         var clusters: [ClusterWeight] = []
         for c in r.objects("clusters", "envoy.config.route.v3.WeightedCluster.ClusterWeight") {
             defer { c.finish() }
-            guard let name = c.requiredString("name", fix: "name the cluster this share goes to") else { continue }
+            guard let name = c.requiredString("name", fix: "name the cluster this share goes to") else {
+                c.skipRemaining()
+                continue
+            }
             var weight = ClusterWeight(name: name, weight: c.uint32("weight") ?? 0)
             weight.location = c.valueLocation(of: "name")
             weight.path = c.join("name")
@@ -197,6 +201,8 @@ public struct HashPolicy: Sendable {
                 defer { c.finish() }
                 if let name = c.requiredString("name") {
                     source = .cookie(name: name, ttl: c.duration("ttl"), path: c.string("path"))
+                } else {
+                    c.skipRemaining()
                 }
             }
         case "connection_properties":
@@ -226,10 +232,14 @@ public struct UpgradeConfig: Sendable {
 
     static func decode(_ r: ObjectReader, allowFilters: Bool) -> UpgradeConfig? {
         defer { r.finish() }
-        guard let type = r.requiredString("upgrade_type", fix: "write `upgrade_type: websocket`") else { return nil }
+        guard let type = r.requiredString("upgrade_type", fix: "write `upgrade_type: websocket`") else {
+            r.skipRemaining()
+            return nil
+        }
         if type.lowercased() == "connect" {
             r.diagnostics.error(r.valueLocation(of: "upgrade_type"), r.join("upgrade_type"), "CONNECT upgrades are not supported yet by Ferry",
                                 fix: "remove this upgrade config")
+            r.skipRemaining()
             return nil
         }
         return UpgradeConfig(upgradeType: type.lowercased(), enabled: r.bool("enabled") ?? true)

@@ -40,12 +40,15 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
                                 "protocol \(proto) is not supported yet by Ferry", fix: "use TCP (the default)")
         }
         var port = 0
+        var badPort = false  // already reported; must not become port 0 and a second "needs a port" error
         if s.has("named_port") {
             _ = s.raw("named_port")
             s.diagnostics.error(s.location(of: "named_port"), s.join("named_port"), "named_port is not supported by Envoy or Ferry",
                                 fix: "use port_value")
         } else if let value = s.integer("port_value", in: 0...65535) {
             port = Int(value)
+        } else {
+            badPort = s.has("port_value")
         }
         s.accept("resolver_name", "ipv4_compat")
         if s.has("resolver_name") || s.has("ipv4_compat") {
@@ -54,7 +57,7 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
                                     fix: "remove it")
             }
         }
-        guard let address else { return nil }
+        guard let address, !badPort else { return nil }
         return SocketAddress(address: address, port: port, location: s.node.location)
     }
 }

@@ -26,17 +26,14 @@ public struct PriorityLoad: Sendable, Equatable {
                 remaining -= take
             }
         } else {
-            // Normalise: scale each level's health so the total is 100, giving rounding leftovers to level order.
+            // Normalise: scale each level's health so the total is 100; as Envoy does, the rounding
+            // leftover goes entirely to the first level with health.
             var assigned = 0
             for (i, h) in health.enumerated() {
                 loads[i] = h * 100 / sum
                 assigned += loads[i]
             }
-            var i = 0
-            while assigned < 100 {
-                if health[i] > 0 { loads[i] += 1; assigned += 1 }
-                i = (i + 1) % loads.count
-            }
+            if let first = health.firstIndex(where: { $0 > 0 }) { loads[first] += 100 - assigned }
         }
         percentages = loads
     }

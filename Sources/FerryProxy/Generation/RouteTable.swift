@@ -36,7 +36,7 @@ final class RouteTable: Sendable {
     /// `authority` is the Host / `:authority` value.
     func virtualHost(for authority: String?) -> CompiledVirtualHost? {
         guard let authority, !authority.isEmpty else { return fallback.map { virtualHosts[$0] } }
-        var host = authority.lowercased()
+        var host = authority.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? authority.lowercased() : authority
         if ignorePort, let colon = host.lastIndex(of: ":"), !host.hasSuffix("]") { host = String(host[..<colon]) }
         if !exact.isEmpty, let i = exact[host] { return virtualHosts[i] }
         // A wildcard must match at least one character.

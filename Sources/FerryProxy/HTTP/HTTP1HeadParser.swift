@@ -162,11 +162,18 @@ struct HeadParser {
 
     private func makeRequestHead(method: String, target: String, version: HTTPVersion,
                                  headers: inout HeaderMap) throws(HTTP1ParseError) -> RequestHead {
-        let hosts = headers.values("host")
-        if hosts.count > 1 { throw .bad("multiple_host_headers") }
-        var authority = hosts.first
-        if let host = authority, !Self.isValidAuthority(host) { throw .bad("invalid_host") }
-        headers.remove("host")
+        var authority: String?
+        var hostIndex = -1
+        for i in 0..<headers.count where headers.entries[i].name == "host" {
+            if hostIndex >= 0 { throw .bad("multiple_host_headers") }
+            hostIndex = i
+        }
+        if hostIndex >= 0 {
+            let host = headers.entries[hostIndex].value
+            if !Self.isValidAuthority(host) { throw .bad("invalid_host") }
+            authority = host
+            headers.remove(at: hostIndex)
+        }
         var scheme = "http"
         var path = target
         if target.utf8.first == UInt8(ascii: "/") {

@@ -222,6 +222,7 @@ struct HTTP1Parser {
     }
 
     static func requestFraming(_ head: RequestHead) throws(HTTP1ParseError) -> State {
+        guard head.headers.containsFraming else { return .fixed(remaining: 0) }
         let te = head.headers.values("transfer-encoding")
         let cl = head.headers.values("content-length")
         if !te.isEmpty {
@@ -238,6 +239,7 @@ struct HTTP1Parser {
         if (100..<200).contains(head.status) || head.status == 204 || head.status == 304 || requestMethod == "HEAD" {
             return .fixed(remaining: 0)
         }
+        if let length = head.headers.singleContentLength { return .fixed(remaining: length) }
         let te = head.headers.values("transfer-encoding")
         let cl = head.headers.values("content-length")
         if !te.isEmpty {

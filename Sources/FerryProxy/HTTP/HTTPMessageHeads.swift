@@ -45,11 +45,8 @@ public struct RequestHead: Sendable {
 
     /// HTTP/1 persistence: 1.1 unless `Connection: close`; 1.0 only with `Connection: keep-alive`.
     public var wantsKeepAlive: Bool {
-        let connection = headers.joined("connection")
-        if version.major == 1 && version.minor == 0 {
-            return connection.map { headerValue($0, containsToken: "keep-alive") } ?? false
-        }
-        return !(connection.map { headerValue($0, containsToken: "close") } ?? false)
+        if version == .http10 { return headers.hasToken("connection", "keep-alive") }
+        return !headers.hasToken("connection", "close")
     }
 }
 
@@ -69,11 +66,8 @@ public struct ResponseHead: Sendable {
     }
 
     public var wantsKeepAlive: Bool {
-        let connection = headers.joined("connection")
-        if version.major == 1 && version.minor == 0 {
-            return connection.map { headerValue($0, containsToken: "keep-alive") } ?? false
-        }
-        return !(connection.map { headerValue($0, containsToken: "close") } ?? false)
+        if version == .http10 { return headers.hasToken("connection", "keep-alive") }
+        return !headers.hasToken("connection", "close")
     }
 }
 

@@ -27,27 +27,60 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     public var isEmpty: Bool { entries.isEmpty }
 
     /// The first value of `name` (lower-case).
+    // Lookups loop over indices: `for entry in entries` would copy (and retain) every name and
+    // value it passes, which showed up as a large share of request CPU.
+
     @inline(__always)
     public func first(_ name: String) -> String? {
-        for entry in entries where entry.name == name { return entry.value }
+        var i = 0
+        while i < entries.count {
+            if entries[i].name == name { return entries[i].value }
+            i += 1
+        }
         return nil
     }
 
+    @inline(__always)
     public func contains(_ name: String) -> Bool {
-        entries.contains { $0.name == name }
+        var i = 0
+        while i < entries.count {
+            if entries[i].name == name { return true }
+            i += 1
+        }
+        return false
     }
 
     public func values(_ name: String) -> [String] {
-        entries.compactMap { $0.name == name ? $0.value : nil }
+        var result: [String] = []
+        var i = 0
+        while i < entries.count {
+            if entries[i].name == name { result.append(entries[i].value) }
+            i += 1
+        }
+        return result
     }
 
     /// All values of `name` joined with ",", as Envoy matches and logs multi-valued headers.
     public func joined(_ name: String) -> String? {
         var result: String?
-        for entry in entries where entry.name == name {
-            if result == nil { result = entry.value } else { result! += "," + entry.value }
+        var i = 0
+        while i < entries.count {
+            if entries[i].name == name {
+                if result == nil { result = entries[i].value } else { result! += "," + entries[i].value }
+            }
+            i += 1
         }
         return result
+    }
+
+    /// Whether any field `name` lists `token` (comma-separated, case-insensitive); no allocation.
+    public func hasToken(_ name: String, _ token: String) -> Bool {
+        var i = 0
+        while i < entries.count {
+            if entries[i].name == name && headerValue(entries[i].value, containsToken: token) { return true }
+            i += 1
+        }
+        return false
     }
 
     public mutating func add(_ name: String, _ value: String) {
@@ -62,7 +95,7 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
     /// Replaces every field named `name` with one field (kept at the first one's position).
     public mutating func set(_ name: String, _ value: String) {
-        let name = name.lowercased()
+        let name = name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? name.lowercased() : name
         if let first = entries.firstIndex(where: { $0.name == name }) {
             entries[first].value = value
             var i = entries.count - 1
@@ -77,13 +110,44 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
     @discardableResult
     public mutating func remove(_ name: String) -> Bool {
-        let before = entries.count
+        guard contains(name) else { return false }
         entries.removeAll { $0.name == name }
-        return entries.count != before
+        return true
     }
+
+    mutating func remove(at index: Int) { entries.remove(at: index) }
 
     public mutating func removeAll(where predicate: (Element) -> Bool) {
         entries.removeAll(where: predicate)
+    }
+
+    /// True when a content-length or transfer-encoding field is present (one pass, no allocation).
+    var containsFraming: Bool {
+        for entry in entries where entry.name == "content-length" || entry.name == "transfer-encoding" { return true }
+        return false
+    }
+
+    /// The content length when it is the only framing field and a plain decimal (the common
+    /// case, parsed without allocating); nil sends the caller down the full checks.
+    var singleContentLength: Int? {
+        var found: String?
+        for entry in entries {
+            if entry.name == "content-length" {
+                if found != nil { return nil }
+                found = entry.value
+            } else if entry.name == "transfer-encoding" {
+                return nil
+            }
+        }
+        guard let found else { return nil }
+        var value = 0
+        var digits = 0
+        for byte in found.utf8 {
+            guard byte >= 0x30 && byte <= 0x39, digits < 18 else { return nil }
+            value = value * 10 + Int(byte - 0x30)
+            digits += 1
+        }
+        return digits > 0 ? value : nil
     }
 
     /// Bytes these fields take on the wire in HTTP/1 (`name: value\r\n` each).
@@ -96,15 +160,46 @@ extension HeaderMap: CustomStringConvertible {
     public var description: String { entries.map { "\($0.name): \($0.value)" }.joined(separator: "\n") }
 }
 
-/// True when a comma-separated header value (`Connection: keep-alive, Upgrade`) contains `token`,
-/// compared case-insensitively.
+/// True when a comma-separated header value (`Connection: keep-alive, Upgrade`) contains `token`
+/// (lower-case ASCII), compared case-insensitively, without allocating.
 @inline(__always)
 func headerValue(_ value: String, containsToken token: String) -> Bool {
-    if value.count == token.count { return value.lowercased() == token }
-    for part in value.split(separator: ",") {
-        if part.trimmingSpaces().lowercased() == token { return true }
+    if value.utf8.count == token.utf8.count { return asciiCaseInsensitiveEquals(value, token) }
+    let t = token.utf8
+    var start = value.utf8.startIndex
+    let end = value.utf8.endIndex
+    while start < end {
+        var stop = start
+        while stop < end && value.utf8[stop] != UInt8(ascii: ",") { stop = value.utf8.index(after: stop) }
+        // Trim optional whitespace around the element.
+        var a = start, b = stop
+        while a < b && (value.utf8[a] == 0x20 || value.utf8[a] == 0x09) { a = value.utf8.index(after: a) }
+        while b > a {
+            let before = value.utf8.index(before: b)
+            guard value.utf8[before] == 0x20 || value.utf8[before] == 0x09 else { break }
+            b = before
+        }
+        if value.utf8.distance(from: a, to: b) == t.count {
+            var match = true
+            var i = a
+            for c in t {
+                let v = value.utf8[i]
+                if v != c && (v | 0x20) != c { match = false; break }
+                i = value.utf8.index(after: i)
+            }
+            if match { return true }
+        }
+        start = stop < end ? value.utf8.index(after: stop) : end
     }
     return false
+}
+
+/// `token` must be lower-case ASCII.
+@inline(__always)
+func asciiCaseInsensitiveEquals(_ value: String, _ token: String) -> Bool {
+    guard value.utf8.count == token.utf8.count else { return false }
+    for (a, b) in zip(value.utf8, token.utf8) where a != b && (a | 0x20) != b { return false }
+    return true
 }
 
 extension StringProtocol {

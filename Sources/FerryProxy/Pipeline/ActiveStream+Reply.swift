@@ -89,7 +89,7 @@ extension ActiveStream {
         responseStarted = true
         responseHead = head
         responseHeadersBytes = UInt64(head.headers.wireSize + 17)
-        let now = NIODeadline.now()
+        let now = worker.now
         firstTxAt = now
         lastTxAt = now
         encoder.encodeHeaders(head, for: self)
@@ -97,13 +97,13 @@ extension ActiveStream {
 
     func sendBody(_ data: ByteBuffer) {
         bodyBytesSent += UInt64(data.readableBytes)
-        lastTxAt = .now()
+        lastTxAt = worker.now
         encoder.encodeData(data, for: self)
     }
 
     func endResponse(trailers: HeaderMap?) {
         responseEnded = true
-        lastTxAt = .now()
+        lastTxAt = worker.now
         encoder.encodeEnd(trailers: trailers, for: self)
         finish()
     }
@@ -139,9 +139,8 @@ extension ActiveStream {
     func finish() {
         guard !finished else { return }
         finished = true
-        finishedAt = .now()
-        timer?.cancel()
-        timer = nil
+        finishedAt = worker.now
+        worker.timers.remove(self)
         shard.add(stats.rqActive, -1)
         if upstreamCounted, let cluster { shard.add(cluster.definition.stats.upstreamRqActive, -1) }
         if let status = responseHead?.status, responseEnded {

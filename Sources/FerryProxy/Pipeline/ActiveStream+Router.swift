@@ -38,7 +38,7 @@ extension ActiveStream {
             return sendLocalReply(503, body: "no healthy upstream", details: "no_healthy_upstream")
         }
         self.host = host
-        upstreamHead = buildUpstreamRequest(action, host: host)
+        prepareUpstreamRequest(action, host: host)
         let clusterStats = cluster.definition.stats
         shard.inc(clusterStats.upstreamRqTotal)
         shard.add(clusterStats.upstreamRqActive, 1)
@@ -47,15 +47,19 @@ extension ActiveStream {
         isAwaitingConnection = true
         encoder.pauseRequestBody()
         if requestEnded { startRouteTimer() }
+        armTimer()
         let pool = cluster.pool(for: host)
         self.pool = pool
         pool.newStream(self)
     }
 
-    /// The request as the upstream sees it: rewrites, header mutations in Envoy's order, and
-    /// the x-envoy headers Envoy adds.
-    func buildUpstreamRequest(_ action: CompiledRouteAction, host: UpstreamHost) -> RequestHead {
+    /// Turns the request into what the upstream sees, in place: rewrites, header mutations in
+    /// Envoy's order, and the x-envoy headers Envoy adds.
+    func prepareUpstreamRequest(_ action: CompiledRouteAction, host: UpstreamHost) {
+        upstreamPrepared = true
+        let originalPath = request.path
         var head = request
+        request = RequestHead(method: "", path: "", authority: nil)
         if let route, let prefix = action.prefixRewrite, case .prefix(let matched) = route.path {
             let path = head.pathWithoutQuery
             if path.count >= matched.count {
@@ -90,8 +94,8 @@ extension ActiveStream {
         if !hcm.router.suppressEnvoyHeaders, action.timeout > .zero {
             head.headers.set("x-envoy-expected-rq-timeout-ms", String(action.timeout.nanoseconds / 1_000_000))
         }
-        if head.path != request.path, !hcm.router.suppressEnvoyHeaders {
-            head.headers.set("x-envoy-original-path", request.path)
+        if head.path != originalPath, !hcm.router.suppressEnvoyHeaders {
+            head.headers.set("x-envoy-original-path", originalPath)
         }
         if virtualHost?.includeRequestAttemptCount == true { head.headers.set("x-envoy-attempt-count", String(attemptCount + 1)) }
         // Body framing goes last, as Envoy's codec writes it.
@@ -102,7 +106,7 @@ extension ActiveStream {
         if upgradeType != nil {
             head.headers.addLowercased("connection", "upgrade")
         }
-        return head
+        request = head
     }
 
     /// Route configuration, virtual host, route and weighted-cluster header mutations, least
@@ -145,18 +149,18 @@ extension ActiveStream {
 
     func onPoolReady(_ connection: UpstreamHTTP1Connection) {
         isAwaitingConnection = false
-        guard !finished, let head = upstreamHead else {
+        guard !finished, upstreamPrepared else {
             connection.pool?.release(connection)
             return
         }
         upstream = connection
         upstreamLocal = connection.localAddress
-        upstreamStarted = .now()
+        upstreamStarted = worker.now
         lastActivity = upstreamStarted!
-        connection.sendHeaders(head, endStream: requestEnded)
+        connection.sendHeaders(request, endStream: requestEnded)
         if requestEnded {
             upstreamRequestEnded = true
-            lastUpstreamTxAt = .now()
+            lastUpstreamTxAt = worker.now
         } else {
             encoder.resumeRequestBody()
         }
@@ -179,7 +183,7 @@ extension ActiveStream {
 
     func onUpstreamHeaders(_ head: ResponseHead) {
         guard !finished, !responseStarted else { return }
-        let now = NIODeadline.now()
+        let now = worker.now
         firstUpstreamByteAt = now
         lastActivity = now
         routeDeadline = nil
@@ -212,14 +216,14 @@ extension ActiveStream {
 
     func onUpstreamData(_ data: ByteBuffer) {
         guard !finished else { return }
-        lastActivity = .now()
+        lastActivity = worker.now
         sendBody(data)
         if !encoder.isWritable { upstream?.pauseReading() }
     }
 
     func onUpstreamTunnelData(_ data: ByteBuffer) {
         guard !finished else { return }
-        lastActivity = .now()
+        lastActivity = worker.now
         bodyBytesSent += UInt64(data.readableBytes)
         encoder.encodeTunnel(data)
         if !encoder.isWritable { upstream?.pauseReading() }
@@ -230,7 +234,7 @@ extension ActiveStream {
         if let cluster, let started = upstreamStarted {
             let stats = cluster.definition.stats
             shard.inc(stats.upstreamRqCompleted)
-            shard.record(stats.upstreamRqTime, milliseconds: Double((NIODeadline.now() - started).nanoseconds) / 1e6)
+            shard.record(stats.upstreamRqTime, milliseconds: Double((worker.now - started).nanoseconds) / 1e6)
         }
         if let connection = upstream {
             upstream = nil

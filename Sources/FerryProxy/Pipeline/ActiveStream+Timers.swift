@@ -1,34 +1,25 @@
 import FerryTelemetry
 import NIOCore
 
-/// Stream timers share one scheduled callback set for the earliest deadline: the route
-/// timeout, the request timeout and the stream idle timeout (checked against the last
-/// activity, so traffic never reschedules anything).
-extension ActiveStream: NIOScheduledCallbackHandler {
+/// Stream timeouts: the route timeout, the request timeout and the stream idle timeout
+/// (measured from the last activity in either direction). The worker's `StreamTimers` calls
+/// `checkTimers` every tick while the stream is registered; traffic only updates timestamps.
+extension ActiveStream {
     func startRouteTimer() {
         guard let action = routeAction, action.timeout > .zero, routeDeadline == nil, !responseStarted, cluster != nil else { return }
-        routeDeadline = (requestEndedAt ?? .now()) + action.timeout
-        armTimer()
+        routeDeadline = (requestEndedAt ?? worker.now) + action.timeout
     }
 
+    /// Registers with the worker's timer tick if any timeout applies.
     func armTimer() {
-        guard !finished else { return }
-        var next: NIODeadline?
-        for candidate in [routeDeadline, requestDeadline, idleTimeout.map { lastActivity + $0 }] {
-            if let c = candidate, next == nil || c < next! { next = c }
+        guard !finished, timerIndex < 0 else { return }
+        if routeDeadline != nil || requestDeadline != nil || idleTimeout != nil || routeAction != nil {
+            worker.timers.add(self)
         }
-        guard let next else { return }
-        if let current = timerDeadline, timer != nil, current <= next { return }
-        timer?.cancel()
-        timerDeadline = next
-        timer = try? worker.loop.assumeIsolated().scheduleCallback(at: next, handler: self)
     }
 
-    func handleScheduledCallback(eventLoop: some EventLoop) {
-        timer = nil
-        timerDeadline = nil
-        guard !finished else { return }
-        let now = NIODeadline.now()
+    func checkTimers(now: NIODeadline) {
+        guard !finished else { return worker.timers.remove(self) }
         if let deadline = routeDeadline, deadline <= now {
             routeDeadline = nil
             return onRouteTimeout()
@@ -48,7 +39,6 @@ extension ActiveStream: NIOScheduledCallbackHandler {
             // Envoy: 504 when the request was complete and the upstream went quiet, else 408.
             return sendLocalReply(requestEnded ? 504 : 408, body: "stream timeout", details: "stream_idle_timeout")
         }
-        armTimer()
     }
 
     private func onRouteTimeout() {

@@ -12,8 +12,9 @@ import NIOCore
 /// access log). Every step runs on the connection's event loop; a stream holds the
 /// generation it started with until it finishes.
 final class ActiveStream {
-    unowned let worker: Worker
-    unowned let encoder: any StreamEncoder
+    // The worker outlives every stream; the codec finishes its stream before it goes away.
+    unowned(unsafe) let worker: Worker
+    unowned(unsafe) let encoder: any StreamEncoder
     let connection: DownstreamConnectionInfo
     let listener: CompiledListener
     let hcm: CompiledHCM
@@ -38,10 +39,11 @@ final class ActiveStream {
     var host: UpstreamHost?
     var pool: HTTP1ConnectionPool?
 
-    // Upstream.
+    // Upstream. The request is rewritten in place for the upstream (as Envoy does), so access
+    // logs see the forwarded headers; `receivedPath` keeps the original path.
     var upstream: UpstreamHTTP1Connection?
-    var upstreamHead: RequestHead?
-    var upstreamMethod: String { upstreamHead?.method ?? request.method }
+    var upstreamPrepared = false
+    var upstreamMethod: String { request.method }
     var isAwaitingConnection = false
     var upstreamStarted: NIODeadline?
     var upstreamRequestEnded = false
@@ -76,9 +78,8 @@ final class ActiveStream {
     var lastUpstreamTxAt: NIODeadline?
     var finishedAt: NIODeadline?
 
-    // Timers.
-    var timer: NIOScheduledCallback?
-    var timerDeadline: NIODeadline?
+    // Timers (checked by the worker's StreamTimers tick).
+    var timerIndex = -1
     var routeDeadline: NIODeadline?
     var requestDeadline: NIODeadline?
     var idleTimeout: TimeAmount?
@@ -236,12 +237,12 @@ final class ActiveStream {
 
     func decodeData(_ data: ByteBuffer, endStream: Bool) {
         bodyBytesReceived += UInt64(data.readableBytes)
-        lastActivity = .now()
+        lastActivity = worker.now
         if let upstream, !finished {
             upstream.sendData(data, endStream: endStream)
             if endStream {
                 upstreamRequestEnded = true
-                lastUpstreamTxAt = .now()
+                lastUpstreamTxAt = worker.now
             }
             if !upstream.isWritable { encoder.pauseRequestBody() }
         }
@@ -250,7 +251,7 @@ final class ActiveStream {
 
     func decodeTunnel(_ data: ByteBuffer) {
         bodyBytesReceived += UInt64(data.readableBytes)
-        lastActivity = .now()
+        lastActivity = worker.now
         upstream?.sendTunnel(data)
         if let upstream, !upstream.isWritable { encoder.pauseRequestBody() }
     }
@@ -260,7 +261,7 @@ final class ActiveStream {
 
     private func markRequestEnded() {
         requestEnded = true
-        requestEndedAt = .now()
+        requestEndedAt = worker.now
     }
 
     func onRequestComplete() {

@@ -11,7 +11,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    unowned let worker: Worker
+    unowned(unsafe) let worker: Worker
     let listenerName: String
     private var listener: CompiledListener
     private var context: ChannelHandlerContext?
@@ -30,6 +30,10 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     // Response framing of the current stream.
     private var chunked = false
     private var noBody = false
+    /// The response head, kept back until the first body bytes so that a small response goes
+    /// out as one buffer (one write element, one syscall).
+    private var pendingOut: ByteBuffer?
+    static let coalesceLimit = 16 * 1024
     // Idle timeout (no stream active).
     private var idleSince: NIODeadline?
     private var timer: NIOScheduledCallback?
@@ -91,6 +95,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     // MARK: reading
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        worker.tick()
         var bytes = unwrapInboundIn(data)
         shard.inc(hcmStats.cxRxBytes, by: UInt64(bytes.readableBytes))
         if inbound == nil || inbound!.readableBytes == 0 {
@@ -109,8 +114,17 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         context.flush()
     }
 
+    /// Unparsed bytes beyond which the socket stops being read (pipelined requests waiting
+    /// for their turn, or a request body the upstream cannot take yet). Keeping reads on
+    /// otherwise avoids two epoll_ctl calls per request.
+    static let maxBufferedBytes = 16 * 1024
+
+    private var shouldPauseReading: Bool {
+        readPaused || (inbound?.readableBytes ?? 0) > Self.maxBufferedBytes
+    }
+
     func read(context: ChannelHandlerContext) {
-        if readPaused || (stream != nil && (requestDone || bodyPaused)) {
+        if shouldPauseReading {
             pendingRead = true
         } else {
             context.read()
@@ -118,7 +132,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     }
 
     private func resumeReadingIfNeeded() {
-        guard pendingRead, !readPaused, !(stream != nil && (requestDone || bodyPaused)) else { return }
+        guard pendingRead, !shouldPauseReading else { return }
         pendingRead = false
         context?.read()
     }
@@ -133,7 +147,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
             }
             if stream == nil {
                 guard inbound!.readableBytes > 0 else { return }
-                if headStartedAt == nil { headStartedAt = .now() }
+                if headStartedAt == nil { headStartedAt = worker.now }
                 let event: HTTP1Parser.Event?
                 do {
                     event = try parser.next(&inbound!)
@@ -141,7 +155,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
                     return codecError(error)
                 }
                 guard case .requestHead(var head)? = event else { return }
-                let start = headStartedAt ?? .now()
+                let start = headStartedAt ?? worker.now
                 headStartedAt = nil
                 idleSince = nil
                 var endStream = false
@@ -248,10 +262,14 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
                 head.headers.set("connection", "keep-alive")
             }
         }
-        var buffer = context.channel.allocator.buffer(capacity: 128 + head.headers.count * 40)
+        var buffer = context.channel.allocator.buffer(capacity: 256 + head.headers.count * 48)
         HTTP1Serializer.writeResponseHead(head, version: .http11, into: &buffer)
         shard.inc(hcmStats.cxTxBytes, by: UInt64(buffer.readableBytes))
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        if status == 101 || noBody {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        } else {
+            pendingOut = buffer
+        }
         if status == 101 {
             tunnel = true
             shard.inc(hcmStats.cxUpgradesTotal)
@@ -267,6 +285,14 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     func encodeData(_ data: ByteBuffer, for stream: ActiveStream) {
         guard let context, !noBody, data.readableBytes > 0 else { return }
         shard.inc(hcmStats.cxTxBytes, by: UInt64(data.readableBytes))
+        if pendingOut != nil, data.readableBytes <= Self.coalesceLimit {
+            var data = data
+            if chunked { HTTP1Serializer.writeChunkHeader(data.readableBytes, into: &pendingOut!) }
+            pendingOut!.writeBuffer(&data)
+            if chunked { pendingOut!.writeStaticString("\r\n") }
+            return
+        }
+        writePending()
         if chunked {
             var header = context.channel.allocator.buffer(capacity: 12)
             HTTP1Serializer.writeChunkHeader(data.readableBytes, into: &header)
@@ -281,21 +307,40 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     func encodeEnd(trailers: HeaderMap?, for stream: ActiveStream) {
         guard let context else { return }
         if chunked && !noBody {
-            context.write(wrapOutboundOut(ByteBuffer.lastChunk), promise: nil)
+            if pendingOut != nil {
+                pendingOut!.writeStaticString("0\r\n\r\n")
+            } else {
+                context.write(wrapOutboundOut(ByteBuffer.lastChunk), promise: nil)
+            }
         }
+        writePending()
+    }
+
+    private func writePending() {
+        guard let buffer = pendingOut, let context else { return }
+        pendingOut = nil
+        context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     func encodeTunnel(_ data: ByteBuffer) {
         guard let context else { return }
+        writePending()
         shard.inc(hcmStats.cxTxBytes, by: UInt64(data.readableBytes))
         context.write(wrapOutboundOut(data), promise: nil)
     }
 
-    func flush() { context?.flush() }
+    func flush() {
+        writePending()
+        context?.flush()
+    }
 
-    var isWritable: Bool { context?.channel.isWritable ?? false }
+    private var writable = true
+    var isWritable: Bool { writable && !closing }
 
-    func resetStream(_ stream: ActiveStream) { closeNow() }
+    func resetStream(_ stream: ActiveStream) {
+        pendingOut = nil
+        closeNow()
+    }
 
     func resumeRequestBody() {
         guard bodyPaused else { return }
@@ -350,7 +395,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     }
 
     private func becomeIdle() {
-        idleSince = .now()
+        idleSince = worker.now
         guard let timeout = listener.hcm.idleTimeout, timer == nil, let context else { return }
         timer = try? context.eventLoop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
     }
@@ -371,7 +416,8 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        stream?.downstreamWritabilityChanged(context.channel.isWritable)
+        writable = context.channel.isWritable
+        stream?.downstreamWritabilityChanged(writable)
         context.fireChannelWritabilityChanged()
     }
 }

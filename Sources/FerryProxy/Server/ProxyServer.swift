@@ -161,7 +161,15 @@ public final class ProxyServer: Sendable {
         return result
     }
 
+    private let stopped = NIOLockedValueBox(false)
+
+    /// Stops listeners, timers and loops. Safe to call more than once.
     public func shutdown() async {
+        let first = stopped.withLockedValue { s -> Bool in
+            defer { s = true }
+            return !s
+        }
+        guard first else { return }
         state.phase = .draining
         let listeners = bound.withLockedValue { $0 }
         for l in listeners { try? await l.close().get() }

@@ -11,7 +11,7 @@ import Glibc
 /// connection at a time. Idle connections close after the cluster's idle_timeout.
 final class HTTP1ConnectionPool {
     let host: UpstreamHost
-    unowned let cluster: WorkerCluster
+    unowned(unsafe) let cluster: WorkerCluster
     private var idle: [UpstreamHTTP1Connection] = []
     private(set) var activeCount = 0
     private(set) var connectingCount = 0

@@ -12,7 +12,9 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
     static let maxInformationalResponses = 20
 
     private var context: ChannelHandlerContext?
-    weak var pool: HTTP1ConnectionPool?
+    /// Set once connected; cleared when the connection closes (breaking the pool's reference cycle).
+    var pool: HTTP1ConnectionPool?
+    private var localAddressText: String?
     private(set) var stream: ActiveStream?
     private var parser = HTTP1Parser(role: .client)
     private var inbound: ByteBuffer?
@@ -32,13 +34,17 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
     private var idleTimeout: TimeAmount?
     private var idleTimer: NIOScheduledCallback?
 
+    private var writable = true
+
     var isUsable: Bool {
-        !closed && reusable && !tunnel && responseDone && requestDone && (context?.channel.isActive ?? false)
-            && (inbound?.readableBytes ?? 0) == 0
+        !closed && reusable && !tunnel && responseDone && requestDone && (inbound?.readableBytes ?? 0) == 0
     }
 
-    var isWritable: Bool { context?.channel.isWritable ?? false }
-    var localAddress: String? { context?.channel.localAddress.map(UpstreamHost.format) }
+    var isWritable: Bool { writable && !closed }
+    var localAddress: String? {
+        if localAddressText == nil { localAddressText = context?.channel.localAddress.map(UpstreamHost.format) }
+        return localAddressText
+    }
     var connectionID: UInt64 { UInt64(UInt(bitPattern: ObjectIdentifier(self).hashValue)) }
 
     private var clusterStats: ClusterStats? { pool?.cluster.definition.stats }
@@ -65,7 +71,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
     }
 
     func becameIdle(timeout: TimeAmount?) {
-        idleSince = .now()
+        idleSince = pool?.cluster.worker.now ?? .now()
         idleTimeout = timeout
         if let timeout, idleTimer == nil, let loop = context?.eventLoop {
             idleTimer = try? loop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
@@ -160,6 +166,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        pool?.cluster.worker.tick()
         var bytes = unwrapInboundIn(data)
         if let stats = clusterStats { shard?.inc(stats.upstreamCxRxBytesTotal, by: UInt64(bytes.readableBytes)) }
         guard stream != nil else {
@@ -236,7 +243,8 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        stream?.onUpstreamWritabilityChanged(context.channel.isWritable)
+        writable = context.channel.isWritable
+        stream?.onUpstreamWritabilityChanged(writable)
         context.fireChannelWritabilityChanged()
     }
 
@@ -255,6 +263,9 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         }
         countedActive = false
         pool?.remove(self)
+        let pool = self.pool
+        self.pool = nil
+        defer { _ = pool }
         if let stream {
             self.stream = nil
             if tunnel {

@@ -9,7 +9,7 @@ import NIOCore
 final class WorkerCluster {
     var definition: ClusterDefinition
     private(set) var hosts: HostSet
-    unowned let worker: Worker
+    unowned(unsafe) let worker: Worker
     private var pools: [String: HTTP1ConnectionPool] = [:]
     var codeCounters: [Int: CounterID] = [:]
     private var priorityLoad: PriorityLoad

@@ -18,6 +18,13 @@ final class Worker {
     let logger: Logger
     let clock = WallClock()
     var random = FastRandom()
+    let timers: StreamTimers
+    /// The time at the start of the current read event; request timestamps use it instead of
+    /// reading the clock at every step (they are microseconds apart within one event).
+    private(set) var now = NIODeadline.now()
+
+    @inline(__always)
+    func tick() { now = .now() }
     private(set) var generation: ConfigGeneration
     /// Per-loop cluster state, by the current generation's cluster index.
     private(set) var clusters: [WorkerCluster] = []
@@ -34,6 +41,7 @@ final class Worker {
         self.store = store
         self.server = server
         self.logger = logger
+        timers = StreamTimers(loop: loop)
     }
 
     /// Starts the once-a-second clock refresh. Call on `loop`.

@@ -1,0 +1,140 @@
+import FerryAdmin
+import FerryConfig
+import FerryProxy
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A real proxy (and its admin API) running in-process on loopback, for integration tests.
+/// Configs use port 0 for listeners and admin; `port(of:)` and `adminPort` tell where they
+/// landed.
+public final class ProxyHarness: Sendable {
+    public let server: ProxyServer
+    public let admin: AdminServer?
+    public let levels: LogLevels
+
+    /// Loads `yaml` (a full Envoy bootstrap) and starts it. Throws `ConfigErrors` for bad configs.
+    public static func start(yaml: String, concurrency: Int = 1, hostOverrides: [String: [String]] = [:],
+                             logLevel: Logger.Level = .warning) async throws -> ProxyHarness {
+        let loaded = try ConfigLoader.load(yaml: yaml, file: "test.yaml").get()
+        let levels = LogLevels(default: logLevel)
+        let output = try LogOutput(path: nil)
+        var logger = Logger(label: "main") { label in FerryLogHandler(component: label, levels: levels, output: output) }
+        logger.logLevel = logLevel
+        let options = ProxyOptions(concurrency: concurrency, drainTime: .seconds(5), hostOverrides: hostOverrides, logger: logger)
+        let server = try await ProxyServer.start(config: loaded, options: options)
+        var admin: AdminServer?
+        if let config = loaded.bootstrap.admin {
+            let api = AdminAPI(proxy: server, levels: levels, info: ServerInfo(version: "test", commandLine: [])) {}
+            admin = try await AdminServer.start(host: config.address.address, port: config.address.port, admin: api)
+        }
+        return ProxyHarness(server: server, admin: admin, levels: levels)
+    }
+
+    init(server: ProxyServer, admin: AdminServer?, levels: LogLevels) {
+        self.server = server
+        self.admin = admin
+        self.levels = levels
+    }
+
+    /// The bound port of a listener (after port 0 was resolved).
+    public func port(of listener: String) -> Int {
+        server.listenerAddresses.first { $0.name == listener }?.address.port ?? 0
+    }
+
+    /// The first listener's port.
+    public var port: Int { server.listenerAddresses.first?.address.port ?? 0 }
+
+    public var adminPort: Int { admin?.address?.port ?? 0 }
+
+    public func stop() async {
+        await admin?.shutdown()
+        await server.shutdown()
+    }
+
+    /// Starts echo upstreams named `upstreams`, then a proxy from `yaml(ports)`, runs `body`,
+    /// and stops everything whether `body` succeeds or throws.
+    public static func with<T>(upstreams: [String] = [], yaml: ([Int]) -> String, concurrency: Int = 1,
+                               hostOverrides: [String: [String]] = [:],
+                               _ body: (ProxyHarness, [EchoServer]) async throws -> T) async throws -> T {
+        var echoes: [EchoServer] = []
+        do {
+            for name in upstreams { echoes.append(try await EchoServer.start(name: name)) }
+            let proxy = try await ProxyHarness.start(yaml: yaml(echoes.map(\.port)), concurrency: concurrency, hostOverrides: hostOverrides)
+            do {
+                let result = try await body(proxy, echoes)
+                await proxy.stop()
+                for e in echoes { await e.stop() }
+                return result
+            } catch {
+                await proxy.stop()
+                throw error
+            }
+        } catch {
+            for e in echoes { await e.stop() }
+            throw error
+        }
+    }
+}
+
+/// Builds Envoy bootstrap YAML for tests: a listener on port 0 with the given routes, and
+/// STATIC clusters on loopback ports.
+public enum TestConfig {
+    public static let hcmType = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+    public static let routerType = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+
+    /// `routes` and `hcmExtra` are YAML fragments indented to fit (routes under `routes:`,
+    /// hcmExtra as HCM fields); `clusters` maps a name to its endpoint ports.
+    public static func bootstrap(routes: String, clusters: [(String, [Int])], hcmExtra: String = "", clusterExtra: String = "",
+                                 admin: Bool = true) -> String {
+        var yaml = ""
+        if admin { yaml += "admin:\n  address: {socket_address: {address: 127.0.0.1, port_value: 0}}\n" }
+        yaml += """
+        static_resources:
+          listeners:
+          - name: main
+            address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+            filter_chains:
+            - filters:
+              - name: envoy.filters.network.http_connection_manager
+                typed_config:
+                  "@type": \(hcmType)
+                  stat_prefix: ingress_http
+        \(indent(hcmExtra, 10))
+                  route_config:
+                    name: local_route
+                    virtual_hosts:
+                    - name: all
+                      domains: ["*"]
+                      routes:
+        \(indent(routes, 14))
+                  http_filters:
+                  - name: envoy.filters.http.router
+                    typed_config: {"@type": \(routerType)}
+          clusters:
+
+        """
+        for (name, ports) in clusters {
+            yaml += """
+              - name: \(name)
+                type: STATIC
+                connect_timeout: 1s
+            \(indent(clusterExtra, 4))
+                load_assignment:
+                  cluster_name: \(name)
+                  endpoints:
+                  - lb_endpoints:
+
+            """
+            for port in ports {
+                yaml += "        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: \(port)}}}\n"
+            }
+        }
+        return yaml
+    }
+
+    static func indent(_ text: String, _ spaces: Int) -> String {
+        let pad = String(repeating: " ", count: spaces)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : pad + $0 }.joined(separator: "\n")
+    }
+}

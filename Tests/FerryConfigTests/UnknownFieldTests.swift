@@ -1,0 +1,215 @@
+@testable import FerryConfig
+import Testing
+
+/// Typos get "did you mean"; real Envoy fields and filters Ferry lacks get "not supported yet".
+@Suite("Unknown and unsupported fields")
+struct UnknownFieldTests {
+    // MARK: typos
+
+    @Test("a misspelled route action suggests route")
+    func rotue() {
+        let yaml = Fixture.bootstrap(
+            routes: """
+                - match: {prefix: "/"}
+                  rotue: {cluster: backend}
+                """)
+        let error = Fixture.expectError(
+            yaml, at: "rotue", path: "\(Fixture.route(0)).rotue", message: "unknown field \"rotue\"")
+        #expect(error?.message.contains("(did you mean \"route\"?)") == true)
+        #expect(error?.fix == "rename it to route")
+        // The route also has no action now; that is reported too, at the route.
+        Fixture.expectError(yaml, at: "match:", path: Fixture.route(0), message: "route action is missing")
+    }
+
+    @Test("a misspelled path specifier suggests prefix")
+    func prefx() {
+        let yaml = Fixture.bootstrap(
+            routes: """
+                - match: {prefx: "/"}
+                  route: {cluster: backend}
+                """)
+        let error = Fixture.expectError(
+            yaml, at: "prefx", path: "\(Fixture.route(0)).match.prefx", message: "unknown field \"prefx\"")
+        #expect(error?.message.contains("(did you mean \"prefix\"?)") == true)
+    }
+
+    @Test("a misspelled cluster field suggests cluster")
+    func clsuter() {
+        let yaml = Fixture.bootstrap(
+            routes: """
+                - match: {prefix: "/"}
+                  route: {clsuter: backend}
+                """)
+        let error = Fixture.expectError(
+            yaml, at: "clsuter", path: "\(Fixture.route(0)).route.clsuter",
+            message: "unknown field \"clsuter\"")
+        #expect(error?.message.contains("(did you mean \"cluster\"?)") == true)
+    }
+
+    @Test("a misspelled top-level field suggests the real one")
+    func topLevelTypo() {
+        let yaml = """
+            admin:
+              address: {socket_address: {address: 127.0.0.1, port_value: 9901}}
+            static_resource: {}
+            """
+        let error = Fixture.expectOneError(
+            yaml, at: "static_resource", path: "static_resource", message: "unknown field")
+        #expect(error?.message.contains("did you mean \"static_resources\"") == true)
+    }
+
+    @Test("a name far from every field gets no suggestion but still a fix")
+    func noSuggestion() {
+        let yaml = Fixture.bootstrap(
+            clusters: """
+                - name: backend
+                  zzzqqq: 1
+                """)
+        let error = Fixture.expectOneError(
+            yaml, at: "zzzqqq", path: "static_resources.clusters[0].zzzqqq",
+            message: "unknown field \"zzzqqq\" in Cluster")
+        #expect(error?.message.contains("did you mean") == false)
+        #expect(error?.fix?.contains("remove it") == true)
+    }
+
+    // MARK: real Envoy fields Ferry lacks
+
+    @Test(
+        "cluster fields Envoy has but Ferry lacks are not supported yet",
+        arguments: [
+            "health_checks: []", "circuit_breakers: {}", "transport_socket: {name: envoy.transport_sockets.tls}",
+            "outlier_detection: {}",
+        ])
+    func unsupportedClusterField(field: String) {
+        let name = String(field.prefix { $0 != ":" })
+        let yaml = Fixture.bootstrap(clusters: Fixture.backendCluster + "\n  " + field)
+        let error = Fixture.expectOneError(
+            yaml, at: name + ":", path: "static_resources.clusters[0].\(name)",
+            message: "Cluster.\(name) is not supported yet by Ferry")
+        #expect(error?.message.contains("unknown") == false)
+    }
+
+    @Test("retry_policy on a route is not supported yet")
+    func retryPolicy() {
+        let yaml = Fixture.bootstrap(
+            routes: """
+                - match: {prefix: "/"}
+                  route:
+                    cluster: backend
+                    retry_policy: {retry_on: 5xx}
+                """)
+        Fixture.expectOneError(
+            yaml, at: "retry_policy", path: "\(Fixture.route(0)).route.retry_policy",
+            message: "RouteAction.retry_policy is not supported yet by Ferry")
+    }
+
+    @Test("lb_policy LEAST_REQUEST is a known value that is not supported yet")
+    func leastRequest() {
+        let yaml = Fixture.bootstrap(clusters: Fixture.backendCluster + "\n  lb_policy: LEAST_REQUEST")
+        Fixture.expectOneError(
+            yaml, at: "LEAST_REQUEST", path: "static_resources.clusters[0].lb_policy",
+            message: "lb_policy LEAST_REQUEST is not supported yet by Ferry")
+    }
+
+    @Test("codec_type HTTP2 is not supported yet")
+    func codecHTTP2() {
+        let yaml = Fixture.bootstrap(hcm: "codec_type: HTTP2")
+        Fixture.expectOneError(
+            yaml, at: "HTTP2", path: "\(Fixture.hcm).codec_type",
+            message: "codec_type HTTP2 is not supported yet by Ferry")
+    }
+
+    // MARK: HTTP filters
+
+    @Test("an Envoy HTTP filter Ferry lacks is not supported yet")
+    func corsFilter() {
+        let yaml = Fixture.bootstrap(
+            httpFilters: """
+                - name: envoy.filters.http.cors
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                """ + "\n" + Fixture.router)
+        let error = Fixture.expectOneError(
+            yaml, at: "name: envoy.filters.http.cors", path: "\(Fixture.hcm).http_filters[0].name",
+            message: "HTTP filter envoy.filters.http.cors is not supported yet by Ferry")
+        #expect(error?.fix?.contains("is_optional: true") == true)
+    }
+
+    @Test("a filter is recognised by its type URL whatever its name")
+    func filterKnownByType() {
+        let yaml = Fixture.bootstrap(
+            httpFilters: """
+                - name: my-cors
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors
+                    allow_origin: x
+                """ + "\n" + Fixture.router)
+        Fixture.expectOneError(
+            yaml, at: "name: my-cors", path: "\(Fixture.hcm).http_filters[0].name",
+            message: "HTTP filter my-cors is not supported yet by Ferry")
+    }
+
+    @Test("an unknown HTTP filter name gets a suggestion")
+    func unknownFilterName() {
+        let yaml = Fixture.bootstrap(httpFilters: "- name: envoy.filters.http.routr")
+        let error = Fixture.expectOneError(
+            yaml, at: "name: envoy.filters.http.routr", path: "\(Fixture.hcm).http_filters[0].name",
+            message: "unknown HTTP filter \"envoy.filters.http.routr\"")
+        #expect(error?.message.contains("(did you mean envoy.filters.http.router?)") == true)
+    }
+
+    @Test("an unknown filter marked is_optional is skipped with a warning, not an error")
+    func optionalFilterWarns() throws {
+        let yaml = Fixture.bootstrap(
+            httpFilters: """
+                - name: envoy.filters.http.cors
+                  is_optional: true
+                  typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}
+                """ + "\n" + Fixture.router)
+        guard case .success(let loaded) = Fixture.result(yaml) else {
+            Issue.record("an optional filter must not fail the load: \(Fixture.errors(yaml))")
+            return
+        }
+        let warning = try #require(loaded.warnings.only)
+        #expect(warning.severity == .warning)
+        #expect(warning.location == Fixture.location(of: "name: envoy.filters.http.cors", in: yaml))
+        #expect(warning.path == "\(Fixture.hcm).http_filters[0].name")
+        #expect(warning.message.contains("is skipped (is_optional: true)"))
+        let chain = loaded.bootstrap.listeners.first?.httpConnectionManager.httpFilters.map(\.name)
+        #expect(chain == ["envoy.filters.http.router"])
+    }
+
+    @Test("a router that is not the last filter is an error")
+    func routerNotLast() {
+        let yaml = Fixture.bootstrap(
+            httpFilters: Fixture.router + """
+
+                - name: envoy.filters.http.cors
+                  is_optional: true
+                """)
+        Fixture.expectOneError(
+            yaml, at: "name: envoy.filters.http.router", path: "\(Fixture.hcm).http_filters[0].name",
+            message: "the router must be the last HTTP filter")
+    }
+
+    @Test("an empty http_filters list gets Envoy's implicit router")
+    func implicitRouter() throws {
+        let yaml = Fixture.bootstrap(httpFilters: "  []")
+        let filters = try #require(Fixture.load(yaml)?.listeners.first?.httpConnectionManager.httpFilters)
+        #expect(filters.map(\.name) == ["envoy.filters.http.router"])
+    }
+
+    @Test("router options are read from its typed_config")
+    func routerOptions() throws {
+        let yaml = Fixture.bootstrap(
+            httpFilters: """
+                - name: envoy.filters.http.router
+                  typed_config:
+                    "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+                    suppress_envoy_headers: true
+                """)
+        let filter = try #require(Fixture.load(yaml)?.listeners.first?.httpConnectionManager.httpFilters.only)
+        switch filter.kind {
+        case .router(let config): #expect(config.suppressEnvoyHeaders)
+        }
+    }
+}
