@@ -71,6 +71,11 @@ public enum ConfigLoader {
 
     public static func load(document: ConfigNode, sources: [String] = [], context: DecodeContext = DecodeContext()) -> Result<LoadedConfig, ConfigErrors> {
         let diagnostics = DiagnosticCollector()
+        if let entries = document.entries, entries.isEmpty {
+            return .failure(ConfigErrors(diagnostics: [ConfigDiagnostic(
+                location: document.location, path: "", message: "the configuration is empty",
+                fix: "write a bootstrap with static_resources (listeners and clusters); see examples/quickstart.yaml")]))
+        }
         guard let reader = ObjectReader(document, path: "", message: "envoy.config.bootstrap.v3.Bootstrap", diagnostics: diagnostics) else {
             return .failure(ConfigErrors(diagnostics: diagnostics.diagnostics))
         }

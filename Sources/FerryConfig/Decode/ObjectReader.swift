@@ -25,8 +25,9 @@ public final class ObjectReader {
                               fix: "write the fields of \(Self.shortName(message)) as `key: value` lines indented under this key")
             return nil
         }
+        let schema = EnvoySchema.fields(of: message)
         for entry in entries {
-            let name = Self.protoName(entry.key)
+            let name = Self.protoName(entry.key, schema: schema)
             if let existing = fields[name] {
                 diagnostics.error(entry.keyLocation, join(entry.key),
                                   "field is set twice (also as \"\(existing.key)\" at line \(existing.keyLocation.line))",
@@ -38,9 +39,13 @@ public final class ObjectReader {
         }
     }
 
-    /// The proto spelling of a JSON key: `portValue` → `port_value`.
-    static func protoName(_ key: String) -> String {
+    /// The proto spelling of a JSON key: `portValue` → `port_value`. With the message's field list,
+    /// the key is matched against each field's JSON name (protobuf's lowerCamelCase), which also
+    /// resolves names with digits (`acceptHttp10` → `accept_http_10`); without one, upper-case
+    /// letters become `_` + lower-case.
+    static func protoName(_ key: String, schema: Set<String>? = nil) -> String {
         guard key.utf8.contains(where: { $0 >= 65 && $0 <= 90 }), !key.hasPrefix("@") else { return key }
+        if let schema, let match = schema.first(where: { jsonName($0) == key }) { return match }
         var out = ""
         for ch in key {
             if ch.isUppercase {
@@ -49,6 +54,18 @@ public final class ObjectReader {
             } else {
                 out.append(ch)
             }
+        }
+        return out
+    }
+
+    /// Protobuf's JSON name of a field: underscores removed, the letter after each capitalised.
+    static func jsonName(_ field: String) -> String {
+        var out = ""
+        var upper = false
+        for ch in field {
+            if ch == "_" { upper = true; continue }
+            out.append(upper ? Character(ch.uppercased()) : ch)
+            upper = false
         }
         return out
     }

@@ -144,9 +144,12 @@ public struct Cluster: Sendable {
     }
 
     static func decodeUpstreamProtocolOptions(_ o: ObjectReader, into cluster: inout Cluster) {
-        defer { o.finish(known: ["explicit_http_config", "use_downstream_protocol_config", "auto_config",
-                                 "common_http_protocol_options", "upstream_http_protocol_options", "http_filters",
-                                 "header_validation_config", "outlier_detection"]) }
+        defer {
+            // Fields of envoy.extensions.upstreams.http.v3.HttpProtocolOptions (numbers 1-11).
+            o.finish(known: ["common_http_protocol_options", "upstream_http_protocol_options", "explicit_http_config",
+                             "use_downstream_protocol_config", "auto_config", "http_filters", "header_validation_config",
+                             "outlier_detection", "request_mirror_policies", "hash_policy", "retry_policy"])
+        }
         if let common = o.object("common_http_protocol_options", "envoy.config.core.v3.HttpProtocolOptions") {
             decodeCommonOptions(common, into: &cluster)
         }

@@ -58,9 +58,11 @@ public struct HeaderValueOption: Sendable {
             skipRest()
             return nil
         }
-        var valueText = header.string("value") ?? ""
+        let valueText = header.string("value") ?? ""
         if header.has("raw_value") {
-            if let raw = header.string("raw_value") { valueText = raw }
+            _ = header.raw("raw_value")
+            header.diagnostics.error(header.location(of: "raw_value"), header.join("raw_value"),
+                                     "HeaderValue.raw_value is not supported yet by Ferry", fix: "write the header value as text in `value`")
         }
         let value: FormatString
         do {

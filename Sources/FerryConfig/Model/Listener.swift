@@ -53,7 +53,8 @@ public struct Listener: Sendable {
                                 fix: "use one filter chain per listener")
         }
         var hcm: HttpConnectionManager?
-        for chain in chains.prefix(1) {
+        // Every chain is decoded so that all of its problems are reported; only the first is used.
+        for (chainIndex, chain) in chains.enumerated() {
             defer { chain.finish() }
             _ = chain.string("name")
             _ = chain.raw("metadata")
@@ -77,7 +78,8 @@ public struct Listener: Sendable {
                         f.diagnostics.error(f.location(of: "name"), f.join("name"),
                                             "the HTTP connection manager must be the last network filter", fix: "move it to the end")
                     }
-                    hcm = HttpConnectionManager.decode(config, context: context)
+                    let decoded = HttpConnectionManager.decode(config, context: context)
+                    if chainIndex == 0 { hcm = decoded }
                 } else if !url.hasPrefix("type.googleapis.com/") {
                     f.diagnostics.error(f.valueLocation(of: "typed_config"), f.join("typed_config.@type"),
                                         "\"\(url)\" is not a type URL", fix: "write type.googleapis.com/<message name>")

@@ -8,9 +8,16 @@ public struct CompiledRegex: @unchecked Sendable, CustomStringConvertible {
     public let pattern: String
     public let regex: Regex<AnyRegexOutput>
 
+    /// Compiles an RE2 pattern; throws when RE2 would refuse it or Swift cannot compile it.
     public init(_ pattern: String) throws {
         self.pattern = pattern
-        self.regex = try Regex(pattern)
+        let translated: String
+        do {
+            translated = try RE2Syntax.translate(pattern)
+        } catch {
+            throw RegexSyntaxError(message: error.message)
+        }
+        self.regex = try Regex(translated)
     }
 
     public func wholeMatch(_ text: Substring) -> Bool { (try? regex.wholeMatch(in: text)) != nil }
@@ -30,6 +37,11 @@ public struct CompiledRegex: @unchecked Sendable, CustomStringConvertible {
             return nil
         }
     }
+}
+
+public struct RegexSyntaxError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }
 
 /// `envoy.type.matcher.v3.StringMatcher`.

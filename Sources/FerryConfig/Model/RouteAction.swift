@@ -153,9 +153,10 @@ public struct ClusterWeight: Sendable {
         }
         let total = clusters.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
         if let declared = r.uint32("total_weight"), UInt64(declared) != total {
-            r.diagnostics.error(r.valueLocation(of: "total_weight"), r.join("total_weight"),
-                                "total_weight is \(declared) but the cluster weights add up to \(total)",
-                                fix: "remove total_weight (deprecated) or make it \(total)")
+            // Envoy ignores the deprecated field; say so rather than refuse a config Envoy runs.
+            r.diagnostics.warning(r.valueLocation(of: "total_weight"), r.join("total_weight"),
+                                  "total_weight is \(declared) but the cluster weights add up to \(total); the weights are used as given",
+                                  fix: "remove total_weight (deprecated) or make it \(total)")
         }
         if total == 0 {
             r.diagnostics.error(r.node.location, r.join("clusters"), "the cluster weights add up to 0",

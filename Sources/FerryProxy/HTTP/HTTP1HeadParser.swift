@@ -9,17 +9,15 @@ struct HeadParser {
         self.limits = limits
     }
 
-    /// Token characters of RFC 9110 §5.6.2.
-    static let tokenTable: [Bool] = {
-        var table = [Bool](repeating: false, count: 256)
-        for c in UInt8(ascii: "0")...UInt8(ascii: "9") { table[Int(c)] = true }
-        for c in UInt8(ascii: "a")...UInt8(ascii: "z") { table[Int(c)] = true }
-        for c in UInt8(ascii: "A")...UInt8(ascii: "Z") { table[Int(c)] = true }
-        for c in "!#$%&'*+-.^_`|~".utf8 { table[Int(c)] = true }
-        return table
-    }()
-
-    @inline(__always) static func isToken(_ b: UInt8) -> Bool { tokenTable[Int(b)] }
+    /// Token characters of RFC 9110 §5.6.2 (a switch, not a global table: a lazily initialised
+    /// global costs a once-check per byte).
+    @inline(__always) static func isToken(_ b: UInt8) -> Bool {
+        switch b {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
+        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: true
+        default: false
+        }
+    }
 
     /// Field value bytes: HTAB, SP, VCHAR and obs-text.
     @inline(__always) static func isFieldValueByte(_ b: UInt8) -> Bool { b == 0x09 || (b >= 0x20 && b != 0x7F) }

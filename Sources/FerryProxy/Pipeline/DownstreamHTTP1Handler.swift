@@ -262,7 +262,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
                 head.headers.set("connection", "keep-alive")
             }
         }
-        var buffer = context.channel.allocator.buffer(capacity: 256 + head.headers.count * 48)
+        var buffer = ByteBufferAllocator.shared.buffer(capacity: 256 + head.headers.count * 48)
         HTTP1Serializer.writeResponseHead(head, version: .http11, into: &buffer)
         shard.inc(hcmStats.cxTxBytes, by: UInt64(buffer.readableBytes))
         if status == 101 || noBody {
@@ -294,7 +294,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         }
         writePending()
         if chunked {
-            var header = context.channel.allocator.buffer(capacity: 12)
+            var header = ByteBufferAllocator.shared.buffer(capacity: 12)
             HTTP1Serializer.writeChunkHeader(data.readableBytes, into: &header)
             context.write(wrapOutboundOut(header), promise: nil)
             context.write(wrapOutboundOut(data), promise: nil)

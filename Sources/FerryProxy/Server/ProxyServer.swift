@@ -73,15 +73,16 @@ public final class ProxyServer: Sendable {
         }
         try await manager.apply(generation.clusters).get()
         try await server.installOnWorkers(generation)
-        do {
-            for listener in generation.listeners {
+        for listener in generation.listeners {
+            do {
                 let b = try await ListenerBinder.bind(listener, workers: workers, group: group, workersByLoop: server.workersByLoop)
                 server.bound.withLockedValue { $0.append(b) }
                 options.logger.info("listener \(listener.name) bound to \(UpstreamHost.format(b.address))")
+            } catch {
+                await server.shutdown()
+                throw ListenerBindError(listener: listener.name, address: listener.address.description, location: listener.config.location,
+                                        reason: Self.describeBind(error))
             }
-        } catch {
-            await server.shutdown()
-            throw ListenerBindError(message: "\(error)")
         }
         server.serverStats.setStatic(concurrency: concurrency)
         state.phase = .live
@@ -189,8 +190,20 @@ public final class ProxyServer: Sendable {
 }
 
 public struct ListenerBindError: Error, CustomStringConvertible {
-    public var message: String
-    public var description: String { "cannot bind listener: \(message)" }
+    public var listener: String
+    public var address: String
+    public var location: SourceLocation
+    public var reason: String
+    public var description: String {
+        "\(location): error: listener \"\(listener)\" cannot listen on \(address): \(reason)\n    fix: stop whatever uses \(address), or pick another port_value (0 lets the kernel choose)"
+    }
+}
+
+extension ProxyServer {
+    static func describeBind(_ error: any Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error)"
+    }
 }
 
 /// `server.*` stats.

@@ -96,7 +96,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         guard let context else { return }
         requestChunked = !endStream && head.headers.first("transfer-encoding") != nil
         if !head.wantsKeepAlive { reusable = false }
-        var buffer = context.channel.allocator.buffer(capacity: 256 + head.headers.count * 32)
+        var buffer = ByteBufferAllocator.shared.buffer(capacity: 256 + head.headers.count * 32)
         HTTP1Serializer.writeRequestHead(head, into: &buffer)
         count(tx: buffer.readableBytes)
         context.write(wrapOutboundOut(buffer), promise: nil)
@@ -110,14 +110,14 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         guard let context else { return }
         if requestChunked {
             if data.readableBytes > 0 {
-                var header = context.channel.allocator.buffer(capacity: 12)
+                var header = ByteBufferAllocator.shared.buffer(capacity: 12)
                 HTTP1Serializer.writeChunkHeader(data.readableBytes, into: &header)
                 context.write(wrapOutboundOut(header), promise: nil)
                 context.write(wrapOutboundOut(data), promise: nil)
                 context.write(wrapOutboundOut(ByteBuffer.crlf), promise: nil)
             }
             if endStream {
-                var last = context.channel.allocator.buffer(capacity: 5)
+                var last = ByteBufferAllocator.shared.buffer(capacity: 5)
                 HTTP1Serializer.writeLastChunk(trailers: nil, into: &last)
                 context.write(wrapOutboundOut(last), promise: nil)
             }
@@ -301,6 +301,12 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         stream = nil
         closeLocally()
     }
+}
+
+extension ByteBufferAllocator {
+    /// One allocator value for the request path (reaching it through the channel costs property
+    /// lookups per write; it is a stateless value).
+    static let shared = ByteBufferAllocator()
 }
 
 extension ByteBuffer {

@@ -11,7 +11,8 @@ final class WorkerCluster {
     private(set) var hosts: HostSet
     unowned(unsafe) let worker: Worker
     private var pools: [String: HTTP1ConnectionPool] = [:]
-    var codeCounters: [Int: CounterID] = [:]
+    /// `upstream_rq_<code>` counter ids by status code (100-599), registered on first use.
+    var codeCounters = [CounterID?](repeating: nil, count: 600)
     private var priorityLoad: PriorityLoad
     private var balancers: [PriorityBalancer] = []
 

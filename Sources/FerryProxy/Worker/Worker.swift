@@ -85,6 +85,7 @@ final class Worker {
 
     /// Counter id for `cluster.<name>.upstream_rq_<code>`, registered on first use.
     func statusCounter(_ cluster: WorkerCluster, _ code: Int) -> CounterID {
+        let code = min(max(code, 100), 599)
         if let id = cluster.codeCounters[code] { return id }
         let id = store.counter(.cluster(cluster.definition.name, "upstream_rq_\(code)"))
         cluster.codeCounters[code] = id
