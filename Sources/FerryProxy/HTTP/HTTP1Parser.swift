@@ -180,11 +180,9 @@ struct HTTP1Parser {
         let count = bytes.count
         guard let base = bytes.baseAddress else { return .needMore(0) }
         var i = max(0, start - 2)
-        var firstLineEnd: Int? = nil
         while i < count {
             guard let found = memchr(base + i, 0x0A, count - i) else { break }
             let lf = base.distance(to: UnsafeRawPointer(found))
-            if firstLineEnd == nil { firstLineEnd = lf }
             if lf + 1 >= count { i = lf + 1; break }
             let next = bytes[lf + 1]
             if next == 0x0A { return .complete(lf + 2) }
@@ -194,10 +192,9 @@ struct HTTP1Parser {
             }
             i = lf + 1
         }
-        // Incomplete: too big already?
-        if firstLineEnd == nil, let lf = memchr(base, 0x0A, count) {
-            firstLineEnd = base.distance(to: UnsafeRawPointer(lf))
-        }
+        // Incomplete: too big already? The first line is measured from the start of the buffer,
+        // not from where this scan resumed.
+        let firstLineEnd = memchr(base, 0x0A, count).map { base.distance(to: UnsafeRawPointer($0)) }
         let requestLineLimit = role == .server ? limits.maxRequestLineBytes : limits.maxHeaderBytes
         if let firstLineEnd {
             if firstLineEnd > requestLineLimit { return .error(role == .server ? .requestLineTooLong : .headersTooLarge) }

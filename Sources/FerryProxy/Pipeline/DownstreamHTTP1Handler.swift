@@ -224,7 +224,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         }
         if error.status == 413 { shard.inc(hcmStats.rqTooLarge) }
         let stream = ActiveStream(worker: worker, encoder: self, connection: info, listener: listener, generation: worker.generation,
-                                  head: RequestHead(method: "", path: "", authority: nil), headerBytes: 0, started: headStartedAt ?? .now())
+                                  head: RequestHead(method: "", path: "", authority: nil), headerBytes: 0, started: headStartedAt ?? worker.loop.now)
         self.stream = stream
         requestDone = true
         stream.flags.insert(.downstreamProtocolError)
@@ -404,7 +404,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         timer = nil
         guard !closing else { return }
         if stream == nil, let since = idleSince, let timeout = listener.hcm.idleTimeout {
-            if since + timeout <= .now() {
+            if since + timeout <= eventLoop.now {
                 shard.inc(hcmStats.cxIdleTimeout)
                 closeAfterFlush()
                 return

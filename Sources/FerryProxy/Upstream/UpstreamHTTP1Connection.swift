@@ -71,7 +71,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
     }
 
     func becameIdle(timeout: TimeAmount?) {
-        idleSince = pool?.cluster.worker.now ?? .now()
+        idleSince = pool?.cluster.worker.now ?? context?.eventLoop.now
         idleTimeout = timeout
         if let timeout, idleTimer == nil, let loop = context?.eventLoop {
             idleTimer = try? loop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
@@ -82,7 +82,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         idleTimer = nil
         guard let since = idleSince, let timeout = idleTimeout, stream == nil, !closed else { return }
         let expiry = since + timeout
-        if expiry <= .now() {
+        if expiry <= eventLoop.now {
             if let stats = clusterStats { shard?.inc(stats.upstreamCxIdleTimeout) }
             closeLocally()
         } else {

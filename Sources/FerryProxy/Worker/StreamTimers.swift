@@ -38,7 +38,7 @@ final class StreamTimers: NIOScheduledCallbackHandler {
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         scheduled = nil
-        let now = NIODeadline.now()
+        let now = eventLoop.now
         // Iterate by index from the end: a stream that finishes removes itself (swap-remove).
         var i = streams.count - 1
         while i >= 0 {

@@ -21,10 +21,10 @@ final class Worker {
     let timers: StreamTimers
     /// The time at the start of the current read event; request timestamps use it instead of
     /// reading the clock at every step (they are microseconds apart within one event).
-    private(set) var now = NIODeadline.now()
+    private(set) var now: NIODeadline
 
     @inline(__always)
-    func tick() { now = .now() }
+    func tick() { now = loop.now }
     private(set) var generation: ConfigGeneration
     /// Per-loop cluster state, by the current generation's cluster index.
     private(set) var clusters: [WorkerCluster] = []
@@ -42,6 +42,7 @@ final class Worker {
         self.server = server
         self.logger = logger
         timers = StreamTimers(loop: loop)
+        now = loop.now
     }
 
     /// Starts the once-a-second clock refresh. Call on `loop`.
