@@ -35,6 +35,7 @@ extension AdminAPI {
          "uptime_all_epochs": "\(uptime)s",
          "hot_restart_version": "disabled",
          "config_generation": \(proxy.generation.id),
+         "last_reload_error": \(proxy.lastReloadStatus.error.map { JSON.quote($0) } ?? "null"),
          "command_line_options": {
         \(options)
          },

@@ -69,8 +69,19 @@ public final class AdminAPI: Sendable {
             a.proxy.store.resetCounters(toRaw: view.rawCounters)
             return .init(response: AdminResponse("OK\n"))
         },
-        Endpoint(path: "/quitquitquit", help: "exit the server", mutates: true) { a, _ in
+        Endpoint(path: "/quitquitquit", help: "exit the server (after answering requests in flight, within --drain-time-s)", mutates: true) { a, _ in
             .init(response: AdminResponse("OK\n"), afterSend: { [quit = a.quit] in quit() })
+        },
+        Endpoint(path: "/drain_listeners", help: "stop accepting connections; keep-alive connections close after their next response", mutates: true) { a, _ in
+            await a.proxy.drainListeners()
+            return .init(response: AdminResponse("OK\n"))
+        },
+        Endpoint(path: "/reload", help: "Ferry: re-read the configuration files and apply them without dropping connections", mutates: true) { a, _ in
+            switch await a.proxy.reload() {
+            case .success(let generation): return .init(response: AdminResponse("OK: configuration generation \(generation) is active\n"))
+            case .failure(let failure):
+                return .init(response: AdminResponse(.badRequest, "reload failed; generation \(a.proxy.generation.id) stays active:\n\(failure.message)\n"))
+            }
         },
     ]
 

@@ -99,9 +99,13 @@ struct ProxyCommand: AsyncParsableCommand {
             printError(errors.description)
             throw ExitCode(1)
         }
-        if let serviceCluster { loaded.bootstrap.node.cluster = serviceCluster }
-        if let serviceNode { loaded.bootstrap.node.id = serviceNode }
-        if let serviceZone { loaded.bootstrap.node.locality.zone = serviceZone }
+        let (cluster, node, zone) = (serviceCluster, serviceNode, serviceZone)
+        let adjust: @Sendable (inout LoadedConfig) -> Void = { config in
+            if let cluster { config.bootstrap.node.cluster = cluster }
+            if let node { config.bootstrap.node.id = node }
+            if let zone { config.bootstrap.node.locality.zone = zone }
+        }
+        adjust(&loaded)
         for warning in loaded.warnings { Logger(label: "config").warning("\(warning)") }
 
         let name = configPath ?? "--config-yaml"
@@ -113,8 +117,9 @@ struct ProxyCommand: AsyncParsableCommand {
             print("configuration '\(name)' OK")
             return
         }
-        let options = ProxyOptions(concurrency: concurrency ?? System.coreCount, drainTime: .seconds(Int64(drainTime)),
+        var options = ProxyOptions(concurrency: concurrency ?? System.coreCount, drainTime: .seconds(Int64(drainTime)),
                                    hostOverrides: overrides, configPath: configPath, configYAML: configYAML, logger: logger)
+        options.adjustConfig = adjust
         let commandLine: [(String, String)] = [
             ("concurrency", "\(options.concurrency)"), ("config_path", JSONText.quote(configPath ?? "")),
             ("config_yaml", JSONText.quote(configYAML ?? "")), ("log_level", JSONText.quote(logLevel)),

@@ -44,19 +44,29 @@ enum ServeRunner {
                 throw ExitCode(1)
             }
         }
-        let sources = [SIGTERM, SIGINT].map { sig -> DispatchSourceSignal in
+        var sources = [SIGTERM, SIGINT].map { sig -> DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { stop.trigger(sig == SIGTERM ? "SIGTERM" : "SIGINT") }
             source.resume()
             return source
         }
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hup.setEventHandler {
+            Task {
+                logger.info("SIGHUP: reloading configuration")
+                _ = await proxy.reload()
+            }
+        }
+        hup.resume()
+        sources.append(hup)
         logger.info("ferry started (concurrency \(options.concurrency))")
         let reason = await stop.wait()
-        logger.info("shutting down: \(reason)")
+        logger.info("shutting down (\(reason)): draining for at most \(options.drainTime.nanoseconds / 1_000_000_000)s")
+        await proxy.drainAndShutdown()
         for s in sources { s.cancel() }
         await admin?.shutdown()
-        await proxy.shutdown()
         AccessLogSinks.shared.flushAll()
     }
 }

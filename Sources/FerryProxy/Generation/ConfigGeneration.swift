@@ -27,6 +27,13 @@ public final class ConfigGeneration: Sendable {
     public var clusterNames: [String] { clusters.map(\.name) }
 
     func listener(named name: String) -> CompiledListener? { listeners.first { $0.name == name } }
+
+    /// Connection counters by listener name, to carry into the next generation.
+    var listenerConnections: [String: ListenerConnections] {
+        var result: [String: ListenerConnections] = [:]
+        for l in listeners { result[l.name] = l.connections }
+        return result
+    }
 }
 
 /// A listener ready to accept: its address, limits and compiled connection manager.
@@ -37,13 +44,16 @@ final class CompiledListener: Sendable {
     let stats: ListenerStats
     /// From runtime `envoy.resource_limits.listener.<name>.connection_limit`; nil = unlimited.
     let connectionLimit: Int?
+    /// Open connections of this listener (shared across loops and reloads).
+    let connections: ListenerConnections
 
-    init(config: Listener, hcm: CompiledHCM, stats: ListenerStats, connectionLimit: Int?) {
+    init(config: Listener, hcm: CompiledHCM, stats: ListenerStats, connectionLimit: Int?, connections: ListenerConnections) {
         name = config.name
         self.config = config
         self.hcm = hcm
         self.stats = stats
         self.connectionLimit = connectionLimit
+        self.connections = connections
     }
 
     var address: FerryConfig.SocketAddress { config.address }

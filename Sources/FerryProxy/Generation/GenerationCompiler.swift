@@ -8,6 +8,14 @@ import NIOCore
 /// log file that cannot be opened) report located config errors like the validator does.
 public enum GenerationCompiler {
     public static func compile(_ loaded: LoadedConfig, id: Int, store: StatsStore) -> Result<ConfigGeneration, ConfigErrors> {
+        compile(loaded, id: id, store: store, previous: nil)
+    }
+
+    /// `previous` lends its per-listener connection counters to listeners that keep their name.
+    static func compile(_ loaded: LoadedConfig, id: Int, store: StatsStore, previous: ConfigGeneration?)
+        -> Result<ConfigGeneration, ConfigErrors>
+    {
+        let counters = previous?.listenerConnections ?? [:]
         let diagnostics = DiagnosticCollector()
         let bootstrap = loaded.bootstrap
         var clusters: [ClusterDefinition] = []
@@ -32,7 +40,7 @@ public enum GenerationCompiler {
                 }
             }
             listeners.append(CompiledListener(config: listener, hcm: hcm, stats: ListenerStats(statName: listener.statName, store: store),
-                                              connectionLimit: limit))
+                                              connectionLimit: limit, connections: counters[listener.name] ?? ListenerConnections()))
         }
         if diagnostics.hasErrors { return .failure(ConfigErrors(diagnostics: diagnostics.diagnostics)) }
         return .success(ConfigGeneration(id: id, loaded: loaded, listeners: listeners, clusters: clusters))

@@ -47,6 +47,11 @@ enum ListenerBinder {
                         guard let current = worker.generation.listener(named: name) else {
                             throw ChannelError.ioOnClosedChannel
                         }
+                        // Over the listener's connection limit: close at once (Envoy's downstream_cx_overflow).
+                        guard current.connections.admit(limit: current.connectionLimit) else {
+                            worker.stats.inc(current.stats.cxOverflow)
+                            throw ChannelError.ioOnClosedChannel
+                        }
                         try channel.pipeline.syncOperations.addHandler(DownstreamHTTP1Handler(worker: worker, listener: current))
                     }
                 }

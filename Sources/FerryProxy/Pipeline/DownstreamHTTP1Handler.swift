@@ -14,6 +14,8 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     unowned(unsafe) let worker: Worker
     let listenerName: String
     private var listener: CompiledListener
+    /// The listener's connection count this connection was admitted into.
+    private let admission: ListenerConnections
     private var context: ChannelHandlerContext?
     private var info: DownstreamConnectionInfo!
     private var parser: HTTP1Parser
@@ -43,6 +45,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         self.worker = worker
         listenerName = listener.name
         self.listener = listener
+        admission = listener.connections
         parser = HTTP1Parser(role: .server, limits: listener.hcm.limits)
     }
 
@@ -74,6 +77,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         shard.inc(listener.stats.cxDestroy)
         if tunnel { shard.add(hcmStats.cxUpgradesActive, -1) }
         worker.connections[ObjectIdentifier(self)] = nil
+        admission.release()
         timer?.cancel()
         closing = true
         if let stream {
@@ -147,7 +151,10 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
             }
             if stream == nil {
                 guard inbound!.readableBytes > 0 else { return }
-                if headStartedAt == nil { headStartedAt = worker.now }
+                if headStartedAt == nil {
+                    headStartedAt = worker.now
+                    if let timeout = listener.hcm.requestHeadersTimeout { arm(worker.now + timeout) }
+                }
                 let event: HTTP1Parser.Event?
                 do {
                     event = try parser.next(&inbound!)
@@ -396,23 +403,55 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
 
     private func becomeIdle() {
         idleSince = worker.now
-        guard let timeout = listener.hcm.idleTimeout, timer == nil, let context else { return }
-        timer = try? context.eventLoop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
+        if let timeout = listener.hcm.idleTimeout { arm(worker.now + timeout) }
+    }
+
+    /// One scheduled callback per connection, moved only when a nearer deadline appears (so a
+    /// busy keep-alive connection reschedules nothing per request).
+    private var timerDeadline: NIODeadline?
+
+    private func arm(_ deadline: NIODeadline) {
+        if timer != nil, let current = timerDeadline, current <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = try? worker.loop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
     }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         timer = nil
+        timerDeadline = nil
         guard !closing else { return }
-        if stream == nil, let since = idleSince, let timeout = listener.hcm.idleTimeout {
-            if since + timeout <= eventLoop.now {
+        let now = eventLoop.now
+        let hcm = listener.hcm
+        var next: NIODeadline?
+        if stream == nil, let started = headStartedAt, let timeout = hcm.requestHeadersTimeout {
+            if started + timeout <= now { return headersTimedOut() }
+            next = started + timeout
+        }
+        if stream == nil, let since = idleSince, let timeout = hcm.idleTimeout {
+            if since + timeout <= now {
                 shard.inc(hcmStats.cxIdleTimeout)
                 closeAfterFlush()
                 return
             }
-            timer = try? eventLoop.assumeIsolated().scheduleCallback(at: since + timeout, handler: self)
-        } else if let timeout = listener.hcm.idleTimeout {
-            timer = try? eventLoop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
+            next = min(next ?? since + timeout, since + timeout)
+        } else if stream != nil, let timeout = hcm.idleTimeout {
+            next = min(next ?? now + timeout, now + timeout)
         }
+        if let next { arm(next) }
+    }
+
+    /// The request head did not arrive within request_headers_timeout: 408 and close (as Envoy).
+    private func headersTimedOut() {
+        shard.inc(hcmStats.rqHeaderTimeout)
+        closeAfter = true
+        let stream = ActiveStream(worker: worker, encoder: self, connection: info, listener: listener, generation: worker.generation,
+                                  head: RequestHead(method: "", path: "", authority: nil), headerBytes: 0, started: headStartedAt ?? worker.now)
+        self.stream = stream
+        requestDone = true
+        shard.inc(hcmStats.rqTotal)
+        shard.add(hcmStats.rqActive, 1)
+        stream.sendLocalReply(408, body: "request header timeout", details: "request_header_timeout")
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -1,3 +1,4 @@
+import FerryConfig
 import Logging
 import NIOCore
 
@@ -13,6 +14,8 @@ public struct ProxyOptions: Sendable {
     public var configPath: String?
     public var configYAML: String?
     public var logger: Logger
+    /// Applied to every loaded configuration (initial and reloads), e.g. `--service-node`.
+    public var adjustConfig: (@Sendable (inout LoadedConfig) -> Void)?
 
     public init(concurrency: Int = System.coreCount, drainTime: TimeAmount = .seconds(600), hostOverrides: [String: [String]] = [:],
                 configPath: String? = nil, configYAML: String? = nil, logger: Logger = Logger(label: "ferry")) {

@@ -22,6 +22,8 @@ public final class ProxyServer: Sendable {
     let current: NIOLockedValueBox<ConfigGeneration>
     let bound: NIOLockedValueBox<[BoundListener]>
     let serverStats: ServerStats
+    let reloadGate = ReloadGate()
+    let lastReload = NIOLockedValueBox<(generation: Int, error: String?)>((1, nil))
     var logger: Logger { options.logger }
 
     private init(generation: ConfigGeneration, store: StatsStore, options: ProxyOptions, group: MultiThreadedEventLoopGroup,
@@ -47,6 +49,7 @@ public final class ProxyServer: Sendable {
     /// every listener. Throws `ConfigErrors` for configurations that cannot run.
     public static func start(config: LoadedConfig, options: ProxyOptions) async throws -> ProxyServer {
         let store = StatsStore()
+        raiseOpenFileLimit(logger: options.logger)
         let generation = try GenerationCompiler.compile(config, id: 1, store: store).get()
         let concurrency = max(1, options.concurrency)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: concurrency)
@@ -85,6 +88,7 @@ public final class ProxyServer: Sendable {
             }
         }
         server.serverStats.setStatic(concurrency: concurrency)
+        store.set(server.serverStats.configGeneration, 1)
         state.phase = .live
         return server
     }
@@ -182,6 +186,18 @@ public final class ProxyServer: Sendable {
         try? await threadPool.shutdownGracefully()
     }
 
+    /// Every connection is a file descriptor; like nginx and Envoy, use the hard limit so a burst
+    /// of (possibly slow) clients cannot exhaust the soft default of 1024.
+    static func raiseOpenFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let wanted = min(limit.rlim_max, 1 << 20)
+        limit.rlim_cur = wanted
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+            logger.warning("could not raise the open-file limit to \(wanted)")
+        }
+    }
+
     static func wallSeconds() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
@@ -208,7 +224,8 @@ extension ProxyServer {
 
 /// `server.*` stats.
 struct ServerStats: Sendable {
-    let live, uptime, concurrency, totalConnections, state, version: GaugeID
+    let live, uptime, concurrency, totalConnections, state, version, configGeneration: GaugeID
+    let configReloadFailed: CounterID
 
     init(store: StatsStore) {
         live = store.gauge(.plain("server.live"))
@@ -217,6 +234,8 @@ struct ServerStats: Sendable {
         totalConnections = store.gauge(.plain("server.total_connections"))
         state = store.gauge(.plain("server.state"))
         version = store.gauge(.plain("server.version"))
+        configGeneration = store.gauge(.plain("server.config_generation"))
+        configReloadFailed = store.counter(.plain("server.config_reload_failed"))
         self.store = store
     }
 

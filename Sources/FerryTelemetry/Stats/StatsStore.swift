@@ -33,6 +33,8 @@ public final class StatsStore: Sendable {
         var histogramIndex: [String: Int] = [:]
         /// Values of gauges set from outside the event loops (server.*, membership_*).
         var absoluteGauges: [Int: Int64] = [:]
+        /// Counter increments made outside the event loops (reloads, DNS refreshes).
+        var globalCounters: [Int: UInt64] = [:]
         /// Subtracted from counters when rendering, so `/reset_counters` needs no loop hop.
         var counterBaseline: [UInt64] = []
     }
@@ -73,6 +75,11 @@ public final class StatsStore: Sendable {
         registry.withLock { $0.absoluteGauges[gauge.index] = value }
     }
 
+    /// Adds to a counter from outside the event loops (rare events: reloads, DNS updates).
+    public func add(_ counter: CounterID, _ amount: UInt64 = 1) {
+        registry.withLock { $0.globalCounters[counter.index, default: 0] &+= amount }
+    }
+
     public var sizes: (counters: Int, gauges: Int, histograms: Int) {
         registry.withLock { ($0.counters.count, $0.gauges.count, $0.histograms.count) }
     }
@@ -87,11 +94,12 @@ public final class StatsStore: Sendable {
 
     /// Merges loop snapshots with the process-wide gauges into what renderers print.
     public func view(merging shards: [StatsSnapshot]) -> StatsView {
-        let (counters, gauges, histograms, absolute, baseline) = registry.withLock {
-            ($0.counters, $0.gauges, $0.histograms, $0.absoluteGauges, $0.counterBaseline)
+        let (counters, gauges, histograms, absolute, baseline, global) = registry.withLock {
+            ($0.counters, $0.gauges, $0.histograms, $0.absoluteGauges, $0.counterBaseline, $0.globalCounters)
         }
         var total = StatsSnapshot(counters: counters.count, gauges: gauges.count, histograms: histograms.count)
         for shard in shards { total.add(shard) }
+        for (i, v) in global where i < total.counters.count { total.counters[i] &+= v }
         for (i, v) in absolute where i < total.gauges.count { total.gauges[i] += v }
         let raw = total.counters
         for i in 0..<min(baseline.count, total.counters.count) {
