@@ -124,7 +124,8 @@ public final class AdminAPI: Sendable {
 
     func ready() -> AdminResponse {
         let phase = proxy.state.phase
-        if proxy.state.healthCheckFailed && phase == .live { return AdminResponse(.serviceUnavailable, "FAILED_HEALTH_CHECK\n") }
+        // As Envoy: a failed health check reads as DRAINING.
+        if proxy.state.healthCheckFailed && phase == .live { return AdminResponse(.serviceUnavailable, "DRAINING\n") }
         return AdminResponse(phase == .live ? .ok : .serviceUnavailable, phase.envoyName + "\n")
     }
 

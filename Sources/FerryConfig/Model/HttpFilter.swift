@@ -2,7 +2,39 @@
 public struct HttpFilter: Sendable {
     public enum Kind: Sendable {
         case router(RouterConfig)
+        case healthCheck(HealthCheckConfig)
     }
+
+    /// `envoy.extensions.filters.http.health_check.v3.HealthCheck`: answers (or marks) health
+    /// check requests; fails them while the server is failed (`/healthcheck/fail`) or draining.
+    public struct HealthCheckConfig: Sendable {
+        /// Forward matching requests upstream instead of answering them.
+        public var passThrough: Bool
+        /// Which requests are health checks (all must match).
+        public var headers: [HeaderMatcher]
+
+        static func decode(_ r: ObjectReader) -> Kind? {
+            defer { r.finish(known: ["pass_through_mode", "cache_time", "cluster_min_healthy_percentages", "headers"]) }
+            guard let passThrough = r.bool("pass_through_mode") else {
+                if !r.has("pass_through_mode") {
+                    r.diagnostics.error(r.node.location, r.join("pass_through_mode"), "required field is missing",
+                                        fix: "add `pass_through_mode: false` to answer health checks in Ferry itself")
+                }
+                return nil
+            }
+            let headers = r.objects("headers", "envoy.config.route.v3.HeaderMatcher").compactMap(HeaderMatcher.decode)
+            if headers.isEmpty {
+                r.diagnostics.error(r.node.location, r.join("headers"), "a health check filter needs headers to recognise its requests",
+                                    fix: "add e.g. `headers: [{name: \":path\", string_match: {exact: /healthz}}]`")
+            }
+            return .healthCheck(HealthCheckConfig(passThrough: passThrough, headers: headers))
+        }
+    }
+
+    /// Ferry's HTTP filters by config type (the router aside).
+    static let decoders: [String: @Sendable (ObjectReader) -> Kind?] = [
+        "envoy.extensions.filters.http.health_check.v3.HealthCheck": HealthCheckConfig.decode,
+    ]
 
     public var name: String
     public var kind: Kind
@@ -61,6 +93,15 @@ public struct HttpFilter: Sendable {
                                         fix: "move \(name) to the end of http_filters")
                 }
                 chain.append(HttpFilter(name: name, kind: .router(config), location: r.node.location))
+                continue
+            }
+            if let typeName, let decoder = decoders[typeName], let reader = typed?.reader {
+                if index == readers.count - 1 {
+                    r.diagnostics.error(r.location(of: "name"), r.join("name"),
+                                        "\(name) cannot be the last HTTP filter; the router must come last",
+                                        fix: "add `- name: envoy.filters.http.router` after it")
+                }
+                if let kind = decoder(reader) { chain.append(HttpFilter(name: name, kind: kind, location: r.node.location)) }
                 continue
             }
             typed?.reader.accept(contentsOf: typed?.reader.keys ?? [])

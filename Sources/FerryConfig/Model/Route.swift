@@ -11,6 +11,8 @@ public struct Route: Sendable {
     public var action: Action
     public var requestHeaders = HeaderMutations()
     public var responseHeaders = HeaderMutations()
+    /// Request bytes kept for retries; nil = the listener's per_connection_buffer_limit_bytes.
+    public var retryBufferLimit: UInt64?
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -51,8 +53,21 @@ public struct Route: Sendable {
         route.path = r.path
         route.requestHeaders = HeaderMutations.decode(r, prefix: "request_")
         route.responseHeaders = HeaderMutations.decode(r, prefix: "response_")
+        route.retryBufferLimit = decodeBufferLimit(r)
         guard match != nil, action != nil else { return nil }
         return route
+    }
+
+    /// `request_body_buffer_limit` (or the deprecated `per_request_buffer_limit_bytes`).
+    static func decodeBufferLimit(_ r: ObjectReader) -> UInt64? {
+        if r.has("request_body_buffer_limit") && r.has("per_request_buffer_limit_bytes") {
+            r.diagnostics.error(r.location(of: "per_request_buffer_limit_bytes"), r.join("per_request_buffer_limit_bytes"),
+                                "set request_body_buffer_limit or per_request_buffer_limit_bytes, not both",
+                                fix: "keep request_body_buffer_limit (per_request_buffer_limit_bytes is deprecated)")
+        }
+        if let limit = r.integer("request_body_buffer_limit", in: 0...Int64.max) { return UInt64(limit) }
+        if let limit = r.uint32("per_request_buffer_limit_bytes") { return UInt64(limit) }
+        return nil
     }
 }
 

@@ -43,6 +43,7 @@ public struct RouteAction: Sendable {
     public var idleTimeout: Duration?
     public var hashPolicy: [HashPolicy] = []
     public var upgradeConfigs: [UpgradeConfig] = []
+    public var retryPolicy: RetryPolicy?
 
     public init(cluster: ClusterSpecifier) { self.cluster = cluster }
 
@@ -97,6 +98,7 @@ public struct RouteAction: Sendable {
         action.hashPolicy = r.objects("hash_policy", "envoy.config.route.v3.RouteAction.HashPolicy").compactMap(HashPolicy.decode)
         action.upgradeConfigs = r.objects("upgrade_configs", "envoy.config.route.v3.RouteAction.UpgradeConfig")
             .compactMap { UpgradeConfig.decode($0, allowFilters: false) }
+        action.retryPolicy = r.object("retry_policy", "envoy.config.route.v3.RetryPolicy").map(RetryPolicy.decode)
         return specifier == nil ? nil : action
     }
 

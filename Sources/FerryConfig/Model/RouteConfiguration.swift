@@ -45,6 +45,9 @@ public struct VirtualHost: Sendable {
     public var responseHeaders = HeaderMutations()
     public var includeRequestAttemptCount = false
     public var includeAttemptCountInResponse = false
+    public var retryPolicy: RetryPolicy?
+    /// Request bytes kept for retries (`per_request_buffer_limit_bytes` / `request_body_buffer_limit`).
+    public var retryBufferLimit: UInt64?
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -77,6 +80,8 @@ public struct VirtualHost: Sendable {
         host.responseHeaders = HeaderMutations.decode(r, prefix: "response_")
         host.includeRequestAttemptCount = r.bool("include_request_attempt_count") ?? false
         host.includeAttemptCountInResponse = r.bool("include_attempt_count_in_response") ?? false
+        host.retryPolicy = r.object("retry_policy", "envoy.config.route.v3.RetryPolicy").map(RetryPolicy.decode)
+        host.retryBufferLimit = Route.decodeBufferLimit(r)
         host.routes = r.objects("routes", "envoy.config.route.v3.Route").compactMap {
             Route.decode($0, context: context, maxBody: maxBody)
         }

@@ -45,6 +45,8 @@ struct ClusterStats: Sendable {
     let membershipTotal, membershipHealthy, membershipDegraded: GaugeID
     let membershipChange, updateAttempt, updateSuccess, updateFailure: CounterID
     let upstreamRqTime: HistogramID
+    let upstreamRqRetry, upstreamRqRetrySuccess, upstreamRqRetryOverflow, upstreamRqRetryLimitExceeded: CounterID
+    let upstreamRqPerTryTimeout, upstreamRqRetryBackoffExponential: CounterID
     let cluster: String
 
     init(cluster: String, store: StatsStore) {
@@ -85,5 +87,11 @@ struct ClusterStats: Sendable {
         updateSuccess = c("update_success")
         updateFailure = c("update_failure")
         upstreamRqTime = store.histogram(.cluster(cluster, "upstream_rq_time"))
+        upstreamRqRetry = c("upstream_rq_retry")
+        upstreamRqRetrySuccess = c("upstream_rq_retry_success")
+        upstreamRqRetryOverflow = c("upstream_rq_retry_overflow")
+        upstreamRqRetryLimitExceeded = c("upstream_rq_retry_limit_exceeded")
+        upstreamRqPerTryTimeout = c("upstream_rq_per_try_timeout")
+        upstreamRqRetryBackoffExponential = c("upstream_rq_retry_backoff_exponential")
     }
 }

@@ -21,6 +21,17 @@ public final class ClusterManager: Sendable {
     let store: StatsStore
     let logger: Logger
     let entries = NIOLockedValueBox<[String: Entry]>([:])
+    let resources = NIOLockedValueBox<[String: ClusterResources]>([:])
+
+    /// The cluster's shared limits (created on first use, kept while the cluster exists).
+    public func resources(for name: String) -> ClusterResources {
+        resources.withLockedValue { all in
+            if let existing = all[name] { return existing }
+            let made = ClusterResources()
+            all[name] = made
+            return made
+        }
+    }
     let subscribers = NIOLockedValueBox<[@Sendable (String, HostSet) -> Void]>([])
 
     public init(loop: EventLoop, resolver: DNSResolver, store: StatsStore, logger: Logger) {

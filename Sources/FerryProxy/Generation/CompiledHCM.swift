@@ -9,6 +9,8 @@ final class CompiledHCM: Sendable {
     let routeConfig: RouteConfiguration
     let stats: HCMStats
     let router: HttpFilter.RouterConfig
+    /// The configured filters before the router, in order.
+    let filterFactories: [StreamFilterFactory]
     let accessLogs: [CompiledAccessLog]
     let localReply: CompiledLocalReply?
     let upgrades: [String: Bool]
@@ -19,7 +21,7 @@ final class CompiledHCM: Sendable {
     let idleTimeout: TimeAmount?
     let drainTimeout: TimeAmount
 
-    init(config: HttpConnectionManager, routeTable: RouteTable, stats: HCMStats, accessLogs: [CompiledAccessLog]) {
+    init(config: HttpConnectionManager, routeTable: RouteTable, stats: HCMStats, accessLogs: [CompiledAccessLog], node: NodeInfo) {
         self.config = config
         self.routeTable = routeTable
         routeConfig = config.routeConfig
@@ -27,6 +29,7 @@ final class CompiledHCM: Sendable {
         var router = HttpFilter.RouterConfig()
         for filter in config.httpFilters { if case .router(let r) = filter.kind { router = r } }
         self.router = router
+        filterFactories = StreamFilterFactories.make(config.httpFilters, node: node)
         self.accessLogs = accessLogs
         localReply = config.localReplyConfig.map(CompiledLocalReply.init)
         var upgrades: [String: Bool] = [:]

@@ -137,8 +137,14 @@ final class CompiledRouteAction: Sendable {
     let hashPolicy: [HashPolicy]
     /// Upgrade types enabled or disabled on this route (overrides the HCM's list).
     let upgrades: [String: Bool]
+    /// The route's retry policy, else its virtual host's.
+    let retryPolicy: RetryPolicy?
+    /// Request body bytes kept for retries (route, virtual host, else the listener's buffer limit).
+    let retryBufferLimit: Int
 
-    init(_ action: RouteAction, target: Target) {
+    init(_ action: RouteAction, target: Target, hostRetryPolicy: RetryPolicy? = nil, retryBufferLimit: Int = 1_048_576) {
+        retryPolicy = action.retryPolicy ?? hostRetryPolicy
+        self.retryBufferLimit = retryBufferLimit
         self.target = target
         notFoundStatus = action.clusterNotFoundCode.status
         timeout = action.timeout.map(TimeAmount.init) ?? .seconds(15)

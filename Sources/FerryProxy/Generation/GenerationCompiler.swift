@@ -28,10 +28,11 @@ public enum GenerationCompiler {
         var listeners: [CompiledListener] = []
         for listener in bootstrap.listeners {
             let hcmConfig = listener.httpConnectionManager
-            let table = compileRoutes(hcmConfig.routeConfig, clusters: clusters, index: index)
+            let table = compileRoutes(hcmConfig.routeConfig, clusters: clusters, index: index,
+                                      bufferLimit: Int(listener.perConnectionBufferLimitBytes))
             let logs = compileAccessLogs(hcmConfig.accessLogs, at: hcmConfig.location, path: "\(hcmConfig.path).access_log", diagnostics)
             let stats = HCMStats(prefix: hcmConfig.statPrefix, listenerStatName: listener.statName, store: store)
-            let hcm = CompiledHCM(config: hcmConfig, routeTable: table, stats: stats, accessLogs: logs)
+            let hcm = CompiledHCM(config: hcmConfig, routeTable: table, stats: stats, accessLogs: logs, node: bootstrap.node)
             var limit: Int?
             if let value = bootstrap.runtime.value("envoy.resource_limits.listener.\(listener.name).connection_limit") {
                 if let n = Int(value), n >= 0 { limit = n } else {
@@ -71,14 +72,18 @@ public enum GenerationCompiler {
         }
     }
 
-    static func compileRoutes(_ config: RouteConfiguration, clusters: [ClusterDefinition], index: [String: Int]) -> RouteTable {
+    static func compileRoutes(_ config: RouteConfiguration, clusters: [ClusterDefinition], index: [String: Int],
+                              bufferLimit: Int = 1_048_576) -> RouteTable {
         let hosts = config.virtualHosts.map { host in
-            CompiledVirtualHost(host, routes: host.routes.map { compileRoute($0, clusters: clusters, index: index) })
+            CompiledVirtualHost(host, routes: host.routes.map {
+                compileRoute($0, clusters: clusters, index: index, host: host, bufferLimit: bufferLimit)
+            })
         }
         return RouteTable(virtualHosts: hosts, ignorePortInHostMatching: config.ignorePortInHostMatching)
     }
 
-    static func compileRoute(_ route: Route, clusters: [ClusterDefinition], index: [String: Int]) -> CompiledRoute {
+    static func compileRoute(_ route: Route, clusters: [ClusterDefinition], index: [String: Int], host: VirtualHost? = nil,
+                             bufferLimit: Int = 1_048_576) -> CompiledRoute {
         func handle(_ name: String) -> ClusterHandle { ClusterHandle(name: name, index: index[name] ?? -1) }
         let action: CompiledRoute.Action
         switch route.action {
@@ -94,7 +99,9 @@ public enum GenerationCompiler {
                           hostRewriteLiteral: $0.hostRewriteLiteral)
                 })
             }
-            action = .route(CompiledRouteAction(a, target: target))
+            let limit = route.retryBufferLimit ?? host?.retryBufferLimit
+            action = .route(CompiledRouteAction(a, target: target, hostRetryPolicy: host?.retryPolicy,
+                                                retryBufferLimit: limit.map { Int(min($0, UInt64(Int.max))) } ?? bufferLimit))
         case .redirect(let r):
             action = .redirect(r)
         case .directResponse(let d):

@@ -55,4 +55,5 @@ extension ActiveStream: StreamInfo {
     var connectionID: UInt64 { connection.id }
     var streamID: String? { request.headers.first("x-request-id") }
     var requestedServerName: String? { nil }
+    var isHealthCheckRequest: Bool { isHealthCheck }
 }

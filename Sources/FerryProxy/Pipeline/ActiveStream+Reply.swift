@@ -86,6 +86,8 @@ extension ActiveStream {
     }
 
     func startResponse(_ head: ResponseHead) {
+        var head = head
+        for filter in filters.reversed() { filter.encodeHeaders(self, &head) }
         responseStarted = true
         responseHead = head
         responseHeadersBytes = UInt64(head.headers.wireSize + 17)
@@ -142,7 +144,11 @@ extension ActiveStream {
         finishedAt = worker.now
         worker.timers.remove(self)
         shard.add(stats.rqActive, -1)
-        if upstreamCounted, let cluster { shard.add(cluster.definition.stats.upstreamRqActive, -1) }
+        endAttempt()
+        if let retry, retry.holdsRetrySlot, let cluster {
+            retry.holdsRetrySlot = false
+            cluster.resources.finishRetry()
+        }
         if let status = responseHead?.status, responseEnded {
             let index = min(max(status / 100, 1), 5) - 1
             shard.inc(stats.rqCompleted)
@@ -151,6 +157,7 @@ extension ActiveStream {
             shard.inc(stats.listenerRqCompleted)
         }
         shard.record(stats.rqTime, milliseconds: Double((finishedAt! - started).nanoseconds) / 1e6)
+        for filter in filters { filter.onComplete(self) }
         for log in hcm.accessLogs where log.filter.map({ AccessLogFilterEvaluator.matches($0, self) }) ?? true {
             log.sink.write(log.formatter.format(self))
         }

@@ -33,24 +33,113 @@ extension ActiveStream {
                 return sendLocalReply(403, body: "", details: "upgrade_failed")
             }
         }
+        // Timeouts and retries, with Envoy's request header overrides (trusted requests only:
+        // edge requests lost their x-envoy-* headers in the connection manager).
+        routeTimeout = action.timeout
+        if let header = request.headers.first("x-envoy-upstream-rq-timeout-ms"), let ms = Int64(header), ms >= 0 {
+            routeTimeout = .milliseconds(ms)
+        }
+        var policy = action.retryPolicy
+        if policy == nil, request.headers.contains("x-envoy-retry-on") { policy = RetryPolicy() }
+        if let policy, upgradeType == nil,
+           policy.retriableRequestHeaders.allSatisfy({ $0.matches(CompiledRoute.headerValue($0.name, in: request)) }) {
+            retry = RetryState(policy: policy, headers: request.headers, bodyLimit: action.retryBufferLimit)
+        }
+        for name in RetryState.consumedHeaders { request.headers.remove(name) }
         guard let host = cluster.pickHost() else {
             flags.insert(.noHealthyUpstream)
             return sendLocalReply(503, body: "no healthy upstream", details: "no_healthy_upstream")
         }
-        self.host = host
         prepareUpstreamRequest(action, host: host)
-        let clusterStats = cluster.definition.stats
-        shard.inc(clusterStats.upstreamRqTotal)
-        shard.add(clusterStats.upstreamRqActive, 1)
-        upstreamCounted = true
-        attemptCount += 1
-        isAwaitingConnection = true
         encoder.pauseRequestBody()
         if requestEnded { startRouteTimer() }
         armTimer()
+        startAttempt(on: host)
+    }
+
+    /// One try of the request on `host`.
+    func startAttempt(on host: UpstreamHost) {
+        guard let cluster else { return }
+        self.host = host
+        attemptCount += 1
+        retry?.attemptedHosts.append(host.addressString)
+        if attemptCount > 1 {
+            if case .auto? = routeAction?.hostRewrite, !host.hostname.isEmpty { request.authority = host.hostname }
+        }
+        if virtualHost?.includeRequestAttemptCount == true { request.headers.set("x-envoy-attempt-count", String(attemptCount)) }
+        let clusterStats = cluster.definition.stats
+        shard.inc(clusterStats.upstreamRqTotal)
+        shard.add(clusterStats.upstreamRqActive, 1)
+        attemptActive = true
+        upstreamRequestEnded = false
+        upstreamStarted = nil
+        perTryDeadline = nil
+        isAwaitingConnection = true
         let pool = cluster.pool(for: host)
         self.pool = pool
         pool.newStream(self)
+    }
+
+    /// Picks the host for a retry, avoiding hosts already tried when the policy asks for it.
+    private func pickRetryHost() -> UpstreamHost? {
+        guard let cluster else { return nil }
+        var chosen = cluster.pickHost()
+        guard let retry, retry.policy.avoidPreviousHosts else { return chosen }
+        var tries = retry.policy.hostSelectionRetryMaxAttempts
+        while let candidate = chosen, retry.attemptedHosts.contains(candidate.addressString), tries > 0 {
+            chosen = cluster.pickHost()
+            tries -= 1
+        }
+        return chosen
+    }
+
+    func endAttempt() {
+        guard attemptActive, let cluster else { return }
+        attemptActive = false
+        shard.add(cluster.definition.stats.upstreamRqActive, -1)
+    }
+
+    /// Schedules the next attempt if the policy has one left; false when the failure stands.
+    func tryRetry() -> Bool {
+        guard let retry, let cluster, !responseStarted, !finished, !retry.bodyOverflowed else { return false }
+        let clusterStats = cluster.definition.stats
+        guard retry.retriesLeft > 0 else {
+            shard.inc(clusterStats.upstreamRqRetryLimitExceeded)
+            flags.insert(.upstreamRetryLimitExceeded)
+            return false
+        }
+        if !retry.holdsRetrySlot {
+            guard cluster.resources.tryStartRetry() else {
+                shard.inc(clusterStats.upstreamRqRetryOverflow)
+                return false
+            }
+            retry.holdsRetrySlot = true
+        }
+        retry.retriesLeft -= 1
+        let delay = retry.backoff(random: &worker.random)
+        retry.retriesDone += 1
+        shard.inc(clusterStats.upstreamRqRetry)
+        shard.inc(clusterStats.upstreamRqRetryBackoffExponential)
+        retryAt = worker.now + delay
+        armTimer()
+        return true
+    }
+
+    /// The backoff elapsed: try again.
+    func startRetryAttempt() {
+        guard !finished else { return }
+        guard let host = pickRetryHost() else {
+            flags.insert(.noHealthyUpstream)
+            return sendLocalReply(503, body: "no healthy upstream", details: "no_healthy_upstream")
+        }
+        startAttempt(on: host)
+    }
+
+    /// An attempt failed without a response: retry if the policy says so, else answer with `reply`.
+    func attemptFailed(_ failure: RetryState.Failure, reply: () -> Void) {
+        endAttempt()
+        if let retry, retry.retries(failure), tryRetry() { return }
+        reply()
     }
 
     /// Turns the request into what the upstream sees, in place: rewrites, header mutations in
@@ -91,8 +180,10 @@ extension ActiveStream {
             }
         }
         applyRequestMutations(&head.headers)
-        if !hcm.router.suppressEnvoyHeaders, action.timeout > .zero {
-            head.headers.set("x-envoy-expected-rq-timeout-ms", String(action.timeout.nanoseconds / 1_000_000))
+        // What the upstream has to answer within: the per-try timeout when set, else the route's.
+        let expected = retry?.perTryTimeout.map { routeTimeout > .zero ? min($0, routeTimeout) : $0 } ?? routeTimeout
+        if !hcm.router.suppressEnvoyHeaders, expected > .zero {
+            head.headers.set("x-envoy-expected-rq-timeout-ms", String(expected.nanoseconds / 1_000_000))
         }
         if head.path != originalPath, !hcm.router.suppressEnvoyHeaders {
             head.headers.set("x-envoy-original-path", originalPath)
@@ -157,12 +248,27 @@ extension ActiveStream {
         upstreamLocal = connection.localAddress
         upstreamStarted = worker.now
         lastActivity = upstreamStarted!
-        connection.sendHeaders(request, endStream: requestEnded)
+        let replay = attemptCount > 1 ? (retry?.body ?? []) : []
+        if replay.isEmpty {
+            connection.sendHeaders(request, endStream: requestEnded)
+        } else {
+            connection.sendHeaders(request, endStream: false)
+            for (i, chunk) in replay.enumerated() { connection.sendData(chunk, endStream: requestEnded && i == replay.count - 1) }
+        }
         if requestEnded {
-            upstreamRequestEnded = true
-            lastUpstreamTxAt = worker.now
+            markUpstreamRequestEnded()
         } else {
             encoder.resumeRequestBody()
+        }
+    }
+
+    /// The whole request reached the upstream: the per-try timeout starts now (as Envoy's).
+    func markUpstreamRequestEnded() {
+        upstreamRequestEnded = true
+        lastUpstreamTxAt = worker.now
+        if let perTry = retry?.perTryTimeout {
+            perTryDeadline = worker.now + perTry
+            armTimer()
         }
     }
 
@@ -170,13 +276,16 @@ extension ActiveStream {
         isAwaitingConnection = false
         guard !finished else { return }
         pool?.counters.rqError += 1
-        flags.insert(.upstreamConnectionFailure)
         let transport = String(reason.map { $0 == " " ? "_" : $0 })
         upstreamFailureReason = transport
-        let reasonText = reason == "connection timeout" ? "connection timeout" : "remote connection failure"
-        let detailReason = reason == "connection timeout" ? "connection_timeout" : "remote_connection_failure"
-        sendLocalReply(503, body: "upstream connect error or disconnect/reset before headers. reset reason: \(reasonText)",
-                       details: "upstream_reset_before_response_started{\(detailReason)|\(transport)}")
+        attemptFailed(.connectFailure) {
+            flags.insert(.upstreamConnectionFailure)
+            let timedOut = reason == "connection timeout"
+            let reasonText = timedOut ? "connection timeout" : "remote connection failure"
+            let detailReason = timedOut ? "connection_timeout" : "remote_connection_failure"
+            sendLocalReply(503, body: "upstream connect error or disconnect/reset before headers. reset reason: \(reasonText)",
+                           details: "upstream_reset_before_response_started{\(detailReason)|\(transport)}")
+        }
     }
 
     // MARK: upstream response
@@ -184,15 +293,30 @@ extension ActiveStream {
     func onUpstreamHeaders(_ head: ResponseHead) {
         guard !finished, !responseStarted else { return }
         let now = worker.now
-        firstUpstreamByteAt = now
+        if firstUpstreamByteAt == nil { firstUpstreamByteAt = now }
         lastActivity = now
-        routeDeadline = nil
         upstreamResponseHeaders = head.headers
         if head.status >= 500 { pool?.counters.rqError += 1 } else { pool?.counters.rqSuccess += 1 }
         if let cluster {
             shard.inc(worker.statusCounter(cluster, head.status))
             shard.inc(cluster.definition.stats.upstreamRqClass[min(max(head.status / 100, 1), 5) - 1])
         }
+        if let retry, head.status != 101 {
+            if retry.retries(head) {
+                // Not forwarded: the connection is dropped (its body unread) and the request retried.
+                let connection = upstream
+                endAttempt()
+                if tryRetry() {
+                    upstream = nil
+                    connection?.abort()
+                    return
+                }
+            } else if retry.retriesDone > 0, let cluster {
+                shard.inc(cluster.definition.stats.upstreamRqRetrySuccess)
+            }
+        }
+        routeDeadline = nil
+        perTryDeadline = nil
         var response = head
         response.headers.remove("connection")
         response.headers.remove("keep-alive")
@@ -264,15 +388,17 @@ extension ActiveStream {
             details = "upstream_reset_after_response_started{\(kind.detail)}"
             return resetDownstream()
         }
-        switch kind {
-        case .protocolError:
-            flags.insert(.upstreamProtocolError)
-            sendLocalReply(502, body: "upstream connect error or disconnect/reset before headers. reset reason: protocol error",
-                           details: "upstream_reset_before_response_started{protocol_error}")
-        default:
-            flags.insert(.upstreamConnectionTermination)
-            sendLocalReply(503, body: "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
-                           details: "upstream_reset_before_response_started{connection_termination}")
+        attemptFailed(kind == .protocolError ? .protocolError : .reset) {
+            switch kind {
+            case .protocolError:
+                flags.insert(.upstreamProtocolError)
+                sendLocalReply(502, body: "upstream connect error or disconnect/reset before headers. reset reason: protocol error",
+                               details: "upstream_reset_before_response_started{protocol_error}")
+            default:
+                flags.insert(.upstreamConnectionTermination)
+                sendLocalReply(503, body: "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+                               details: "upstream_reset_before_response_started{connection_termination}")
+            }
         }
     }
 }

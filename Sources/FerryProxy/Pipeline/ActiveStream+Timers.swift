@@ -6,8 +6,8 @@ import NIOCore
 /// `checkTimers` every tick while the stream is registered; traffic only updates timestamps.
 extension ActiveStream {
     func startRouteTimer() {
-        guard let action = routeAction, action.timeout > .zero, routeDeadline == nil, !responseStarted, cluster != nil else { return }
-        routeDeadline = (requestEndedAt ?? worker.now) + action.timeout
+        guard routeAction != nil, routeTimeout > .zero, routeDeadline == nil, !responseStarted, cluster != nil else { return }
+        routeDeadline = (requestEndedAt ?? worker.now) + routeTimeout
     }
 
     /// Registers with the worker's timer tick if any timeout applies.
@@ -24,6 +24,14 @@ extension ActiveStream {
             routeDeadline = nil
             return onRouteTimeout()
         }
+        if let deadline = perTryDeadline, deadline <= now {
+            perTryDeadline = nil
+            return onPerTryTimeout()
+        }
+        if let at = retryAt, at <= now {
+            retryAt = nil
+            return startRetryAttempt()
+        }
         if let deadline = requestDeadline, deadline <= now, !requestEnded {
             requestDeadline = nil
             shard.inc(stats.rqTimeout)
@@ -38,6 +46,16 @@ extension ActiveStream {
             if !requestEnded { encoder.closeAfterResponse() }
             // Envoy: 504 when the request was complete and the upstream went quiet, else 408.
             return sendLocalReply(requestEnded ? 504 : 408, body: "stream timeout", details: "stream_idle_timeout")
+        }
+    }
+
+    private func onPerTryTimeout() {
+        if let cluster { shard.inc(cluster.definition.stats.upstreamRqPerTryTimeout) }
+        pool?.counters.rqTimeout += 1
+        abortUpstream()
+        attemptFailed(.perTryTimeout) {
+            flags.insert(.upstreamRequestTimeout)
+            sendLocalReply(504, body: "upstream request timeout", details: "upstream_per_try_timeout")
         }
     }
 

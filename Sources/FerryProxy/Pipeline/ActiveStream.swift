@@ -34,6 +34,9 @@ final class ActiveStream {
     var virtualHost: CompiledVirtualHost?
     var route: CompiledRoute?
     var routeAction: CompiledRouteAction?
+    /// This stream's filter objects (empty when only the router is configured).
+    var filters: [StreamFilter] = []
+    var isHealthCheck = false
     var weightedTarget: CompiledRouteAction.WeightedTarget?
     var cluster: WorkerCluster?
     var host: UpstreamHost?
@@ -47,7 +50,12 @@ final class ActiveStream {
     var isAwaitingConnection = false
     var upstreamStarted: NIODeadline?
     var upstreamRequestEnded = false
-    var upstreamCounted = false
+    var attemptActive = false
+    var retry: RetryState?
+    /// The route timeout in force (route config or x-envoy-upstream-rq-timeout-ms).
+    var routeTimeout: TimeAmount = .seconds(15)
+    var retryAt: NIODeadline?
+    var perTryDeadline: NIODeadline?
     var tunneling = false
     var attemptCount = 0
     var upstreamFailureReason: String?
@@ -173,14 +181,24 @@ final class ActiveStream {
 
     // MARK: routing
 
+    /// Resolves the route (filters may read it), runs the decode filters, then the router.
     private func routeRequest() {
-        guard let host = hcm.routeTable.virtualHost(for: request.authority), let route = host.route(for: request) else {
+        virtualHost = hcm.routeTable.virtualHost(for: request.authority)
+        route = virtualHost?.route(for: request)
+        if !hcm.filterFactories.isEmpty {
+            filters = hcm.filterFactories.map { $0.makeFilter() }
+            for filter in filters where filter.decodeHeaders(self, endStream: requestEnded) == .stop { return }
+        }
+        runRouter()
+    }
+
+    /// The router: the terminal step of the filter chain.
+    private func runRouter() {
+        guard let route else {
             shard.inc(stats.noRoute)
             flags.insert(.noRouteFound)
             return sendLocalReply(404, body: "", details: "route_not_found")
         }
-        virtualHost = host
-        self.route = route
         switch route.action {
         case .directResponse(let status, let body):
             shard.inc(stats.directResponse)
@@ -238,12 +256,10 @@ final class ActiveStream {
     func decodeData(_ data: ByteBuffer, endStream: Bool) {
         bodyBytesReceived += UInt64(data.readableBytes)
         lastActivity = worker.now
+        retry?.keep(data)
         if let upstream, !finished {
             upstream.sendData(data, endStream: endStream)
-            if endStream {
-                upstreamRequestEnded = true
-                lastUpstreamTxAt = worker.now
-            }
+            if endStream { markUpstreamRequestEnded() }
             if !upstream.isWritable { encoder.pauseRequestBody() }
         }
         if endStream { onRequestComplete() }

@@ -248,7 +248,8 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         let request = stream.request
         let status = head.status
         noBody = request.method == "HEAD" || (100..<200).contains(status) || status == 204 || status == 304
-        var keepAlive = !closeAfter && request.wantsKeepAlive && !worker.server.isDraining
+        // A failed health check (/healthcheck/fail) also closes connections, so load balancers move away (as Envoy).
+        var keepAlive = !closeAfter && request.wantsKeepAlive && !worker.server.isDraining && !worker.server.healthCheckFailed
         if status == 101 {
             keepAlive = false
         } else if noBody {

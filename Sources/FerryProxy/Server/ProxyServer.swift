@@ -95,10 +95,15 @@ public final class ProxyServer: Sendable {
 
     func installOnWorkers(_ generation: ConfigGeneration) async throws {
         var hosts: [String: HostSet] = [:]
-        for c in generation.clusters { hosts[c.name] = clusterManager.hosts(of: c.name) ?? .empty }
+        var resources: [String: ClusterResources] = [:]
+        for c in generation.clusters {
+            hosts[c.name] = clusterManager.hosts(of: c.name) ?? .empty
+            resources[c.name] = clusterManager.resources(for: c.name)
+        }
         let snapshot = hosts
+        let shared = resources
         for w in workers {
-            try await w.eventLoop.submit { w.value.install(generation, hosts: snapshot) }.get()
+            try await w.eventLoop.submit { w.value.install(generation, hosts: snapshot, resources: shared) }.get()
         }
     }
 

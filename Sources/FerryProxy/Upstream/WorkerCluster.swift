@@ -9,6 +9,8 @@ import NIOCore
 final class WorkerCluster {
     var definition: ClusterDefinition
     private(set) var hosts: HostSet
+    /// Limits shared with the other loops (concurrent retries).
+    let resources: ClusterResources
     unowned(unsafe) let worker: Worker
     private var pools: [String: HTTP1ConnectionPool] = [:]
     /// `upstream_rq_<code>` counter ids by status code (100-599), registered on first use.
@@ -22,8 +24,9 @@ final class WorkerCluster {
         var perLocality: [RoundRobinBalancer]
     }
 
-    init(definition: ClusterDefinition, hosts: HostSet, worker: Worker) {
+    init(definition: ClusterDefinition, hosts: HostSet, resources: ClusterResources, worker: Worker) {
         self.definition = definition
+        self.resources = resources
         self.hosts = hosts
         self.worker = worker
         priorityLoad = PriorityLoad(healthy: [], total: [])

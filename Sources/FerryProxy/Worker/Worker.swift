@@ -54,7 +54,7 @@ final class Worker {
     func stop() { clock.stop() }
 
     /// Switches new streams to `next`, keeping per-cluster state for clusters that did not change.
-    func install(_ next: ConfigGeneration, hosts: [String: HostSet]) {
+    func install(_ next: ConfigGeneration, hosts: [String: HostSet], resources: [String: ClusterResources] = [:]) {
         loop.preconditionInEventLoop()
         stats.grow(to: store)
         var byName: [String: WorkerCluster] = [:]
@@ -66,7 +66,8 @@ final class Worker {
                 byName[definition.name] = existing
                 list.append(existing)
             } else {
-                let cluster = WorkerCluster(definition: definition, hosts: hostSet, worker: self)
+                let cluster = WorkerCluster(definition: definition, hosts: hostSet,
+                                            resources: resources[definition.name] ?? ClusterResources(), worker: self)
                 byName[definition.name] = cluster
                 list.append(cluster)
             }

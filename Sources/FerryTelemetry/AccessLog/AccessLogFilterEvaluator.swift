@@ -10,8 +10,7 @@ public enum AccessLogFilterEvaluator {
             let ms = info.totalDuration.map { UInt64(max(0, $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000)) } ?? 0
             return op.holds(ms, UInt64(value))
         case .notHealthCheck:
-            // Ferry has no health-check filter that marks requests, so none is a health check.
-            return true
+            return !info.isHealthCheckRequest
         case .and(let filters):
             return filters.allSatisfy { matches($0, info) }
         case .or(let filters):

@@ -54,6 +54,12 @@ public protocol StreamInfo: AnyObject {
     /// The request id (x-request-id) of this stream.
     var streamID: String? { get }
     var requestedServerName: String? { get }
+    /// True for requests a health check filter recognised (`not_health_check_filter`).
+    var isHealthCheckRequest: Bool { get }
+}
+
+extension StreamInfo {
+    public var isHealthCheckRequest: Bool { false }
 }
 
 /// Envoy's response flags: why a response is what it is. Short names appear in access logs

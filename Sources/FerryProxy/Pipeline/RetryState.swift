@@ -1,0 +1,107 @@
+import FerryConfig
+import FerryPolicy
+import NIOCore
+
+/// The retry bookkeeping of one stream (Envoy's RetryState): which failures are retried, how
+/// many retries are left, the backoff, the hosts already tried and the request body kept for
+/// replay.
+final class RetryState {
+    enum Failure {
+        case connectFailure
+        case reset
+        case protocolError
+        case perTryTimeout
+    }
+
+    let policy: RetryPolicy
+    let conditions: RetryPolicy.Conditions
+    let retriableStatusCodes: Set<Int>
+    var retriesLeft: Int
+    let perTryTimeout: TimeAmount?
+    /// Hosts tried so far (for the previous_hosts predicate).
+    var attemptedHosts: [String] = []
+    /// Request body kept for replay while it fits.
+    var body: [ByteBuffer] = []
+    var bodyBytes = 0
+    let bodyLimit: Int
+    /// The body outgrew the buffer: the request streams and is no longer retried.
+    var bodyOverflowed = false
+    var retriesDone = 0
+    /// A retry slot of the cluster's max_retries is held by this stream.
+    var holdsRetrySlot = false
+
+    init(policy: RetryPolicy, headers: HeaderMap, bodyLimit: Int) {
+        self.policy = policy
+        var conditions = policy.conditions
+        var codes = policy.retriableStatusCodes
+        var retries = Int(policy.numRetries)
+        // Envoy's request headers extend and override the route's policy.
+        if let on = headers.first("x-envoy-retry-on") { conditions.formUnion(RetryPolicy.Conditions.parse(on).0) }
+        if let max = headers.first("x-envoy-max-retries"), let n = Int(max), n >= 0 { retries = n }
+        if let extra = headers.first("x-envoy-retriable-status-codes") {
+            for part in extra.split(separator: ",") { if let n = Int(part.trimmingSpaces()) { codes.insert(n) } }
+        }
+        self.conditions = conditions
+        retriableStatusCodes = codes
+        retriesLeft = retries
+        var perTry = policy.perTryTimeout.map(TimeAmount.init)
+        if let header = headers.first("x-envoy-upstream-rq-per-try-timeout-ms"), let ms = Int64(header), ms > 0 {
+            perTry = .milliseconds(ms)
+        }
+        perTryTimeout = perTry
+        self.bodyLimit = bodyLimit
+    }
+
+    /// Headers the router consumes (Envoy does not forward them).
+    static let consumedHeaders = ["x-envoy-retry-on", "x-envoy-max-retries", "x-envoy-retriable-status-codes",
+                                  "x-envoy-retriable-header-names", "x-envoy-upstream-rq-per-try-timeout-ms",
+                                  "x-envoy-upstream-rq-timeout-ms"]
+
+    /// Keeps body bytes for replay; past the limit, gives up on retries for good.
+    func keep(_ data: ByteBuffer) {
+        guard !bodyOverflowed else { return }
+        bodyBytes += data.readableBytes
+        if bodyBytes > bodyLimit {
+            bodyOverflowed = true
+            body = []
+        } else {
+            body.append(data)
+        }
+    }
+
+    /// Whether `failure` is one the policy retries.
+    func retries(_ failure: Failure) -> Bool {
+        switch failure {
+        case .connectFailure:
+            return !conditions.intersection([.connectFailure, .fiveXX, .gatewayError, .reset]).isEmpty
+        case .reset, .protocolError:
+            return !conditions.intersection([.fiveXX, .gatewayError, .reset]).isEmpty
+        case .perTryTimeout:
+            // A per-try timeout reads as a 504 from the upstream.
+            return !conditions.intersection([.fiveXX, .gatewayError, .reset]).isEmpty
+        }
+    }
+
+    /// Whether a response with `head` is one the policy retries.
+    func retries(_ head: ResponseHead) -> Bool {
+        let status = head.status
+        if conditions.contains(.fiveXX) && status >= 500 { return true }
+        if conditions.contains(.gatewayError) && (status == 502 || status == 503 || status == 504) { return true }
+        if conditions.contains(.retriable4xx) && status == 409 { return true }
+        if conditions.contains(.retriableStatusCodes) && retriableStatusCodes.contains(status) { return true }
+        if conditions.contains(.envoyRateLimited) && head.headers.contains("x-envoy-ratelimited") { return true }
+        if conditions.contains(.retriableHeaders) {
+            for matcher in policy.retriableHeaders where matcher.matches(head.headers.joined(matcher.name)) { return true }
+        }
+        return false
+    }
+
+    /// Full-jitter exponential backoff for the next retry: uniform in [0, min(max, base × 2^n)).
+    func backoff(random: inout FastRandom) -> TimeAmount {
+        let base = TimeAmount(policy.backOffBase).nanoseconds
+        let cap = TimeAmount(policy.backOffMax).nanoseconds
+        let ceiling = min(cap, base << min(retriesDone, 30))
+        guard ceiling > 0 else { return .zero }
+        return .nanoseconds(Int64(random.next(below: UInt64(ceiling))))
+    }
+}
