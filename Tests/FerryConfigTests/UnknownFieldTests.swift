@@ -89,18 +89,46 @@ struct UnknownFieldTests {
         #expect(error?.message.contains("unknown") == false)
     }
 
-    @Test("retry_policy on a route is not supported yet")
-    func retryPolicy() {
-        let yaml = Fixture.bootstrap(
+    @Test("a gRPC retry_on condition is named as not supported yet; HTTP conditions decode")
+    func retryPolicy() throws {
+        let grpc = Fixture.bootstrap(
             routes: """
                 - match: {prefix: "/"}
                   route:
                     cluster: backend
-                    retry_policy: {retry_on: 5xx}
+                    retry_policy: {retry_on: "5xx,unavailable"}
                 """)
         Fixture.expectOneError(
-            yaml, at: "retry_policy", path: "\(Fixture.route(0)).route.retry_policy",
-            message: "RouteAction.retry_policy is not supported yet by Ferry")
+            grpc, at: "\"5xx,unavailable\"", path: "\(Fixture.route(0)).route.retry_policy.retry_on",
+            message: "retry_on condition \"unavailable\" is not supported yet by Ferry")
+        let http = Fixture.bootstrap(
+            routes: """
+                - match: {prefix: "/"}
+                  route:
+                    cluster: backend
+                    retry_policy:
+                      retry_on: "5xx,connect-failure,retriable-status-codes"
+                      num_retries: 3
+                      per_try_timeout: 0.5s
+                      retriable_status_codes: [409]
+                      retry_back_off: {base_interval: 0.01s, max_interval: 0.2s}
+                      retry_host_predicate:
+                      - name: envoy.retry_host_predicates.previous_hosts
+                        typed_config: {"@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate}
+                """)
+        let bootstrap = try #require(Fixture.load(http))
+        let route = try #require(bootstrap.listeners.first?.httpConnectionManager.routeConfig.virtualHosts.first?.routes.first)
+        guard case .route(let action) = route.action, let policy = action.retryPolicy else {
+            Issue.record("expected a route action with a retry policy")
+            return
+        }
+        #expect(policy.conditions == [.fiveXX, .connectFailure, .retriableStatusCodes])
+        #expect(policy.numRetries == 3)
+        #expect(policy.perTryTimeout == .milliseconds(500))
+        #expect(policy.retriableStatusCodes == [409])
+        #expect(policy.backOffBase == .milliseconds(10))
+        #expect(policy.backOffMax == .milliseconds(200))
+        #expect(policy.avoidPreviousHosts)
     }
 
     @Test("lb_policy LEAST_REQUEST is a known value that is not supported yet")
@@ -208,8 +236,10 @@ struct UnknownFieldTests {
                     suppress_envoy_headers: true
                 """)
         let filter = try #require(Fixture.load(yaml)?.listeners.first?.httpConnectionManager.httpFilters.only)
-        switch filter.kind {
-        case .router(let config): #expect(config.suppressEnvoyHeaders)
+        guard case .router(let config) = filter.kind else {
+            Issue.record("expected the router, got \(filter.kind)")
+            return
         }
+        #expect(config.suppressEnvoyHeaders)
     }
 }
