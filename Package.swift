@@ -35,6 +35,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -61,6 +62,9 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        // libFuzzer targets (scripts/fuzz); in normal builds they replay corpus files.
+        .executableTarget(name: "ferry-fuzz-http1", dependencies: ["FerryProxy"], path: "Sources/ferry-fuzz-http1"),
+        .executableTarget(name: "ferry-fuzz-config", dependencies: ["FerryProxy"], path: "Sources/ferry-fuzz-config"),
         .executableTarget(
             name: "ferry",
             dependencies: [

@@ -44,11 +44,7 @@ struct ChunkedBodyTests {
         #expect(outcome.error == HTTP1ParseError(status: 400, "http1.invalid_chunk_extension"))
     }
 
-    @Test(
-        "a quoted-pair in an extension escapes only visible characters, not line endings",
-        .disabled(
-            "bug: the byte after a backslash in a quoted extension value is not checked; `\\<LF>` passes"
-        ))
+    @Test("a quoted-pair in an extension escapes only visible characters, not line endings")
     func quotedPairLineEnding() {
         for escaped in ["\n", "\r", "\u{0}"] {
             let outcome = chunked("5;a=\"\\\(escaped)\"\r\nhello\r\n0\r\n\r\n")
@@ -115,11 +111,7 @@ struct ChunkedBodyTests {
         #expect(outcome.events == [Self.request, .text("hello")])
     }
 
-    @Test(
-        "a chunk line longer than 4 KiB is 400 even before its line ending arrives",
-        .disabled(
-            "bug: maxChunkLine unchecked while an extension is incomplete; `5;<5000-byte name>` waits forever"
-        ))
+    @Test("a chunk line longer than 4 KiB is 400 even before its line ending arrives")
     func longChunkLineWhileIncomplete() {
         let outcome = chunked("5;" + String(repeating: "n", count: 5000))
         #expect(outcome.error?.status == 400)

@@ -72,15 +72,20 @@ struct RequestHeaderRulesTests {
 
     func forward(
         _ fields: [(String, String)], peer: String?, useRemoteAddress: Bool, trustedHops: UInt32 = 0,
-        skipAppend: Bool = false
+        skipAppend: Bool = false, internalRanges: [String] = []
     ) -> (remote: String?, edge: Bool, lines: [String]) {
         var hcm = HttpConnectionManager(statPrefix: "test")
         hcm.useRemoteAddress = useRemoteAddress
         hcm.xffNumTrustedHops = trustedHops
         hcm.skipXffAppend = skipAppend
+        hcm.internalAddressConfig.cidrRanges = internalRanges.map { cidr in
+            let parts = cidr.split(separator: "/")
+            return CidrRange(prefix: String(parts[0]), length: Int(parts[1])!)!
+        }
         var head = RequestHead(
             method: "GET", path: "/", authority: "a", headers: HeaderMap(fields.map { (name: $0.0, value: $0.1) }))
-        let result = RequestHeaderRules.applyForwarding(&head, hcm: hcm, peerIP: peer, scheme: "http")
+        let result = RequestHeaderRules.applyForwarding(
+            &head, hcm: hcm, peerIP: peer, scheme: "http", localAddress: "192.0.2.99")
         return (result.remote, result.edge, head.headers.lines)
     }
 
@@ -125,11 +130,7 @@ struct RequestHeaderRulesTests {
         #expect(result.lines == ["x-forwarded-for: \(xff)", "x-forwarded-proto: http"])
     }
 
-    @Test(
-        "Envoy examples 2 and 4: x-envoy-internal and other internal-only headers from an external client are removed",
-        .disabled(
-            "bug: with use_remote_address false nothing is sanitized; a client's `x-envoy-internal: true` is forwarded")
-    )
+    @Test("Envoy examples 2 and 4: x-envoy-internal and other internal-only headers from an external client are removed")
     func internalProxySanitizes() {
         let xff = Self.clientXFF + ", 192.0.2.5"
         let result = forward(
@@ -172,9 +173,7 @@ struct RequestHeaderRulesTests {
             ])
     }
 
-    @Test(
-        "an edge request also loses x-envoy-retriable-status-codes and x-envoy-retriable-header-names, as in Envoy",
-        .disabled("bug: internalOnlyEnvoyHeaders lacks these two of Envoy's cleanInternalHeaders list"))
+    @Test("an edge request also loses x-envoy-retriable-status-codes and x-envoy-retriable-header-names, as in Envoy")
     func edgeStripsRetriableHeaders() {
         let result = forward(
             [("x-envoy-retriable-status-codes", "418"), ("x-envoy-retriable-header-names", "x-a")],
@@ -185,59 +184,134 @@ struct RequestHeaderRulesTests {
             ])
     }
 
-    @Test("a request from an internal peer is internal: x-envoy-internal is set and x-envoy headers stay")
+    // The cases below were checked against Envoy 1.40 (upstream echo of the forwarded headers).
+
+    @Test("a peer inside internal_address_config is internal: x-envoy-internal is set and x-envoy headers stay")
     func internalPeer() {
         let result = forward(
-            [("x-envoy-retry-on", "5xx"), ("x-forwarded-proto", "https")], peer: "10.0.0.7", useRemoteAddress: true)
+            [("x-envoy-retry-on", "5xx"), ("x-forwarded-proto", "https"), ("x-envoy-original-path", "/z")],
+            peer: "10.0.0.7", useRemoteAddress: true, internalRanges: ["10.0.0.0/8"])
         #expect(!result.edge)
         #expect(result.remote == "10.0.0.7")
         #expect(
             result.lines == [
-                "x-envoy-retry-on: 5xx", "x-forwarded-proto: http", "x-forwarded-for: 10.0.0.7",
-                "x-envoy-internal: true",
+                "x-envoy-retry-on: 5xx", "x-forwarded-proto: http", "x-envoy-original-path: /z",
+                "x-forwarded-for: 10.0.0.7", "x-envoy-internal: true",
             ])
     }
 
-    @Test(
-        "a request that arrives with an XFF is not internal, even from an internal peer (Envoy's single-address rule)",
-        .disabled(
-            "bug: internal is decided from the peer alone; Envoy also requires that no XFF came in"
-        ))
+    @Test("without internal_address_config no address is internal, not even 10/8 or loopback (Envoy 1.40 default)")
+    func noInternalByDefault() {
+        for peer in ["10.0.0.7", "192.168.1.1", "127.0.0.1"] {
+            let result = forward([("x-envoy-retry-on", "5xx")], peer: peer, useRemoteAddress: true)
+            #expect(result.edge)
+            #expect(!result.lines.contains("x-envoy-internal: true"))
+            #expect(!result.lines.contains("x-envoy-retry-on: 5xx"))
+        }
+    }
+
+    @Test("a loopback peer is appended to x-forwarded-for as the host's own address, as Envoy does")
+    func loopbackPeerAppendsHostAddress() {
+        let result = forward([("x-forwarded-for", "203.0.113.9")], peer: "127.0.0.1", useRemoteAddress: true)
+        #expect(result.lines.contains("x-forwarded-for: 203.0.113.9,192.0.2.99"))
+        #expect(result.lines.contains("x-envoy-external-address: 127.0.0.1"))
+        let v6 = forward([], peer: "::1", useRemoteAddress: true)
+        #expect(v6.lines.first == "x-forwarded-for: 192.0.2.99")
+    }
+
+    @Test("a request that arrives with an XFF is not internal, even from an internal peer (Envoy's single-address rule)")
     func internalPeerWithXFF() {
         let result = forward(
-            [("x-forwarded-for", "203.0.113.9"), ("x-envoy-retry-on", "5xx")], peer: "10.0.0.7", useRemoteAddress: true)
+            [("x-forwarded-for", "203.0.113.9"), ("x-envoy-retry-on", "5xx")], peer: "10.0.0.7", useRemoteAddress: true,
+            internalRanges: ["10.0.0.0/8"])
         #expect(result.edge)
         #expect(!result.lines.contains("x-envoy-internal: true"))
         #expect(!result.lines.contains("x-envoy-retry-on: 5xx"))
     }
 
-    @Test(
-        "with trusted hops, a client's x-forwarded-proto is kept, as in Envoy",
-        .disabled(
-            "bug: x-forwarded-proto is always overwritten; Envoy keeps it when xff_num_trusted_hops > 0"
-        ))
+    @Test("without use_remote_address a single internal XFF address makes the request internal; two do not")
+    func internalFromSingleXFF() {
+        let single = forward(
+            [("x-forwarded-for", "10.0.0.1"), ("x-envoy-force-trace", "1")], peer: "198.51.100.1",
+            useRemoteAddress: false, internalRanges: ["10.0.0.0/8"])
+        #expect(!single.edge)
+        #expect(single.remote == "10.0.0.1")
+        #expect(single.lines.contains("x-envoy-internal: true"))
+        #expect(single.lines.contains("x-envoy-force-trace: 1"))
+        let two = forward(
+            [("x-forwarded-for", "10.0.0.1, 10.0.0.2"), ("x-envoy-force-trace", "1")], peer: "198.51.100.1",
+            useRemoteAddress: false, internalRanges: ["10.0.0.0/8"])
+        #expect(two.remote == "10.0.0.2")
+        #expect(!two.lines.contains("x-envoy-internal: true"))
+        #expect(!two.lines.contains("x-envoy-force-trace: 1"))
+        let notAnIP = forward(
+            [("x-forwarded-for", "10.0.0.2:80")], peer: "198.51.100.1", useRemoteAddress: false, internalRanges: ["10.0.0.0/8"])
+        #expect(notAnIP.remote == "198.51.100.1")
+        #expect(!notAnIP.lines.contains("x-envoy-internal: true"))
+    }
+
+    @Test("a non-edge, non-internal request keeps the edge-only headers but loses the internal-only ones")
+    func intermediateHopSanitizing() {
+        let fields =
+            RequestHeaderRules.edgeOnlyEnvoyHeaders.map { ($0, "v") }
+            + RequestHeaderRules.internalOnlyEnvoyHeaders.map { ($0, "v") }
+        let result = forward(fields, peer: "10.0.0.1", useRemoteAddress: false)
+        #expect(!result.edge)
+        #expect(result.lines == RequestHeaderRules.edgeOnlyEnvoyHeaders.map { "\($0): v" } + ["x-forwarded-proto: http"])
+    }
+
+    @Test("an edge request loses the edge-only headers too, and x-envoy-external-address is replaced")
+    func edgeSanitizing() {
+        let fields = RequestHeaderRules.edgeOnlyEnvoyHeaders.map { ($0, "v") }
+        let result = forward(fields, peer: "198.51.100.7", useRemoteAddress: true)
+        #expect(
+            result.lines == [
+                "x-forwarded-for: 198.51.100.7", "x-forwarded-proto: http", "x-envoy-external-address: 198.51.100.7",
+            ])
+    }
+
+    @Test("with trusted hops, a client's x-forwarded-proto is kept, as in Envoy")
     func trustedForwardedProto() {
         let result = forward(
             [("x-forwarded-for", "203.0.113.9"), ("x-forwarded-proto", "https")], peer: "192.0.2.5",
             useRemoteAddress: true, trustedHops: 1)
         #expect(result.lines.contains("x-forwarded-proto: https"))
+        #expect(result.lines.contains("x-envoy-external-address: 203.0.113.9"))
+    }
+
+    @Test("with trusted hops, an XFF entry that is not an IP address falls back to the peer")
+    func trustedHopNotAnIP() {
+        let result = forward(
+            [("x-forwarded-for", "1.2.3.4, junk")], peer: "192.0.2.5", useRemoteAddress: true, trustedHops: 1)
+        #expect(result.remote == "192.0.2.5")
     }
 
     @Test(
-        "internal addresses: loopback, RFC 1918 and unique-local",
+        "CIDR ranges match by prefix bits, per address family",
         arguments: [
-            ("127.0.0.1", true), ("127.9.9.9", true), ("10.1.2.3", true), ("192.168.0.1", true), ("172.16.0.1", true),
-            ("172.31.255.255", true), ("172.15.0.1", false), ("172.32.0.1", false), ("::1", true), ("fd00::1", true),
-            ("FD12::1", true), ("8.8.8.8", false), ("100.10.0.1", false), ("1.10.0.1", false), ("192.169.0.1", false),
-            ("2001:db8::1", false),
+            ("10.0.0.0", 8, "10.1.2.3", true), ("10.0.0.0", 8, "11.0.0.1", false), ("172.16.0.0", 12, "172.31.255.255", true),
+            ("172.16.0.0", 12, "172.32.0.1", false), ("192.168.1.128", 25, "192.168.1.200", true),
+            ("192.168.1.128", 25, "192.168.1.127", false), ("0.0.0.0", 0, "8.8.8.8", true), ("127.0.0.1", 32, "127.0.0.1", true),
+            ("127.0.0.1", 32, "127.0.0.2", false), ("fd00::", 8, "fd12::1", true), ("fd00::", 8, "fe80::1", false),
+            ("::1", 128, "::1", true), ("::", 0, "2001:db8::1", true), ("0.0.0.0", 0, "::1", false),
+            ("::ffff:0:0", 96, "::ffff:10.0.0.1", true), ("2001:db8::", 33, "2001:db8:8000::", false),
         ])
-    func internalAddresses(ip: String, expected: Bool) {
-        #expect(RequestHeaderRules.isInternal(ip) == expected)
+    func cidrMatching(prefix: String, length: Int, address: String, expected: Bool) throws {
+        let range = try #require(CidrRange(prefix: prefix, length: length))
+        let ip = try #require(IPAddressBytes(address))
+        #expect(range.contains(ip) == expected)
     }
 
-    @Test("no peer address is not internal")
-    func noPeer() {
-        #expect(!RequestHeaderRules.isInternal(nil))
+    @Test(
+        "only plain IPv4 and IPv6 text parses as an address",
+        arguments: [
+            ("1.2.3.4", true), ("255.255.255.255", true), ("256.1.1.1", false), ("1.2.3", false), ("1.2.3.4:80", false),
+            ("::", true), ("::1", true), ("fe80::1:2", true), ("1:2:3:4:5:6:7:8", true), ("1:2:3:4:5:6:7:8:9", false),
+            ("1::2::3", false), ("[::1]", false), ("::ffff:1.2.3.4", true), ("12345::", false), ("", false), ("junk", false),
+            ("1.2.3.04", false), ("0.0.0.0", true), ("1.2.3.0004", false),
+        ])
+    func addressParsing(text: String, valid: Bool) {
+        #expect((IPAddressBytes(text) != nil) == valid)
     }
 
     // MARK: x-request-id

@@ -34,6 +34,8 @@ public struct HttpConnectionManager: Sendable {
     public var useRemoteAddress = false
     public var xffNumTrustedHops: UInt32 = 0
     public var skipXffAppend = false
+    /// Which downstream addresses are internal; none by default (Envoy 1.40).
+    public var internalAddressConfig = InternalAddressConfig()
     public var via: String?
     /// `server` header value (Ferry's default is "ferry"; Envoy's is "envoy").
     public var serverName = "ferry"
@@ -102,6 +104,10 @@ public struct HttpConnectionManager: Sendable {
         hcm.useRemoteAddress = r.bool("use_remote_address") ?? false
         hcm.xffNumTrustedHops = r.uint32("xff_num_trusted_hops") ?? 0
         hcm.skipXffAppend = r.bool("skip_xff_append") ?? false
+        if let addresses = r.object("internal_address_config",
+                                   "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig") {
+            hcm.internalAddressConfig = InternalAddressConfig.decode(addresses)
+        }
         hcm.via = r.string("via")
         if let name = r.string("server_name") { hcm.serverName = name }
         hcm.serverHeaderTransformation = r.enumeration("server_header_transformation", ServerHeaderTransformation.self) ?? .overwrite

@@ -40,6 +40,7 @@ struct HeadParser {
         guard let first = try nextLine(), !first.isEmpty else { throw .bad("invalid_start_line") }
         switch role {
         case .server:
+            if first.count > limits.maxRequestLineBytes { throw .requestLineTooLong }
             let (method, target, version) = try parseRequestLine(first)
             var headers = try parseFields()
             return .requestHead(try makeRequestHead(method: method, target: target, version: version, headers: &headers))
@@ -125,6 +126,7 @@ struct HeadParser {
                 if b >= 0x80 { ascii = false }
             }
             entries.append((lowercasedName(line.lowerBound..<colon), try value(vs..<ve, ascii: ascii)))
+            // Field lines without their terminators: the same measure the incremental scan uses.
             fieldBytes += line.count
             if entries.count > limits.maxHeaderCount { throw .tooManyHeaders }
             if fieldBytes > limits.maxHeaderBytes { throw .headersTooLarge }
@@ -179,6 +181,10 @@ struct HeadParser {
         } else if target == "*" {
             guard method == "OPTIONS" else { throw .bad("invalid_url") }
         } else if method == "CONNECT" {
+            // authority-form: host:port, nothing else (RFC 9112 §3.2.3).
+            guard Self.isValidAuthority(target), let colon = target.lastIndex(of: ":"),
+                  let port = Int(target[target.index(after: colon)...]), (1...65535).contains(port),
+                  colon > target.startIndex, !target.contains("@") else { throw .bad("invalid_url") }
             authority = target
             path = ""
         } else if let schemeEnd = Self.schemeSeparator(in: target) {

@@ -20,6 +20,13 @@ extension HTTP1Parser {
     }
 
     static func scanChunkLine(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (size: Int, length: Int)? {
+        let result = try scanChunkLineBody(bytes)
+        // Still incomplete after the longest allowed line: refuse instead of buffering without end.
+        if result == nil && bytes.count > maxChunkLine { throw .bad("invalid_chunk_extension") }
+        return result
+    }
+
+    private static func scanChunkLineBody(_ bytes: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (size: Int, length: Int)? {
         var i = 0
         var size = 0
         var digits = 0
@@ -60,7 +67,15 @@ extension HTTP1Parser {
                     i += 1
                     while i < bytes.count && bytes[i] != 0x22 {
                         let q = bytes[i]
-                        if q == 0x5C { i += 1 } else if !(q == 0x09 || (q >= 0x20 && q != 0x7F)) { throw .bad("invalid_chunk_extension") }
+                        if q == 0x5C {
+                            // quoted-pair: "\" ( HTAB / SP / VCHAR / obs-text ); never a line ending or NUL.
+                            i += 1
+                            guard i < bytes.count else { return nil }
+                            let escaped = bytes[i]
+                            guard escaped == 0x09 || (escaped >= 0x20 && escaped != 0x7F) else { throw .bad("invalid_chunk_extension") }
+                        } else if !(q == 0x09 || (q >= 0x20 && q != 0x7F)) {
+                            throw .bad("invalid_chunk_extension")
+                        }
                         i += 1
                     }
                     guard i < bytes.count else { return nil }

@@ -48,6 +48,8 @@ struct HTTP1Parser {
     var state: State = .head
     /// How far an incomplete head was already scanned for its end.
     private var scanned = 0
+    /// Line-terminator bytes of the field lines of an incomplete head scanned so far.
+    private var scannedTerminators = 0
     /// Client role: the method of the request the next response answers (HEAD has no body).
     var pendingRequestMethod: String = "GET"
 
@@ -139,15 +141,18 @@ struct HTTP1Parser {
                     buffer.moveReaderIndex(forwardBy: 1)
                 }
                 scanned = 0
+                scannedTerminators = 0
             }
         }
         guard buffer.readableBytes > 0 else { return nil }
         let limits = self.limits
         let role = self.role
         let start = scanned
+        var terminators = scannedTerminators
         let scan: HeadScan = buffer.withUnsafeReadableBytes { bytes in
-            Self.scanHead(bytes, from: start, limits: limits, role: role)
+            Self.scanHead(bytes, from: start, terminators: &terminators, limits: limits, role: role)
         }
+        scannedTerminators = terminators
         switch scan {
         case .needMore(let upTo):
             scanned = upTo
@@ -156,15 +161,22 @@ struct HTTP1Parser {
             throw error
         case .complete(let end):
             scanned = 0
+            scannedTerminators = 0
             let result: Result<Event, HTTP1ParseError> = buffer.withUnsafeReadableBytes { bytes in
                 Result { () throws(HTTP1ParseError) -> Event in
                     var parser = HeadParser(bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), limits: limits)
                     return try parser.parse(role: role)
                 }
             }
-            let event = try result.get()
+            var event = try result.get()
             buffer.moveReaderIndex(forwardBy: end)
             try setFraming(after: event)
+            // Identical repeated lengths were accepted (RFC 9110 §8.6); forward one value only.
+            switch event {
+            case .requestHead(var head) where Self.normalizeContentLength(&head.headers): event = .requestHead(head)
+            case .responseHead(var head) where Self.normalizeContentLength(&head.headers): event = .responseHead(head)
+            default: break
+            }
             return event
         }
     }
@@ -175,14 +187,22 @@ struct HTTP1Parser {
         case error(HTTP1ParseError)
     }
 
-    /// Finds the blank line that ends a head and enforces size limits while the head is incomplete.
-    static func scanHead(_ bytes: UnsafeRawBufferPointer, from start: Int, limits: Limits, role: Role) -> HeadScan {
+    /// Finds the blank line that ends a head and enforces size limits while the head is incomplete,
+    /// with the measure `HeadParser` applies to a complete head: the first line without its
+    /// terminator, then the field lines without theirs. `terminators` carries the field lines'
+    /// terminator bytes counted by earlier scans (LFs before `start`).
+    static func scanHead(_ bytes: UnsafeRawBufferPointer, from start: Int, terminators: inout Int, limits: Limits,
+                         role: Role) -> HeadScan {
         let count = bytes.count
         guard let base = bytes.baseAddress else { return .needMore(0) }
+        let firstLineEnd = memchr(base, 0x0A, count).map { base.distance(to: UnsafeRawPointer($0)) }
         var i = max(0, start - 2)
         while i < count {
             guard let found = memchr(base + i, 0x0A, count - i) else { break }
             let lf = base.distance(to: UnsafeRawPointer(found))
+            if lf >= start, let first = firstLineEnd, lf > first {
+                terminators += lf > 0 && bytes[lf - 1] == 0x0D ? 2 : 1
+            }
             if lf + 1 >= count { i = lf + 1; break }
             let next = bytes[lf + 1]
             if next == 0x0A { return .complete(lf + 2) }
@@ -192,15 +212,16 @@ struct HTTP1Parser {
             }
             i = lf + 1
         }
-        // Incomplete: too big already? The first line is measured from the start of the buffer,
-        // not from where this scan resumed.
-        let firstLineEnd = memchr(base, 0x0A, count).map { base.distance(to: UnsafeRawPointer($0)) }
+        // Incomplete: too big already? A trailing CR may still become a line's terminator.
+        let trailingCR = count > 0 && bytes[count - 1] == 0x0D ? 1 : 0
         let requestLineLimit = role == .server ? limits.maxRequestLineBytes : limits.maxHeaderBytes
-        if let firstLineEnd {
-            if firstLineEnd > requestLineLimit { return .error(role == .server ? .requestLineTooLong : .headersTooLarge) }
-            if count - firstLineEnd > limits.maxHeaderBytes { return .error(.headersTooLarge) }
-        } else if count > requestLineLimit {
-            return .error(role == .server ? .requestLineTooLong : .headersTooLarge)
+        let tooLong: HTTP1ParseError = role == .server ? .requestLineTooLong : .headersTooLarge
+        if let lf = firstLineEnd {
+            let lineLength = lf > 0 && bytes[lf - 1] == 0x0D ? lf - 1 : lf
+            if lineLength > requestLineLimit { return .error(tooLong) }
+            if count - (lf + 1) - terminators - trailingCR > limits.maxHeaderBytes { return .error(.headersTooLarge) }
+        } else if count - trailingCR > requestLineLimit {
+            return .error(tooLong)
         }
         return .needMore(count)
     }
@@ -263,6 +284,14 @@ struct HTTP1Parser {
             if isRequest { throw .transferCodingNotImplemented }
         }
         return .chunkHeader
+    }
+
+    /// Replaces `1,1` or repeated identical content-length fields by one field; true when changed.
+    static func normalizeContentLength(_ headers: inout HeaderMap) -> Bool {
+        let values = headers.values("content-length")
+        guard values.count > 1 || values.first?.contains(",") == true, let length = try? contentLength(values) else { return false }
+        headers.set("content-length", String(length))
+        return true
     }
 
     /// One length, or a list of identical lengths (RFC 9110 §8.6); anything else is an error.

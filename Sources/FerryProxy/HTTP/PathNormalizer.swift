@@ -83,22 +83,24 @@ enum PathNormalizer {
         return out
     }
 
-    /// Decodes %XX of unreserved characters, upper-cases other escapes, turns `\` into `/`
-    /// and removes `.` / `..` segments. nil when the path is invalid (bad escape, %00).
+    /// Envoy's `canonicalPath`: a segment of literal dots carrying parameters (`..;x`, `.;x`)
+    /// counts as a dot segment; `%XX` of unreserved characters is decoded and other escapes are
+    /// kept exactly as sent; a `%` that starts no valid escape is copied through; `\` becomes `/`;
+    /// then `.` / `..` segments are removed. nil when the path holds `%00`.
     static func normalizeRFC3986(_ path: String) -> String? {
+        let bytes = stripDotSegmentParameters(Array(path.utf8))
         var decoded: [UInt8] = []
-        let bytes = Array(path.utf8)
+        decoded.reserveCapacity(bytes.count)
         var i = 0
         while i < bytes.count {
             let b = bytes[i]
-            if b == UInt8(ascii: "%") {
-                guard i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) else { return nil }
+            if b == UInt8(ascii: "%"), i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) {
                 let v = UInt8(h << 4 | l)
                 if v == 0 { return nil }
                 if isUnreserved(v) {
                     decoded.append(v)
                 } else {
-                    decoded.append(contentsOf: [UInt8(ascii: "%"), upperHex(h), upperHex(l)])
+                    decoded.append(contentsOf: bytes[i..<i + 3])
                 }
                 i += 3
                 continue
@@ -128,6 +130,30 @@ enum PathNormalizer {
         return result
     }
 
+    /// Cuts `;params` off `/`-separated segments that are one or two literal dots followed by
+    /// `;`, so `/public/..;/admin` cannot slip a `..` past routing (servlet containers treat it
+    /// as `..`). Escaped dots (`%2e;`) and backslash-separated segments are left, as in Envoy.
+    static func stripDotSegmentParameters(_ bytes: [UInt8]) -> [UInt8] {
+        let dot = UInt8(ascii: "."), semicolon = UInt8(ascii: ";"), slash = UInt8(ascii: "/")
+        guard bytes.contains(semicolon) else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            let segmentEnd = bytes[i...].firstIndex(of: slash) ?? bytes.count
+            let segment = bytes[i..<segmentEnd]
+            let dots = segment.prefix { $0 == dot }.count
+            if (dots == 1 || dots == 2), segment.count > dots, segment[i + dots] == semicolon {
+                out.append(contentsOf: segment.prefix(dots))
+            } else {
+                out.append(contentsOf: segment)
+            }
+            if segmentEnd < bytes.count { out.append(slash) }
+            i = segmentEnd + 1
+        }
+        return out
+    }
+
     private static func hex(_ b: UInt8) -> Int? {
         switch b {
         case 0x30...0x39: Int(b - 0x30)
@@ -136,8 +162,6 @@ enum PathNormalizer {
         default: nil
         }
     }
-
-    private static func upperHex(_ v: Int) -> UInt8 { Array("0123456789ABCDEF".utf8)[v] }
 
     private static func isUnreserved(_ b: UInt8) -> Bool {
         (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E

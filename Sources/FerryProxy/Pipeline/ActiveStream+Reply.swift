@@ -46,6 +46,9 @@ extension ActiveStream {
             pendingLocalStatus = nil
         }
         if applyRouteHeaders { applyResponseMutations(&headers) }
+        // 204 and 304 carry neither a body nor a length (RFC 9110 §8.6), as Envoy sends them.
+        let bodiless = status == 204 || status == 304 || status < 200
+        if bodiless { text = "" }
         let sendBody = request.method != "HEAD" && !text.isEmpty
         // Envoy's order: a body's length and type first; an empty reply's length last.
         if !text.isEmpty {
@@ -58,7 +61,7 @@ extension ActiveStream {
         } else {
             headers.remove("content-length")
             finishResponseHeaders(&headers)
-            headers.addLowercased("content-length", "0")
+            if !bodiless { headers.addLowercased("content-length", "0") }
         }
         if hcm.config.alwaysSetRequestIDInResponse, let id = request.headers.first("x-request-id") { headers.set("x-request-id", id) }
         routeDeadline = nil

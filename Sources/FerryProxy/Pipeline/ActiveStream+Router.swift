@@ -39,6 +39,7 @@ extension ActiveStream {
         if let header = request.headers.first("x-envoy-upstream-rq-timeout-ms"), let ms = Int64(header), ms >= 0 {
             routeTimeout = .milliseconds(ms)
         }
+        if request.headers.contains("x-envoy-upstream-rq-timeout-alt-response") { timeoutResponseCode = 204 }
         var policy = action.retryPolicy
         if policy == nil, request.headers.contains("x-envoy-retry-on") { policy = RetryPolicy() }
         if let policy, upgradeType == nil,

@@ -55,7 +55,7 @@ extension ActiveStream {
         abortUpstream()
         attemptFailed(.perTryTimeout) {
             flags.insert(.upstreamRequestTimeout)
-            sendLocalReply(504, body: "upstream request timeout", details: "upstream_per_try_timeout")
+            sendLocalReply(timeoutResponseCode, body: "upstream request timeout", details: "upstream_per_try_timeout")
         }
     }
 
@@ -64,6 +64,6 @@ extension ActiveStream {
         pool?.counters.rqTimeout += 1
         flags.insert(.upstreamRequestTimeout)
         abortUpstream()
-        sendLocalReply(504, body: "upstream request timeout", details: "response_timeout")
+        sendLocalReply(timeoutResponseCode, body: "upstream request timeout", details: "response_timeout")
     }
 }

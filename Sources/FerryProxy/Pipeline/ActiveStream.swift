@@ -54,6 +54,8 @@ final class ActiveStream {
     var retry: RetryState?
     /// The route timeout in force (route config or x-envoy-upstream-rq-timeout-ms).
     var routeTimeout: TimeAmount = .seconds(15)
+    /// 504, or 204 when a trusted client sent x-envoy-upstream-rq-timeout-alt-response.
+    var timeoutResponseCode = 504
     var retryAt: NIODeadline?
     var perTryDeadline: NIODeadline?
     var tunneling = false

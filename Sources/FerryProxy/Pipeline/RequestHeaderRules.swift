@@ -1,18 +1,36 @@
 import FerryConfig
 import FerryPolicy
+import NIOCore
 
 /// Envoy's request header handling in the connection manager: hop-by-hop removal,
 /// x-forwarded-for/-proto, internal vs edge requests, x-request-id.
 enum RequestHeaderRules {
-    /// Headers Envoy removes from edge (external) requests before they reach a route.
+    /// Headers Envoy removes from every request that is not internal (edge or not), so a client
+    /// cannot steer retries, timeouts or tracing (Envoy's `cleanInternalHeaders`).
     static let internalOnlyEnvoyHeaders: [String] = [
-        "x-envoy-internal", "x-envoy-decorator-operation", "x-envoy-downstream-service-cluster",
-        "x-envoy-downstream-service-node", "x-envoy-expected-rq-timeout-ms", "x-envoy-external-address",
-        "x-envoy-force-trace", "x-envoy-max-retries", "x-envoy-retry-grpc-on", "x-envoy-retry-on",
-        "x-envoy-upstream-alt-stat-name", "x-envoy-upstream-rq-per-try-timeout-ms",
-        "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-upstream-rq-timeout-ms", "x-envoy-hedge-on-per-try-timeout",
-        "x-envoy-ip-tags", "x-envoy-original-url",
+        "x-envoy-internal", "x-envoy-expected-rq-timeout-ms", "x-envoy-force-trace", "x-envoy-max-retries",
+        "x-envoy-retry-grpc-on", "x-envoy-retry-on", "x-envoy-upstream-alt-stat-name",
+        "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-rq-timeout-alt-response",
+        "x-envoy-upstream-rq-timeout-ms", "x-envoy-hedge-on-per-try-timeout", "x-envoy-ip-tags", "x-envoy-original-url",
+        "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
     ]
+
+    /// Headers Envoy removes only from edge requests (use_remote_address and not internal);
+    /// x-envoy-external-address is then set to the trusted client address.
+    static let edgeOnlyEnvoyHeaders: [String] = [
+        "x-envoy-decorator-operation", "x-envoy-downstream-service-cluster", "x-envoy-downstream-service-node",
+        "x-envoy-original-path", "x-envoy-external-address",
+    ]
+
+    /// The address appended to x-forwarded-for for a loopback peer: Envoy appends the host's own
+    /// first non-loopback IPv4 address there (its `local_info` address), not 127.0.0.1.
+    static let hostAddress: String = {
+        let devices = (try? System.enumerateDevices()) ?? []
+        for device in devices {
+            if case .v4? = device.address, let ip = device.address?.ipAddress, !ip.hasPrefix("127.") { return ip }
+        }
+        return "127.0.0.1"
+    }()
 
     /// Removes hop-by-hop fields and fields named in `Connection`; keeps `te: trailers` only.
     /// Returns the upgrade token when the request asks for a protocol upgrade.
@@ -36,55 +54,65 @@ enum RequestHeaderRules {
         return upgrade
     }
 
-    /// RFC 1918, loopback and unique-local addresses count as internal (Envoy's classic default).
-    static func isInternal(_ ip: String?) -> Bool {
-        guard let ip else { return false }
-        if ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("10.") || ip.hasPrefix("192.168.") { return true }
-        if ip.hasPrefix("172.") {
-            let parts = ip.split(separator: ".")
-            if parts.count > 1, let second = Int(parts[1]), (16...31).contains(second) { return true }
-        }
-        let lower = ip.lowercased()
-        return lower.hasPrefix("fd") || lower.hasPrefix("fc") || lower.hasPrefix("::ffff:127.")
+    /// Envoy's `getLastAddressFromXFF`: the address `skipping` entries from the right of
+    /// x-forwarded-for, and whether the header held a single address; nil when there are too
+    /// few entries or the chosen one is not an IP address.
+    static func addressFromXFF(_ xff: String, skipping: Int) -> (address: String, single: Bool)? {
+        let hops = xff.split(separator: ",", omittingEmptySubsequences: false)
+        let index = hops.count - 1 - skipping
+        guard index >= 0 else { return nil }
+        let candidate = hops[index].trimmingSpaces()
+        guard IPAddressBytes(candidate) != nil else { return nil }
+        return (String(candidate), hops.count == 1)
     }
 
-    /// Applies x-forwarded-for / -proto and the internal/external rules; returns the
-    /// downstream address Envoy would log as `%DOWNSTREAM_REMOTE_ADDRESS%` and whether the
-    /// request is an edge request.
-    static func applyForwarding(_ head: inout RequestHead, hcm: HttpConnectionManager, peerIP: String?, scheme: String)
-        -> (remote: String?, edge: Bool)
+    /// Applies x-forwarded-for / -proto and Envoy's internal/edge rules (Envoy 1.40's
+    /// `mutateRequestHeaders`); returns the downstream address Envoy would log as
+    /// `%DOWNSTREAM_REMOTE_ADDRESS%` and whether the request is an edge request.
+    ///
+    /// - With use_remote_address, the trusted client address is the peer, or with
+    ///   xff_num_trusted_hops N the Nth x-forwarded-for entry from the right; the request can be
+    ///   internal only if it arrived without x-forwarded-for.
+    /// - Without it, the client address is taken from x-forwarded-for (skipping N entries); the
+    ///   request can be internal only if that header held a single address.
+    /// - Internal means that address lies in `internal_address_config` (empty by default).
+    static func applyForwarding(_ head: inout RequestHead, hcm: HttpConnectionManager, peerIP: String?, scheme: String,
+                                localAddress: String = hostAddress) -> (remote: String?, edge: Bool)
     {
-        var remote = peerIP
-        var edge = false
+        var remote: String?
+        var trustedChecks = false
+        let xff = head.headers.joined("x-forwarded-for")
         if hcm.useRemoteAddress {
-            if hcm.xffNumTrustedHops > 0, let xff = head.headers.joined("x-forwarded-for") {
-                let hops = xff.split(separator: ",").map { String($0.trimmingSpaces()) }
-                let index = hops.count - Int(hcm.xffNumTrustedHops)
-                if index >= 0 && index < hops.count { remote = hops[index] }
+            trustedChecks = xff == nil
+            if hcm.xffNumTrustedHops > 0, let xff {
+                remote = addressFromXFF(xff, skipping: Int(hcm.xffNumTrustedHops) - 1)?.address
             }
+            if remote == nil { remote = peerIP }
             if !hcm.skipXffAppend, let peerIP {
-                if let existing = head.headers.joined("x-forwarded-for") {
-                    head.headers.set("x-forwarded-for", existing + "," + peerIP)
+                let appended = IPAddressBytes(peerIP)?.isLoopback == true ? localAddress : peerIP
+                if let xff {
+                    head.headers.set("x-forwarded-for", xff + "," + appended)
                 } else {
-                    head.headers.addLowercased("x-forwarded-for", peerIP)
+                    head.headers.addLowercased("x-forwarded-for", appended)
                 }
             }
-            head.headers.set("x-forwarded-proto", scheme)
-            if isInternal(remote) {
-                head.headers.set("x-envoy-internal", "true")
-            } else {
-                edge = true
-                for name in internalOnlyEnvoyHeaders { head.headers.remove(name) }
-                if let remote { head.headers.set("x-envoy-external-address", remote) }
-            }
-        } else {
-            if let xff = head.headers.joined("x-forwarded-for") {
-                let hops = xff.split(separator: ",").map { String($0.trimmingSpaces()) }
-                let index = hops.count - 1 - Int(hcm.xffNumTrustedHops)
-                if index >= 0 && index < hops.count { remote = hops[index] }
-            }
-            if !head.headers.contains("x-forwarded-proto") { head.headers.addLowercased("x-forwarded-proto", scheme) }
+            if hcm.xffNumTrustedHops == 0 { head.headers.set("x-forwarded-proto", scheme) }
+        } else if let xff, let found = addressFromXFF(xff, skipping: Int(hcm.xffNumTrustedHops)) {
+            remote = found.address
+            trustedChecks = found.single
         }
+        if !head.headers.contains("x-forwarded-proto") { head.headers.addLowercased("x-forwarded-proto", scheme) }
+        let isInternal = trustedChecks && !hcm.internalAddressConfig.cidrRanges.isEmpty
+            && remote.flatMap(IPAddressBytes.init).map(hcm.internalAddressConfig.isInternal) == true
+        if remote == nil { remote = peerIP }
+        let edge = !isInternal && hcm.useRemoteAddress
+        if isInternal {
+            head.headers.set("x-envoy-internal", "true")
+        } else {
+            for name in internalOnlyEnvoyHeaders { head.headers.remove(name) }
+            if edge { for name in edgeOnlyEnvoyHeaders { head.headers.remove(name) } }
+        }
+        if edge, let remote, IPAddressBytes(remote) != nil { head.headers.addLowercased("x-envoy-external-address", remote) }
         return (remote, edge)
     }
 

@@ -53,9 +53,11 @@ final class RetryState {
     }
 
     /// Headers the router consumes (Envoy does not forward them).
-    static let consumedHeaders = ["x-envoy-retry-on", "x-envoy-max-retries", "x-envoy-retriable-status-codes",
-                                  "x-envoy-retriable-header-names", "x-envoy-upstream-rq-per-try-timeout-ms",
-                                  "x-envoy-upstream-rq-timeout-ms"]
+    static let consumedHeaders = ["x-envoy-retry-on", "x-envoy-retry-grpc-on", "x-envoy-max-retries",
+                                  "x-envoy-retriable-status-codes", "x-envoy-retriable-header-names",
+                                  "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-rq-timeout-ms",
+                                  "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-upstream-alt-stat-name",
+                                  "x-envoy-hedge-on-per-try-timeout"]
 
     /// Keeps body bytes for replay; past the limit, gives up on retries for good.
     func keep(_ data: ByteBuffer) {
