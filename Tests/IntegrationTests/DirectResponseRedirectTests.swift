@@ -124,10 +124,7 @@ struct DirectResponseRedirectTests {
         }
     }
 
-    @Test(
-        "https_redirect keeps a port other than 80, as Envoy does",
-        .disabled("bug: https_redirect/scheme_redirect drop every port of the Host; Envoy drops only port 80")
-    )
+    @Test("https_redirect keeps a port other than 80, as Envoy does")
     func httpsRedirectKeepsPort() async throws {
         try await Self.run(Self.redirects) { proxy in
             try await Self.expectRedirects(proxy, [

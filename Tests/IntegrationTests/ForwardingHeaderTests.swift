@@ -78,11 +78,7 @@ struct ForwardingHeaderTests {
         }
     }
 
-    @Test(
-        "Envoy 1.40 treats a loopback peer as external: x-envoy-external-address set, client x-request-id replaced",
-        .disabled(
-            "bug: Ferry treats loopback/RFC1918 peers as internal; Envoy 1.40 treats every peer as external by default")
-    )
+    @Test("Envoy 1.40 treats a loopback peer as external: x-envoy-external-address set, client x-request-id replaced")
     func loopbackIsExternal() async throws {
         try await Self.run(hcmExtra: "use_remote_address: true") { proxy in
             let echo = try await Self.echo(proxy, "GET / HTTP/1.1\r\nHost: a\r\nx-request-id: from-client")

@@ -36,12 +36,7 @@ struct HTTP1ConnectionTests {
         }
     }
 
-    @Test(
-        "a client's Connection: close gets connection: close and the proxy closes after the response",
-        .disabled(
-            "bug: HTTP/1.1 Connection: close is ignored: no connection: close in the reply, connection kept open"
-        )
-    )
+    @Test("a client's Connection: close gets connection: close and the proxy closes after the response")
     func clientConnectionClose() async throws {
         try await Self.run { proxy in
             try await RawConnection.with(port: proxy.port) { connection in
@@ -97,10 +92,7 @@ struct HTTP1ConnectionTests {
         }
     }
 
-    @Test(
-        "an HTTP/1.0 keep-alive request keeps the connection open (connection: keep-alive)",
-        .disabled("bug: HTTP/1.0 Connection: keep-alive is ignored; the proxy answers connection: close and closes")
-    )
+    @Test("an HTTP/1.0 keep-alive request keeps the connection open (connection: keep-alive)")
     func http10KeepAlive() async throws {
         try await Self.run(hcmExtra: "http_protocol_options: {accept_http_10: true}") { proxy in
             try await RawConnection.with(port: proxy.port) { connection in
@@ -117,10 +109,7 @@ struct HTTP1ConnectionTests {
         }
     }
 
-    @Test(
-        "Envoy answers HTTP/1.0 requests with an HTTP/1.0 status line",
-        .disabled("bug: Ferry answers HTTP/1.0 requests with an HTTP/1.1 status line; Envoy 1.40 uses HTTP/1.0")
-    )
+    @Test("Envoy answers HTTP/1.0 requests with an HTTP/1.0 status line")
     func http10StatusLine() async throws {
         try await Self.run(hcmExtra: "http_protocol_options: {accept_http_10: true}") { proxy in
             try await RawConnection.with(port: proxy.port) { connection in
@@ -131,12 +120,7 @@ struct HTTP1ConnectionTests {
         }
     }
 
-    @Test(
-        "an HTTP/1.0 request without Host is refused with 400, as Envoy does",
-        .disabled(
-            "bug: an HTTP/1.0 request without Host (accept_http_10, no default host) is routed (200); Envoy answers 400"
-        )
-    )
+    @Test("an HTTP/1.0 request without Host is refused with 400, as Envoy does")
     func http10WithoutHost() async throws {
         try await Self.run(hcmExtra: "http_protocol_options: {accept_http_10: true}") { proxy in
             try await RawConnection.with(port: proxy.port) { connection in

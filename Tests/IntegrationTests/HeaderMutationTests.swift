@@ -102,11 +102,7 @@ struct HeaderMutationTests {
         }
     }
 
-    @Test(
-        "with use_remote_address false the remote address comes from x-forwarded-for, with port 0 as in Envoy",
-        .disabled(
-            "bug: %DOWNSTREAM_REMOTE_ADDRESS% taken from x-forwarded-for is \"1.2.3.4\"; Envoy writes \"1.2.3.4:0\"")
-    )
+    @Test("with use_remote_address false the remote address comes from x-forwarded-for, with port 0 as in Envoy")
     func remoteAddressFromXFF() async throws {
         try await Self.run(hcmExtra: "use_remote_address: false") { proxy in
             let echo = try await EchoReply(Support.get(proxy, "/mutate", headers: ["x-forwarded-for": "1.2.3.4"]).body)

@@ -97,12 +97,7 @@ struct LocalReplyFlagTests {
         }
     }
 
-    @Test(
-        "a body cut short by the upstream is logged as Envoy does: UPE, protocol_error",
-        .disabled(
-            "bug: a body cut short by the upstream is logged UC,DC connection_termination; Envoy: UPE protocol_error"
-        )
-    )
+    @Test("a body cut short by the upstream is logged as Envoy does: UPE, protocol_error")
     func upstreamClosesMidResponseFlags() async throws {
         try await Self.withTruncatingUpstream { proxy, log in
             _ = try await Curl.fetch(proxy.url("/partial"))

@@ -136,7 +136,7 @@ final class ActiveStream {
         if request.authority == nil || request.authority!.isEmpty {
             if request.version == .http10, let host = config.defaultHostForHTTP10 {
                 request.authority = host
-            } else if request.version != .http10 {
+            } else {
                 encoder.closeAfterResponse()
                 return sendLocalReply(400, body: "", details: "missing_host_header")
             }
@@ -169,8 +169,10 @@ final class ActiveStream {
         upgradeType = RequestHeaderRules.stripHopByHop(&request.headers)
         for name in hcm.routeConfig.internalOnlyHeaders { request.headers.remove(name) }
         let forwarding = RequestHeaderRules.applyForwarding(&request, hcm: config, peerIP: connection.remoteIP, scheme: request.scheme)
+        // An address taken from x-forwarded-for has no port; Envoy logs it with port 0.
         downstreamRemote = forwarding.remote.map { ip in
-            ip == connection.remoteIP ? (connection.remoteString ?? ip) : ip
+            if ip == connection.remoteIP { return connection.remoteString ?? ip }
+            return ip.contains(":") ? "[\(ip)]:0" : "\(ip):0"
         }
         if config.generateRequestID {
             let existing = request.headers.first("x-request-id")
@@ -226,8 +228,10 @@ final class ActiveStream {
             if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") { authority = String(authority[..<colon]) }
             authority += ":\(port)"
         } else if redirect.scheme != nil, redirect.scheme != request.scheme, let colon = authority.lastIndex(of: ":"),
-                  !authority.hasSuffix("]") {
-            // Changing scheme drops the old scheme's port (Envoy behaviour).
+                  !authority.hasSuffix("]"),
+                  authority[authority.index(after: colon)...] == (request.scheme == "https" ? "443" : "80") {
+            // Changing scheme drops the old scheme's default port only; any other port stays
+            // (Envoy 1.40: http://a:80 → https://a, http://a:8080 → https://a:8080, :443 kept too).
             authority = String(authority[..<colon])
         }
         var pathPart = String(request.pathWithoutQuery)

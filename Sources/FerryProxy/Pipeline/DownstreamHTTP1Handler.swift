@@ -209,6 +209,8 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
             closeAfter = true
         }
         if let max = listener.hcm.config.maxRequestsPerConnection, requests >= max { closeAfter = true }
+        // Read before the connection manager strips Connection (hop-by-hop) from the head.
+        if !head.wantsKeepAlive { closeAfter = true }
         requestDone = endStream
         bodyPaused = false
         chunked = false
@@ -249,7 +251,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         let status = head.status
         noBody = request.method == "HEAD" || (100..<200).contains(status) || status == 204 || status == 304
         // A failed health check (/healthcheck/fail) also closes connections, so load balancers move away (as Envoy).
-        var keepAlive = !closeAfter && request.wantsKeepAlive && !worker.server.isDraining && !worker.server.healthCheckFailed
+        var keepAlive = !closeAfter && !worker.server.isDraining && !worker.server.healthCheckFailed
         if status == 101 {
             keepAlive = false
         } else if noBody {
@@ -271,7 +273,10 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
             }
         }
         var buffer = ByteBufferAllocator.shared.buffer(capacity: 256 + head.headers.count * 48)
-        HTTP1Serializer.writeResponseHead(head, version: .http11, into: &buffer)
+        // An accepted HTTP/1.0 request gets an HTTP/1.0 status line, as Envoy sends (the 426 that
+        // refuses HTTP/1.0 stays HTTP/1.1).
+        let http10 = request.version == .http10 && listener.hcm.config.acceptHTTP10
+        HTTP1Serializer.writeResponseHead(head, version: http10 ? .http10 : .http11, into: &buffer)
         shard.inc(hcmStats.cxTxBytes, by: UInt64(buffer.readableBytes))
         if status == 101 || noBody {
             context.write(wrapOutboundOut(buffer), promise: nil)
@@ -347,6 +352,11 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
 
     func resetStream(_ stream: ActiveStream) {
         pendingOut = nil
+        // Our own reset: the close that follows is not the client going away (no DC flag).
+        if self.stream === stream {
+            self.stream = nil
+            shard.inc(hcmStats.cxDestroyActiveRq)
+        }
         closeNow()
     }
 

@@ -272,12 +272,19 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
                 stream.onUpstreamComplete(trailers: nil)
             } else if wasClosedLocally {
                 stream.onUpstreamReset(.localReset, detail: "upstream_reset")
-            } else if let end = try? parser.endOfInput(), case .end = end {
-                // A close-delimited response ends here; anything else was cut short.
-                responseDone = true
-                stream.onUpstreamComplete(trailers: nil)
             } else {
-                stream.onUpstreamReset(.connectionTermination, detail: "upstream_reset")
+                switch Result(catching: { () throws(HTTP1ParseError) in try parser.endOfInput() }) {
+                case .success(.end?):
+                    // A close-delimited response ends here.
+                    responseDone = true
+                    stream.onUpstreamComplete(trailers: nil)
+                case .failure:
+                    // A body cut short of its length or last chunk: Envoy's codec calls that a
+                    // protocol error (UPE), not a connection termination.
+                    stream.onUpstreamReset(.protocolError, detail: "upstream_reset")
+                default:
+                    stream.onUpstreamReset(.connectionTermination, detail: "upstream_reset")
+                }
             }
         }
         context.fireChannelInactive()
