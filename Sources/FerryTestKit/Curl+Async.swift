@@ -21,6 +21,11 @@ extension Curl {
         }
     }
 
+    /// `perform` under the name the admin tests use.
+    public static func fetch(_ arguments: [String], timeout: Double = 30) async throws -> Result {
+        try await perform(arguments, timeout: timeout)
+    }
+
     /// `get` for async tests (see `perform`).
     public static func fetch(_ url: String, headers: [String: String] = [:]) async throws -> Result {
         var arguments: [String] = []
