@@ -30,7 +30,7 @@ extension AdminAPI {
         let body = """
         {
          "version": \(JSON.quote(info.version)),
-         "state": "\(state.phase.envoyName)",
+         "state": "\(state.reportedPhase.envoyName)",
          "uptime_current_epoch": "\(uptime)s",
          "uptime_all_epochs": "\(uptime)s",
          "hot_restart_version": "disabled",
@@ -89,11 +89,19 @@ extension AdminAPI {
             ("static_listeners", "envoy.admin.v3.ListenersConfigDump", "\"static_listeners\":[\(listeners.joined(separator: ","))]"),
             ("static_route_configs", "envoy.admin.v3.RoutesConfigDump", "\"static_route_configs\":[\(routes.joined(separator: ","))]"),
         ]
+        // ?resource= names a repeated field; as Envoy, each element becomes its own config
+        // typed with the element's message.
+        let elements: [String: (type: String, items: [String])] = [
+            "static_clusters": ("envoy.admin.v3.ClustersConfigDump.StaticCluster", clusters),
+            "static_listeners": ("envoy.admin.v3.ListenersConfigDump.StaticListener", listeners),
+            "static_route_configs": ("envoy.admin.v3.RoutesConfigDump.StaticRouteConfig", routes),
+        ]
         if let resource = r.query["resource"], !resource.isEmpty {
-            guard let section = sections.first(where: { $0.0 == resource || ($0.0 == "bootstrap" && resource == "bootstrap") }) else {
-                return AdminResponse(.badRequest, "unknown resource \(resource); use one of \(sections.map(\.0).joined(separator: ", "))\n")
+            guard let (type, items) = elements[resource] else {
+                return AdminResponse(.badRequest, "unknown resource \(resource); use one of \(elements.keys.sorted().joined(separator: ", "))\n")
             }
-            return .json("{\"configs\":[{\"@type\":\"type.googleapis.com/\(section.1)\",\(section.2)}]}\n")
+            let configs = items.map { "{\"@type\":\"type.googleapis.com/\(type)\"," + $0.dropFirst() }
+            return .json("{\"configs\":[\(configs.joined(separator: ","))]}\n")
         }
         let configs = sections.map { "{\"@type\":\"type.googleapis.com/\($0.1)\",\($0.2)}" }
         return .json("{\"configs\":[\(configs.joined(separator: ",\n"))]}\n")

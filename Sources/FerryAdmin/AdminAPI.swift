@@ -123,9 +123,7 @@ public final class AdminAPI: Sendable {
     }
 
     func ready() -> AdminResponse {
-        let phase = proxy.state.phase
-        // As Envoy: a failed health check reads as DRAINING.
-        if proxy.state.healthCheckFailed && phase == .live { return AdminResponse(.serviceUnavailable, "DRAINING\n") }
+        let phase = proxy.state.reportedPhase
         return AdminResponse(phase == .live ? .ok : .serviceUnavailable, phase.envoyName + "\n")
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 
 /// `ferry`: the service mesh data plane and its tools. `ferry -c envoy.yaml` runs the proxy, as
@@ -13,6 +14,25 @@ struct Ferry: AsyncParsableCommand {
         subcommands: [ProxyCommand.self, EchoCommand.self, QuickstartCommand.self],
         defaultSubcommand: ProxyCommand.self
     )
+
+    /// Parses and runs the command; a usage error exits 1, as Envoy does (ArgumentParser's
+    /// default is 64), after printing the same message.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                exit(withError: ExitCode(1))
+            }
+            exit(withError: error)
+        }
+    }
 
     #if DEBUG
     static let buildType = "DEBUG"

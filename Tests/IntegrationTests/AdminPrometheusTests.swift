@@ -17,8 +17,7 @@ struct AdminPrometheusTests {
         }
     }
 
-    @Test("the default exposition passes promtool check metrics",
-          .disabled("bug: the gauge envoy_cluster_membership_total keeps its _total suffix, so promtool exits 3"))
+    @Test("the default exposition passes promtool check metrics")
     func passesPromtool() async throws {
         try await ProxyHarness.with(upstreams: ["backend"], yaml: { AdminConfigs.backend($0) }) { proxy, _ in
             try await Self.sendTraffic(proxy)
@@ -31,16 +30,14 @@ struct AdminPrometheusTests {
         }
     }
 
-    @Test("every family of the default exposition except cluster membership_total passes promtool")
-    func passesPromtoolApartFromMembershipTotal() async throws {
+    @Test("the gauge membership_total loses _total by default and keeps Envoy's name with ?naming=envoy")
+    func membershipGaugeName() async throws {
         try await ProxyHarness.with(upstreams: ["backend"], yaml: { AdminConfigs.backend($0) }) { proxy, _ in
-            try await Self.sendTraffic(proxy)
-            let body = try await Admin.get(proxy, "/stats/prometheus").body
-            let kept = body.split(separator: "\n", omittingEmptySubsequences: false)
-                .filter { !$0.contains("envoy_cluster_membership_total") }.joined(separator: "\n")
-            #expect(kept.count < body.count)
-            let check = try await Self.promtool(kept)
-            #expect(check.status == 0, "promtool: \(check.stdout)\(check.stderr)")
+            let clean = try await Admin.get(proxy, "/stats/prometheus").body
+            #expect(clean.contains("# TYPE envoy_cluster_membership gauge\n"))
+            #expect(!clean.contains("envoy_cluster_membership_total"))
+            let envoy = try await Admin.get(proxy, "/stats/prometheus?naming=envoy").body
+            #expect(envoy.contains("# TYPE envoy_cluster_membership_total gauge\n"))
         }
     }
 

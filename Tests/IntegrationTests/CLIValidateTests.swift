@@ -156,8 +156,7 @@ struct CLIValidateTests {
     }
 
     // Envoy 1.40 prints "error: invalid log level specified 'loud'" and exits 1 for both flags.
-    @Test("bad log level flags exit with status 1 as Envoy does",
-          .disabled("difference: Ferry exits 64 (ArgumentParser's usage error) where Envoy exits 1"))
+    @Test("bad log level flags exit with status 1 as Envoy does")
     func badLogLevelExitStatus() async throws {
         let path = try CLIConfigs.write(CLIConfigs.directResponse())
         #expect(try await FerryBinary.run(["-c", path, "-l", "loud"]).status == 1)

@@ -28,8 +28,7 @@ struct DifferentialTelemetryTests {
     // Envoy 1.40 logs both the HTTP/1.0 426 and the CL+TE 400 as `"- - HTTP/1.1"` with "-" for
     // the authority. Ferry logs `"GET /echo/x HTTP/1.0"` and "diff.test" for the first and
     // `"  HTTP/1.1"` (empty method and path, no "-") for the second.
-    @Test("access log lines of refused requests match Envoy's",
-          .disabled("difference: HTTP/1.0 and CL+TE refusals are logged with request fields Envoy logs as \"-\""))
+    @Test("access log lines of refused requests match Envoy's")
     func refusedRequestAccessLog() async throws {
         try await ProxyPair.with { pair in
             for (_, request) in DifferentialTests.malformed { _ = try await pair.raw(request) }
@@ -42,16 +41,17 @@ struct DifferentialTelemetryTests {
         }
     }
 
-    @Test("the access log DURATION of a route timeout covers the 0.5 s timeout, as in Envoy",
-          .disabled("bug: Ferry logs DURATION 0 for a request that ended in a route timeout (504 UT) after 500 ms"))
+    @Test("the access log DURATION of a route timeout covers the 0.5 s timeout, as in Envoy")
     func routeTimeoutDuration() async throws {
         try await ProxyPair.with { pair in
             _ = try await pair.curl(Self.host, path: "/slow")
             let (envoy, ferry) = try await pair.accessLogs(count: 1)
             let envoyDuration = try #require(envoy.first.flatMap(AccessLogLine.duration))
             let ferryDuration = try #require(ferry.first.flatMap(AccessLogLine.duration))
-            #expect(envoyDuration >= 500)
-            #expect(ferryDuration >= 500, "Ferry: \(ferry.first ?? "")")
+            // Envoy's own figure varies by a few ms around 500 (its timer and clock granularity);
+            // Ferry's timer never fires early, so its figure only loses the sub-ms truncation.
+            #expect(envoyDuration >= 450)
+            #expect(ferryDuration >= 499, "Ferry: \(ferry.first ?? "")")
         }
     }
 
@@ -83,8 +83,7 @@ struct DifferentialTelemetryTests {
     }
 
     // Envoy 1.40 counts a redirect route under rq_direct_response and leaves rq_redirect at 0.
-    @Test("direct-response and redirect counters match Envoy's",
-          .disabled("difference: Ferry counts a redirect in rq_redirect; Envoy 1.40 counts it in rq_direct_response"))
+    @Test("direct-response and redirect counters match Envoy's")
     func localReplyCounters() async throws {
         try await ProxyPair.with { pair in
             try await Self.compare(["http.diff.rq_direct_response", "http.diff.rq_redirect"], pair)
@@ -95,8 +94,7 @@ struct DifferentialTelemetryTests {
     // which counts requests that got a connection) and a route timeout as upstream_rq_504/5xx;
     // both count as upstream_rq_completed. Ferry counts neither, and counts the failed connect
     // in upstream_rq_total.
-    @Test("upstream counters for a connect failure and a route timeout match Envoy's",
-          .disabled("difference: connect failures and route timeouts are missing from upstream_rq_<code>/5xx/completed"))
+    @Test("upstream counters for a connect failure and a route timeout match Envoy's")
     func upstreamFailureCounters() async throws {
         try await ProxyPair.with { pair in
             try await Self.compare([

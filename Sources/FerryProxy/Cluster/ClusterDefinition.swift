@@ -41,6 +41,9 @@ struct ClusterStats: Sendable {
     let upstreamRqTotal, upstreamRqCompleted, upstreamRqPendingTotal, upstreamRqTimeout: CounterID
     let upstreamRqRxReset, upstreamRqTxReset, upstreamRqCancelled: CounterID
     let upstreamRqClass: [CounterID]
+    /// `retry.upstream_rq_<class>xx` and `retry.upstream_rq_completed`: responses that were retried.
+    let retryUpstreamRqClass: [CounterID]
+    let retryUpstreamRqCompleted, retryOrShadowAbandoned: CounterID
     let upstreamCxActive, upstreamRqActive, upstreamRqPendingActive: GaugeID
     let membershipTotal, membershipHealthy, membershipDegraded: GaugeID
     let membershipChange, updateAttempt, updateSuccess, updateFailure: CounterID
@@ -76,6 +79,9 @@ struct ClusterStats: Sendable {
         upstreamRqTxReset = c("upstream_rq_tx_reset")
         upstreamRqCancelled = c("upstream_rq_cancelled")
         upstreamRqClass = (1...5).map { c("upstream_rq_\($0)xx") }
+        retryUpstreamRqClass = (1...5).map { c("retry.upstream_rq_\($0)xx") }
+        retryUpstreamRqCompleted = c("retry.upstream_rq_completed")
+        retryOrShadowAbandoned = c("retry_or_shadow_abandoned")
         upstreamCxActive = g("upstream_cx_active")
         upstreamRqActive = g("upstream_rq_active")
         upstreamRqPendingActive = g("upstream_rq_pending_active")

@@ -8,7 +8,7 @@ struct HCMStats: Sendable {
     let cxActive, cxHTTP1Active, cxUpgradesActive, rqActive: GaugeID
     let rqTotal, rqHTTP1Total, rqCompleted, rqTimeout, rqIdleTimeout, rqRxReset, rqTxReset, rqTooLarge: CounterID
     let rqHeaderTimeout, rqResponseBeforeComplete, rqWsOnNonWsRoute, rqFailedPathNormalization: CounterID
-    let routeTotal, directResponse, redirect, noRoute, noCluster: CounterID
+    let routeTotal, directResponse, redirect, noRoute, noCluster, rqRetrySkippedRequestNotComplete: CounterID
     let rqClass: [CounterID]
     let listenerRqClass: [CounterID]
     let listenerRqCompleted: CounterID
@@ -48,6 +48,7 @@ struct HCMStats: Sendable {
         routeTotal = c("rq_total")
         directResponse = c("rq_direct_response")
         redirect = c("rq_redirect")
+        rqRetrySkippedRequestNotComplete = c("rq_retry_skipped_request_not_complete")
         noRoute = c("no_route")
         noCluster = c("no_cluster")
         rqClass = (1...5).map { c("downstream_rq_\($0)xx") }

@@ -6,9 +6,11 @@ extension ActiveStream: StreamInfo {
     var startTimeNanos: Int64 { startedWallNanos }
 
     func requestHeader(_ name: String) -> String? {
+        // A request the codec refused never reached the connection manager: Envoy logs "-".
+        guard !codecRefused else { return nil }
         switch name {
-        case ":method": return request.method
-        case ":path": return request.path
+        case ":method": return request.method.isEmpty ? nil : request.method
+        case ":path": return request.path.isEmpty ? nil : request.path
         case ":authority", "host": return request.authority
         case ":scheme": return request.scheme
         // Envoy's %REQ()% prints the first value of a repeated header.
@@ -23,7 +25,7 @@ extension ActiveStream: StreamInfo {
 
     func responseTrailer(_ name: String) -> String? { responseTrailers?.joined(name) }
 
-    var protocolName: String? { request.version.description }
+    var protocolName: String? { codecRefused ? HTTPVersion.http11.description : request.version.description }
     var responseCode: Int? { pendingLocalStatus ?? responseHead?.status }
     var responseCodeDetails: String? { details }
     var responseFlags: ResponseFlags { flags }

@@ -47,10 +47,7 @@ extension ActiveStream {
             retry = RetryState(policy: policy, headers: request.headers, bodyLimit: action.retryBufferLimit)
         }
         for name in RetryState.consumedHeaders { request.headers.remove(name) }
-        guard let host = cluster.pickHost() else {
-            flags.insert(.noHealthyUpstream)
-            return sendLocalReply(503, body: "no healthy upstream", details: "no_healthy_upstream")
-        }
+        guard let host = cluster.pickHost() else { return sendNoHealthyUpstream() }
         prepareUpstreamRequest(action, host: host)
         encoder.pauseRequestBody()
         if requestEnded { startRouteTimer() }
@@ -69,7 +66,6 @@ extension ActiveStream {
         }
         if virtualHost?.includeRequestAttemptCount == true { request.headers.set("x-envoy-attempt-count", String(attemptCount)) }
         let clusterStats = cluster.definition.stats
-        shard.inc(clusterStats.upstreamRqTotal)
         shard.add(clusterStats.upstreamRqActive, 1)
         attemptActive = true
         upstreamRequestEnded = false
@@ -103,6 +99,11 @@ extension ActiveStream {
     /// Schedules the next attempt if the policy has one left; false when the failure stands.
     func tryRetry() -> Bool {
         guard let retry, let cluster, !responseStarted, !finished, !retry.bodyOverflowed else { return false }
+        // As Envoy's setupRetry: a request still streaming its body is not retried.
+        guard requestEnded else {
+            shard.inc(stats.rqRetrySkippedRequestNotComplete)
+            return false
+        }
         let clusterStats = cluster.definition.stats
         guard retry.retriesLeft > 0 else {
             shard.inc(clusterStats.upstreamRqRetryLimitExceeded)
@@ -129,11 +130,21 @@ extension ActiveStream {
     /// The backoff elapsed: try again.
     func startRetryAttempt() {
         guard !finished else { return }
-        guard let host = pickRetryHost() else {
-            flags.insert(.noHealthyUpstream)
-            return sendLocalReply(503, body: "no healthy upstream", details: "no_healthy_upstream")
-        }
+        guard let host = pickRetryHost() else { return sendNoHealthyUpstream() }
         startAttempt(on: host)
+    }
+
+    func sendNoHealthyUpstream() {
+        flags.insert(.noHealthyUpstream)
+        chargeUpstreamAbort(503)
+        sendLocalReply(503, body: "no healthy upstream", details: "no_healthy_upstream")
+    }
+
+    /// The router answers for a failed upstream (Envoy's `chargeUpstreamAbort`): its status
+    /// counts as the upstream's, unless part of a response already went downstream.
+    func chargeUpstreamAbort(_ status: Int) {
+        guard !responseStarted, let cluster else { return }
+        worker.chargeUpstreamCode(cluster, status)
     }
 
     /// An attempt failed without a response: retry if the policy says so, else answer with `reply`.
@@ -180,12 +191,14 @@ extension ActiveStream {
                 head.headers.addLowercased("x-forwarded-host", originalHost)
             }
         }
-        applyRequestMutations(&head.headers)
         // What the upstream has to answer within: the per-try timeout when set, else the route's.
+        // Set before the header mutations, as Envoy's router does (finalTimeout, then
+        // finalizeRequestHeaders).
         let expected = retry?.perTryTimeout.map { routeTimeout > .zero ? min($0, routeTimeout) : $0 } ?? routeTimeout
         if !hcm.router.suppressEnvoyHeaders, expected > .zero {
             head.headers.set("x-envoy-expected-rq-timeout-ms", String(expected.nanoseconds / 1_000_000))
         }
+        applyRequestMutations(&head.headers)
         if head.path != originalPath, !hcm.router.suppressEnvoyHeaders {
             head.headers.set("x-envoy-original-path", originalPath)
         }
@@ -246,6 +259,9 @@ extension ActiveStream {
             return
         }
         upstream = connection
+        // Envoy counts upstream_rq_total when a request is attached to a connection, so a
+        // connect failure is not an upstream request.
+        if let cluster { shard.inc(cluster.definition.stats.upstreamRqTotal) }
         upstreamLocal = connection.localAddress
         upstreamStarted = worker.now
         lastActivity = upstreamStarted!
@@ -282,6 +298,7 @@ extension ActiveStream {
         attemptFailed(.connectFailure) {
             flags.insert(.upstreamConnectionFailure)
             let timedOut = reason == "connection timeout"
+            chargeUpstreamAbort(503)
             let reasonText = timedOut ? "connection timeout" : "remote connection failure"
             let detailReason = timedOut ? "connection_timeout" : "remote_connection_failure"
             sendLocalReply(503, body: "upstream connect error or disconnect/reset before headers. reset reason: \(reasonText)",
@@ -298,16 +315,13 @@ extension ActiveStream {
         lastActivity = now
         upstreamResponseHeaders = head.headers
         if head.status >= 500 { pool?.counters.rqError += 1 } else { pool?.counters.rqSuccess += 1 }
-        if let cluster {
-            shard.inc(worker.statusCounter(cluster, head.status))
-            shard.inc(cluster.definition.stats.upstreamRqClass[min(max(head.status / 100, 1), 5) - 1])
-        }
         if let retry, head.status != 101 {
             if retry.retries(head) {
                 // Not forwarded: the connection is dropped (its body unread) and the request retried.
                 let connection = upstream
                 endAttempt()
                 if tryRetry() {
+                    if let cluster { worker.chargeUpstreamCode(cluster, head.status, retried: true) }
                     upstream = nil
                     connection?.abort()
                     return
@@ -316,6 +330,7 @@ extension ActiveStream {
                 shard.inc(cluster.definition.stats.upstreamRqRetrySuccess)
             }
         }
+        if let cluster { worker.chargeUpstreamCode(cluster, head.status) }
         routeDeadline = nil
         perTryDeadline = nil
         var response = head
@@ -357,9 +372,7 @@ extension ActiveStream {
     func onUpstreamComplete(trailers: HeaderMap?) {
         guard !finished else { return }
         if let cluster, let started = upstreamStarted {
-            let stats = cluster.definition.stats
-            shard.inc(stats.upstreamRqCompleted)
-            shard.record(stats.upstreamRqTime, milliseconds: Double((worker.now - started).nanoseconds) / 1e6)
+            shard.record(cluster.definition.stats.upstreamRqTime, milliseconds: Double((worker.now - started).nanoseconds) / 1e6)
         }
         if let connection = upstream {
             upstream = nil
@@ -393,10 +406,12 @@ extension ActiveStream {
             switch kind {
             case .protocolError:
                 flags.insert(.upstreamProtocolError)
+                chargeUpstreamAbort(502)
                 sendLocalReply(502, body: "upstream connect error or disconnect/reset before headers. reset reason: protocol error",
                                details: "upstream_reset_before_response_started{protocol_error}")
             default:
                 flags.insert(.upstreamConnectionTermination)
+                chargeUpstreamAbort(503)
                 sendLocalReply(503, body: "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
                                details: "upstream_reset_before_response_started{connection_termination}")
             }

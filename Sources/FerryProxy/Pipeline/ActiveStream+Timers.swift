@@ -55,6 +55,7 @@ extension ActiveStream {
         abortUpstream()
         attemptFailed(.perTryTimeout) {
             flags.insert(.upstreamRequestTimeout)
+            chargeUpstreamAbort(timeoutResponseCode)
             sendLocalReply(timeoutResponseCode, body: "upstream request timeout", details: "upstream_per_try_timeout")
         }
     }
@@ -64,6 +65,7 @@ extension ActiveStream {
         pool?.counters.rqTimeout += 1
         flags.insert(.upstreamRequestTimeout)
         abortUpstream()
+        chargeUpstreamAbort(timeoutResponseCode)
         sendLocalReply(timeoutResponseCode, body: "upstream request timeout", details: "response_timeout")
     }
 }

@@ -56,6 +56,9 @@ final class ActiveStream {
     var routeTimeout: TimeAmount = .seconds(15)
     /// 504, or 204 when a trusted client sent x-envoy-upstream-rq-timeout-alt-response.
     var timeoutResponseCode = 504
+    /// The codec refused the request (a parse error, HTTP/1.0 without accept_http_10): as in
+    /// Envoy, logs and local-reply mappers see no request headers and protocol HTTP/1.1.
+    var codecRefused = false
     var retryAt: NIODeadline?
     var perTryDeadline: NIODeadline?
     var tunneling = false
@@ -129,6 +132,7 @@ final class ActiveStream {
         let config = hcm.config
 
         if request.version == .http10 && !config.acceptHTTP10 {
+            codecRefused = true
             flags.insert(.downstreamProtocolError)
             encoder.closeAfterResponse()
             return sendLocalReply(426, body: "Upgrade Required", details: "low_version")
@@ -209,7 +213,9 @@ final class ActiveStream {
             let text = body.map { String(buffer: $0) } ?? ""
             sendLocalReply(status, body: text, details: "direct_response", applyRouteHeaders: true)
         case .redirect(let redirect):
-            shard.inc(stats.redirect)
+            // Envoy 1.40 counts a redirect route as a direct response (rq_redirect stays for
+            // internal redirects, which Ferry does not follow).
+            shard.inc(stats.directResponse)
             var headers = HeaderMap()
             headers.addLowercased("location", redirectLocation(redirect))
             sendLocalReply(redirect.responseCode.status, body: "", details: "direct_response", extraHeaders: headers,
@@ -262,7 +268,7 @@ final class ActiveStream {
     func decodeData(_ data: ByteBuffer, endStream: Bool) {
         bodyBytesReceived += UInt64(data.readableBytes)
         lastActivity = worker.now
-        retry?.keep(data)
+        if let retry, !retry.keep(data), let cluster { shard.inc(cluster.definition.stats.retryOrShadowAbandoned) }
         if let upstream, !finished {
             upstream.sendData(data, endStream: endStream)
             if endStream { markUpstreamRequestEnded() }

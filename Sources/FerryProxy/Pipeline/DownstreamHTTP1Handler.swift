@@ -236,6 +236,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
                                   head: RequestHead(method: "", path: "", authority: nil), headerBytes: 0, started: headStartedAt ?? worker.loop.now)
         self.stream = stream
         requestDone = true
+        stream.codecRefused = true
         stream.flags.insert(.downstreamProtocolError)
         shard.inc(hcmStats.rqTotal)
         shard.add(hcmStats.rqActive, 1)
@@ -460,6 +461,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
                                   head: RequestHead(method: "", path: "", authority: nil), headerBytes: 0, started: headStartedAt ?? worker.now)
         self.stream = stream
         requestDone = true
+        stream.codecRefused = true
         shard.inc(hcmStats.rqTotal)
         shard.add(hcmStats.rqActive, 1)
         stream.sendLocalReply(408, body: "request header timeout", details: "request_header_timeout")

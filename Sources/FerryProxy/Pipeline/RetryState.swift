@@ -59,16 +59,19 @@ final class RetryState {
                                   "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-upstream-alt-stat-name",
                                   "x-envoy-hedge-on-per-try-timeout"]
 
-    /// Keeps body bytes for replay; past the limit, gives up on retries for good.
-    func keep(_ data: ByteBuffer) {
-        guard !bodyOverflowed else { return }
+    /// Keeps body bytes for replay; past the limit, gives up on retries for good. False only
+    /// for the call that crossed the limit (Envoy's `retry_or_shadow_abandoned`).
+    @discardableResult
+    func keep(_ data: ByteBuffer) -> Bool {
+        guard !bodyOverflowed else { return true }
         bodyBytes += data.readableBytes
         if bodyBytes > bodyLimit {
             bodyOverflowed = true
             body = []
-        } else {
-            body.append(data)
+            return false
         }
+        body.append(data)
+        return true
     }
 
     /// Whether `failure` is one the policy retries.

@@ -253,8 +253,9 @@ struct ServerStats: Sendable {
 
     func update(state s: ServerState, connections: Int) {
         store.set(uptime, Int64((NIODeadline.now().uptimeNanoseconds - s.startUptimeNanos) / 1_000_000_000))
-        store.set(live, s.phase == .live ? 1 : 0)
-        store.set(state, Int64(s.phase == .live ? 0 : s.phase == .draining ? 1 : 2))
+        let phase = s.reportedPhase
+        store.set(live, phase == .live ? 1 : 0)
+        store.set(state, Int64(phase == .live ? 0 : phase == .draining ? 1 : 2))
         store.set(totalConnections, Int64(connections))
     }
 }

@@ -37,6 +37,14 @@ public final class ServerState: Sendable {
 
     public var isDraining: Bool { phase == .draining }
 
+    /// The state Envoy reports (`/ready`, `/server_info`, `server.state`, `server.live`): a
+    /// failed health check (`/healthcheck/fail`) reads as DRAINING, as in Envoy 1.40, though
+    /// listeners keep serving.
+    public var reportedPhase: Phase {
+        let phase = self.phase
+        return phase == .live && healthCheckFailed ? .draining : phase
+    }
+
     public var healthCheckFailed: Bool {
         get { healthCheckFailedValue.load(ordering: .relaxed) }
         set { healthCheckFailedValue.store(newValue, ordering: .relaxed) }

@@ -15,6 +15,8 @@ final class WorkerCluster {
     private var pools: [String: HTTP1ConnectionPool] = [:]
     /// `upstream_rq_<code>` counter ids by status code (100-599), registered on first use.
     var codeCounters = [CounterID?](repeating: nil, count: 600)
+    /// `retry.upstream_rq_<code>`, created on first use.
+    var retryCodeCounters = [CounterID?](repeating: nil, count: 600)
     private var priorityLoad: PriorityLoad
     private var balancers: [PriorityBalancer] = []
 

@@ -11,6 +11,9 @@ final class StreamTimers: NIOScheduledCallbackHandler {
     private var streams: [ActiveStream] = []
     private var scheduled: NIOScheduledCallback?
     private unowned(unsafe) let loop: EventLoop
+    /// Refreshes the worker's cached clock before streams look at it: a timeout that fires
+    /// with no I/O in between must stamp the reply and the access log with the current time.
+    var onTick: (() -> Void)?
 
     init(loop: EventLoop) { self.loop = loop }
 
@@ -38,6 +41,7 @@ final class StreamTimers: NIOScheduledCallbackHandler {
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
         scheduled = nil
+        onTick?()
         let now = eventLoop.now
         // Iterate by index from the end: a stream that finishes removes itself (swap-remove).
         var i = streams.count - 1

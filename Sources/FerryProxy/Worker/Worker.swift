@@ -43,6 +43,7 @@ final class Worker {
         self.logger = logger
         timers = StreamTimers(loop: loop)
         now = loop.now
+        timers.onTick = { [unowned self] in self.tick() }
     }
 
     /// Starts the once-a-second clock refresh. Call on `loop`.
@@ -86,12 +87,25 @@ final class Worker {
     func cluster(named name: String) -> WorkerCluster? { clustersByName[name] }
 
     /// Counter id for `cluster.<name>.upstream_rq_<code>`, registered on first use.
-    func statusCounter(_ cluster: WorkerCluster, _ code: Int) -> CounterID {
+    func statusCounter(_ cluster: WorkerCluster, _ code: Int, retried: Bool = false) -> CounterID {
         let code = min(max(code, 100), 599)
-        if let id = cluster.codeCounters[code] { return id }
-        let id = store.counter(.cluster(cluster.definition.name, "upstream_rq_\(code)"))
-        cluster.codeCounters[code] = id
+        if let id = retried ? cluster.retryCodeCounters[code] : cluster.codeCounters[code] { return id }
+        let id = store.counter(.cluster(cluster.definition.name, (retried ? "retry." : "") + "upstream_rq_\(code)"))
+        if retried { cluster.retryCodeCounters[code] = id } else { cluster.codeCounters[code] = id }
         stats.grow(to: store)
         return id
+    }
+
+    /// Envoy's `chargeUpstreamCode`: `upstream_rq_<code>`, `upstream_rq_<class>xx` and
+    /// `upstream_rq_completed` for the response the router settles on (an upstream's, or the
+    /// router's own 5xx when the upstream failed); the `retry.` variants for a response that
+    /// was retried instead.
+    func chargeUpstreamCode(_ cluster: WorkerCluster, _ code: Int, retried: Bool = false) {
+        let stats = cluster.definition.stats
+        let shard = self.stats
+        shard.inc(statusCounter(cluster, code, retried: retried))
+        let cls = min(max(code / 100, 1), 5) - 1
+        shard.inc(retried ? stats.retryUpstreamRqClass[cls] : stats.upstreamRqClass[cls])
+        shard.inc(retried ? stats.retryUpstreamRqCompleted : stats.upstreamRqCompleted)
     }
 }

@@ -3,7 +3,7 @@
 /// Two namings: `.promtoolClean` (the default) gives every family a `# HELP` line and every
 /// counter the `_total` suffix, so the output passes `promtool check metrics`;
 /// response-code counters become `<family>_code_total` so they do not collide with
-/// `upstream_rq_total`. `.envoy` prints Envoy's exact family names (no HELP, counters without
+/// `upstream_rq_total`; a gauge ending in `_total` loses that suffix. `.envoy` prints Envoy's exact family names (no HELP, counters without
 /// `_total`), for dashboards built against Envoy (`?naming=envoy`).
 public struct PrometheusRenderer: Sendable {
     public enum Naming: Sendable { case promtoolClean, envoy }
@@ -39,7 +39,7 @@ public struct PrometheusRenderer: Sendable {
         }
         if options.includeGauges {
             for (i, key) in view.gaugeKeys.enumerated() where view.include(key.name, used: view.values.gauges[i] != 0, options) {
-                let name = family(key.family, "gauge", key.name)
+                let name = family(gaugeFamilyName(key), "gauge", key.name)
                 families[name]!.series.append(Series(labels: key.labels, value: String(view.values.gauges[i])))
             }
         }
@@ -68,6 +68,13 @@ public struct PrometheusRenderer: Sendable {
         if key.labels.contains(where: { $0.name == "envoy_response_code" }) { return key.family + "_code_total" }
         let candidate = key.family + "_total"
         return existing.contains(candidate) ? key.family + "_all_total" : candidate
+    }
+
+    /// promtool refuses `_total` on anything but a counter: a gauge such as Envoy's
+    /// `membership_total` loses the suffix (`envoy_cluster_membership`) in the default naming.
+    func gaugeFamilyName(_ key: StatKey) -> String {
+        guard naming == .promtoolClean, key.family.hasSuffix("_total") else { return key.family }
+        return String(key.family.dropLast("_total".count))
     }
 
     func renderHistogram(_ name: String, _ labels: [StatKey.Label], _ counts: ArraySlice<UInt64>, _ sum: Double) -> String {
