@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "FerryTestKit",
             dependencies: [
-                "FerryProxy", "FerryAdmin", "FerryConfig", "FerryPolicy", "FerryTelemetry",
+                "FerryProxy", "FerryAdmin", "FerryConfig", "FerryPolicy", "FerryTelemetry", "CFerrySystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -10,7 +10,7 @@ import Glibc
 ///
 /// Invariant: a process started with `with(...)` is stopped before `with` returns or throws.
 public final class ChildProcess: @unchecked Sendable {
-    public let process: Process
+    public let process: Spawned
     public let directory: URL
     let stdoutURL: URL
     let stderrURL: URL
@@ -18,36 +18,46 @@ public final class ChildProcess: @unchecked Sendable {
     /// What the child printed so far.
     public var stdout: String { (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? "" }
     public var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.pid }
     public var isRunning: Bool { process.isRunning }
     /// True when the child exited by itself (not by an uncaught signal).
-    public var exitedNormally: Bool { !process.isRunning && process.terminationReason == .exit }
+    public var exitedNormally: Bool { !process.isRunning && process.exitedNormally }
 
     /// Starts `executable` with `arguments`; `stdin` (if any) is written and closed at once.
     public static func start(_ executable: String, _ arguments: [String], stdin: Data? = nil,
                              directory: URL? = nil) throws -> ChildProcess {
         let dir = try directory ?? TemporaryDirectory.make(prefix: "child")
-        let child = ChildProcess(process: Process(), directory: dir)
-        _ = FileManager.default.createFile(atPath: child.stdoutURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: child.stderrURL.path, contents: nil)
-        child.process.executableURL = URL(fileURLWithPath: executable)
-        child.process.arguments = arguments
-        child.process.standardOutput = try FileHandle(forWritingTo: child.stdoutURL)
-        child.process.standardError = try FileHandle(forWritingTo: child.stderrURL)
-        let input = Pipe()
-        child.process.standardInput = input
-        try child.process.run()
-        if let stdin { try? input.fileHandleForWriting.write(contentsOf: stdin) }
-        try? input.fileHandleForWriting.close()
-        return child
+        let tag = UUID().uuidString.prefix(8)
+        let stdoutURL = dir.appendingPathComponent("stdout-\(tag).txt")
+        let stderrURL = dir.appendingPathComponent("stderr-\(tag).txt")
+        let flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
+        let outFD = open(stdoutURL.path, flags, 0o644), errFD = open(stderrURL.path, flags, 0o644)
+        defer {
+            close(outFD)
+            close(errFD)
+        }
+        guard outFD >= 0, errFD >= 0 else { throw ChildProcessError("cannot create output files in \(dir.path)") }
+        var input = try PipePair()
+        let process: Spawned
+        do {
+            process = try Spawned(executable, arguments, stdin: input.read, stdout: outFD, stderr: errFD)
+        } catch {
+            close(input.read)
+            input.closeWrite()
+            throw error
+        }
+        close(input.read)
+        let writer = FileHandle(fileDescriptor: input.write, closeOnDealloc: true)
+        if let stdin { try? writer.write(contentsOf: stdin) }
+        try? writer.close()
+        return ChildProcess(process: process, directory: dir, stdoutURL: stdoutURL, stderrURL: stderrURL)
     }
 
-    init(process: Process, directory: URL) {
+    init(process: Spawned, directory: URL, stdoutURL: URL, stderrURL: URL) {
         self.process = process
         self.directory = directory
-        let tag = UUID().uuidString.prefix(8)
-        stdoutURL = directory.appendingPathComponent("stdout-\(tag).txt")
-        stderrURL = directory.appendingPathComponent("stderr-\(tag).txt")
+        self.stdoutURL = stdoutURL
+        self.stderrURL = stderrURL
     }
 
     /// Starts a child, runs `body`, and stops the child whether `body` returns or throws. The
@@ -100,9 +110,7 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Sends `signal` to the child.
-    public func signal(_ signal: Int32) {
-        if process.isRunning { kill(process.processIdentifier, signal) }
-    }
+    public func signal(_ signal: Int32) { process.signal(signal) }
 
     /// SIGTERM, up to `grace` seconds to exit, then SIGKILL. Returns the exit status.
     @discardableResult

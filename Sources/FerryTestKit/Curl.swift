@@ -16,26 +16,22 @@ public enum Curl {
 
     /// `curl -s -i ARGS URL`; parses the last response (after any 100 Continue).
     public static func run(_ arguments: [String], timeout: Double = 30) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "-i", "--max-time", String(Int(timeout))] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        var result = parse(data)
-        result.exitCode = process.terminationStatus
-        result.stderr = String(decoding: errData, as: UTF8.self)
+        let output = try Spawned.capture("/usr/bin/curl", ["-s", "-i", "--max-time", String(Int(timeout))] + arguments)
+        var result = parse(output.stdout)
+        result.exitCode = output.status
+        result.stderr = String(decoding: output.stderr, as: UTF8.self)
         return result
     }
 
+    /// Blocks its thread: async tests use `fetch` (Curl+Async.swift).
     public static func get(_ url: String, headers: [String: String] = [:]) throws -> Result {
+        try run(getArguments(url, headers: headers))
+    }
+
+    static func getArguments(_ url: String, headers: [String: String]) -> [String] {
         var args: [String] = []
         for (k, v) in headers.sorted(by: { $0.key < $1.key }) { args += ["-H", "\(k): \(v)"] }
-        return try run(args + [url])
+        return args + [url]
     }
 
     static func parse(_ data: Data) -> Result {

@@ -62,6 +62,8 @@ final class EchoHandler: ChannelInboundHandler {
     init(name: String) { self.name = name }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    // The context holds this handler: drop it when the pipeline does, or both leak.
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {

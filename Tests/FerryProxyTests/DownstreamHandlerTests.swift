@@ -109,6 +109,22 @@ struct DownstreamHandlerTests {
         #expect(h.counter("http.test.downstream_cx_protocol_error") == 1)
     }
 
+    @Test("a closed connection frees its handler and buffers (no retain cycle through the channel context)")
+    func handlerFreedAfterClose() throws {
+        weak var handler: DownstreamHTTP1Handler?
+        do {
+            let h = try DownstreamHarness(routes: Self.hello)
+            handler = try h.channel.pipeline.syncOperations.handler(type: DownstreamHTTP1Handler.self)
+            try h.send("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            #expect(try h.received().hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(!h.channel.isActive)
+            h.loop.run()  // the pipeline drops its handlers in a task after the close
+        }
+        // A Bool: Swift Testing would otherwise reflect the handler's object graph.
+        let freed = handler == nil
+        #expect(freed, "the handler outlived its closed connection")
+    }
+
     @Test("HTTP/1.0 is refused with 426 unless accept_http_10 is set")
     func http10() throws {
         let refused = try DownstreamHarness(routes: Self.hello)

@@ -1,3 +1,4 @@
+import Foundation
 @testable import FerryConfig
 @testable import FerryTelemetry
 import Testing
@@ -224,11 +225,12 @@ struct AccessLogFormatterTests {
         #expect(try line("%CONNECTION_ID% %UPSTREAM_CONNECTION_ID% %UPSTREAM_REQUEST_ATTEMPT_COUNT% "
             + "%REQUEST_HEADERS_BYTES% %ROUTE_NAME% %STREAM_ID%", info) == "7 9 2 175 proxy-route abc")
         #expect(try line("%HOSTNAME%", info) == LogCommand.hostname)
-        setenv("FERRY_ACCESS_LOG_TEST_VARIABLE", "read-at-init", 1)
+        // An existing variable: setenv here would race with child processes other tests start
+        // (Foundation's Process.run reads the environment and crashes on a concurrent change).
+        let path = try #require(ProcessInfo.processInfo.environment["PATH"])
         let environment = AccessLogFormatter(.text(try FormatString(parsing:
-            "%ENVIRONMENT(FERRY_ACCESS_LOG_TEST_VARIABLE)% %ENVIRONMENT(FERRY_ACCESS_LOG_UNSET_VARIABLE)%")))
-        unsetenv("FERRY_ACCESS_LOG_TEST_VARIABLE")
-        #expect(environment.formatString(info) == "read-at-init -")
+            "%ENVIRONMENT(PATH)% %ENVIRONMENT(FERRY_ACCESS_LOG_UNSET_VARIABLE)%")))
+        #expect(environment.formatString(info) == "\(path) -")
         let ids = try (0..<2).map { _ in try line("%UNIQUE_ID%", info) }
         #expect(ids[0] != ids[1])
         let parts = ids[0].split(separator: "-")

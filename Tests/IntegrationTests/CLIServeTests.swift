@@ -35,8 +35,8 @@ struct CLIServeTests {
             #expect(status == 0)
             #expect(child.exitedNormally)
             #expect(child.stderr.contains("shutting down (SIGTERM)"))
-            let after = try await Curl.fetch(["--max-time", "2", "http://127.0.0.1:\(port)/body"])
-            #expect(after.exitCode == 7, "the listener still accepts connections")
+            // The process is gone, so its sockets are too. (Probing the port again would be
+            // flaky: another test may have been handed the same port by then.)
         }
     }
 

@@ -9,7 +9,7 @@ struct ProxyBasicsTests {
         try await ProxyHarness.with(upstreams: ["backend"], yaml: { ports in
             TestConfig.bootstrap(routes: "- match: {prefix: \"/\"}\n  route: {cluster: backend}", clusters: [("backend", [ports[0]])])
         }) { proxy, _ in
-            let r = try Curl.get("http://127.0.0.1:\(proxy.port)/hello?x=1", headers: ["x-request-id": "client-id"])
+            let r = try await Curl.fetch("http://127.0.0.1:\(proxy.port)/hello?x=1", headers: ["x-request-id": "client-id"])
             #expect(r.status == 200)
             #expect(r.header("server") == "ferry")
             #expect(r.header("x-envoy-upstream-service-time") != nil)
@@ -26,10 +26,10 @@ struct ProxyBasicsTests {
         try await ProxyHarness.with(yaml: { _ in
             TestConfig.bootstrap(routes: "- match: {path: \"/only\"}\n  direct_response: {status: 200, body: {inline_string: ok}}", clusters: [])
         }) { proxy, _ in
-            let r = try Curl.get("http://127.0.0.1:\(proxy.port)/other")
+            let r = try await Curl.fetch("http://127.0.0.1:\(proxy.port)/other")
             #expect(r.status == 404)
             #expect(r.body.isEmpty)
-            let stats = try Curl.get("http://127.0.0.1:\(proxy.adminPort)/stats?filter=no_route")
+            let stats = try await Curl.fetch("http://127.0.0.1:\(proxy.adminPort)/stats?filter=no_route")
             #expect(stats.body.contains("http.ingress_http.no_route: 1"))
         }
     }

@@ -99,11 +99,30 @@ public enum FerryFuzz {
     public static func replayMain(_ target: String) {
         guard let run = targets[target] else { return }
         let inputs = inputs(Array(CommandLine.arguments.dropFirst()))
+        // FERRY_FUZZ_REPEAT=N runs the first input N times and reports the resident set every
+        // 10 000 runs: a leak per connection shows as steady growth.
+        if let text = getenv("FERRY_FUZZ_REPEAT"), let count = Int(String(cString: text)), let first = inputs.first {
+            for i in 0..<count {
+                run(first.bytes)
+                if i % 10_000 == 0 { print("run \(i): resident \(residentKiB()) KiB") }
+            }
+            return
+        }
         for input in inputs {
             print("replaying \(input.path)")
             run(input.bytes)
         }
         print("replayed \(inputs.count) input(s) through \(target)")
+    }
+
+    /// Resident set size from /proc/self/statm (Linux), in KiB.
+    static func residentKiB() -> Int {
+        guard let f = fopen("/proc/self/statm", "r") else { return 0 }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 128)
+        guard fgets(&line, Int32(line.count), f) != nil else { return 0 }
+        let fields = String(cString: line).split(separator: " ")
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024 : 0
     }
 
     static let frontDoorStore = StatsStore()

@@ -92,6 +92,18 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         context.fireChannelInactive()
     }
 
+    /// The pipeline drops its handlers when the channel closes: let go of the context (it
+    /// holds this handler, so keeping it would leak both with the connection's buffers) and of
+    /// the scheduled callback (which holds this handler until it fires).
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        timerDeadline = nil
+        self.context = nil
+        inbound = nil
+        pendingOut = nil
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         closeNow()
     }
