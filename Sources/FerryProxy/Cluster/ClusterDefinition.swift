@@ -49,7 +49,7 @@ struct ClusterStats: Sendable {
     let membershipChange, updateAttempt, updateSuccess, updateFailure: CounterID
     let upstreamRqTime: HistogramID
     let upstreamRqRetry, upstreamRqRetrySuccess, upstreamRqRetryOverflow, upstreamRqRetryLimitExceeded: CounterID
-    let upstreamRqPerTryTimeout, upstreamRqRetryBackoffExponential: CounterID
+    let upstreamRqPerTryTimeout, upstreamRqPerTryIdleTimeout, upstreamRqRetryBackoffExponential: CounterID
     let cluster: String
 
     init(cluster: String, store: StatsStore) {
@@ -98,6 +98,7 @@ struct ClusterStats: Sendable {
         upstreamRqRetryOverflow = c("upstream_rq_retry_overflow")
         upstreamRqRetryLimitExceeded = c("upstream_rq_retry_limit_exceeded")
         upstreamRqPerTryTimeout = c("upstream_rq_per_try_timeout")
+        upstreamRqPerTryIdleTimeout = c("upstream_rq_per_try_idle_timeout")
         upstreamRqRetryBackoffExponential = c("upstream_rq_retry_backoff_exponential")
     }
 }

@@ -91,6 +91,7 @@ extension ActiveStream {
     }
 
     func endAttempt() {
+        attemptActivityAt = nil
         guard attemptActive, let cluster else { return }
         attemptActive = false
         shard.add(cluster.definition.stats.upstreamRqActive, -1)
@@ -265,6 +266,7 @@ extension ActiveStream {
         upstreamLocal = connection.localAddress
         upstreamStarted = worker.now
         lastActivity = upstreamStarted!
+        if retry?.perTryIdleTimeout != nil { attemptActivityAt = upstreamStarted }
         let replay = attemptCount > 1 ? (retry?.body ?? []) : []
         if replay.isEmpty {
             connection.sendHeaders(request, endStream: requestEnded)
@@ -311,6 +313,7 @@ extension ActiveStream {
     func onUpstreamHeaders(_ head: ResponseHead) {
         guard !finished, !responseStarted else { return }
         let now = worker.now
+        if attemptActivityAt != nil { attemptActivityAt = now }
         if firstUpstreamByteAt == nil { firstUpstreamByteAt = now }
         lastActivity = now
         upstreamResponseHeaders = head.headers
@@ -357,6 +360,7 @@ extension ActiveStream {
     func onUpstreamData(_ data: ByteBuffer) {
         guard !finished else { return }
         lastActivity = worker.now
+        if attemptActivityAt != nil { attemptActivityAt = lastActivity }
         sendBody(data)
         if !encoder.isWritable { upstream?.pauseReading() }
     }
@@ -371,6 +375,7 @@ extension ActiveStream {
 
     func onUpstreamComplete(trailers: HeaderMap?) {
         guard !finished else { return }
+        attemptActivityAt = nil
         if let cluster, let started = upstreamStarted {
             shard.record(cluster.definition.stats.upstreamRqTime, milliseconds: Double((worker.now - started).nanoseconds) / 1e6)
         }

@@ -28,6 +28,10 @@ extension ActiveStream {
             perTryDeadline = nil
             return onPerTryTimeout()
         }
+        if let idle = retry?.perTryIdleTimeout, let at = attemptActivityAt, at + idle <= now {
+            attemptActivityAt = nil
+            return onPerTryIdleTimeout()
+        }
         if let at = retryAt, at <= now {
             retryAt = nil
             return startRetryAttempt()
@@ -57,6 +61,19 @@ extension ActiveStream {
             flags.insert(.upstreamRequestTimeout)
             chargeUpstreamAbort(timeoutResponseCode)
             sendLocalReply(timeoutResponseCode, body: "upstream request timeout", details: "upstream_per_try_timeout")
+        }
+    }
+
+    /// `per_try_idle_timeout`: the attempt fails like a per-try timeout (retried on the same
+    /// conditions), with its own stat and details.
+    private func onPerTryIdleTimeout() {
+        if let cluster { shard.inc(cluster.definition.stats.upstreamRqPerTryIdleTimeout) }
+        pool?.counters.rqTimeout += 1
+        abortUpstream()
+        attemptFailed(.perTryTimeout) {
+            flags.insert(.upstreamRequestTimeout)
+            chargeUpstreamAbort(timeoutResponseCode)
+            sendLocalReply(timeoutResponseCode, body: "upstream request timeout", details: "upstream_per_try_idle_timeout")
         }
     }
 

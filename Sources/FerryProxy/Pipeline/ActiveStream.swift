@@ -61,6 +61,8 @@ final class ActiveStream {
     var codecRefused = false
     var retryAt: NIODeadline?
     var perTryDeadline: NIODeadline?
+    /// Last upstream traffic of the current attempt, for `per_try_idle_timeout`.
+    var attemptActivityAt: NIODeadline?
     var tunneling = false
     var attemptCount = 0
     var upstreamFailureReason: String?
@@ -270,6 +272,7 @@ final class ActiveStream {
         lastActivity = worker.now
         if let retry, !retry.keep(data), let cluster { shard.inc(cluster.definition.stats.retryOrShadowAbandoned) }
         if let upstream, !finished {
+            attemptActivityAt = worker.now
             upstream.sendData(data, endStream: endStream)
             if endStream { markUpstreamRequestEnded() }
             if !upstream.isWritable { encoder.pauseRequestBody() }

@@ -18,6 +18,8 @@ final class RetryState {
     let retriableStatusCodes: Set<Int>
     var retriesLeft: Int
     let perTryTimeout: TimeAmount?
+    /// `per_try_idle_timeout`: an attempt with no upstream traffic either way for this long fails.
+    let perTryIdleTimeout: TimeAmount?
     /// Hosts tried so far (for the previous_hosts predicate).
     var attemptedHosts: [String] = []
     /// Request body kept for replay while it fits.
@@ -49,6 +51,7 @@ final class RetryState {
             perTry = .milliseconds(ms)
         }
         perTryTimeout = perTry
+        perTryIdleTimeout = policy.perTryIdleTimeout.map(TimeAmount.init).flatMap { $0 > .zero ? $0 : nil }
         self.bodyLimit = bodyLimit
     }
 
