@@ -108,7 +108,7 @@ public struct HttpConnectionManager: Sendable {
                                    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.InternalAddressConfig") {
             hcm.internalAddressConfig = InternalAddressConfig.decode(addresses)
         }
-        hcm.via = r.string("via")
+        hcm.via = r.string("via").flatMap { $0.isEmpty ? nil : $0 }
         if let name = r.string("server_name") { hcm.serverName = name }
         hcm.serverHeaderTransformation = r.enumeration("server_header_transformation", ServerHeaderTransformation.self) ?? .overwrite
         hcm.generateRequestID = r.bool("generate_request_id") ?? true

@@ -9,6 +9,8 @@ struct HCMStats: Sendable {
     let rqTotal, rqHTTP1Total, rqCompleted, rqTimeout, rqIdleTimeout, rqRxReset, rqTxReset, rqTooLarge: CounterID
     let rqHeaderTimeout, rqResponseBeforeComplete, rqWsOnNonWsRoute, rqFailedPathNormalization: CounterID
     let routeTotal, directResponse, redirect, noRoute, noCluster, rqRetrySkippedRequestNotComplete: CounterID
+    /// Envoy's HTTP/1 codec stats (`http1.*`, not per connection manager).
+    let droppedHeadersWithUnderscores, requestsRejectedWithUnderscores: CounterID
     let rqClass: [CounterID]
     let listenerRqClass: [CounterID]
     let listenerRqCompleted: CounterID
@@ -49,6 +51,8 @@ struct HCMStats: Sendable {
         directResponse = c("rq_direct_response")
         redirect = c("rq_redirect")
         rqRetrySkippedRequestNotComplete = c("rq_retry_skipped_request_not_complete")
+        droppedHeadersWithUnderscores = store.counter(.plain("http1.dropped_headers_with_underscores"))
+        requestsRejectedWithUnderscores = store.counter(.plain("http1.requests_rejected_with_underscores_in_headers"))
         noRoute = c("no_route")
         noCluster = c("no_cluster")
         rqClass = (1...5).map { c("downstream_rq_\($0)xx") }

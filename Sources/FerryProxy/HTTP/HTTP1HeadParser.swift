@@ -176,6 +176,7 @@ struct HeadParser {
         }
         var scheme = "http"
         var path = target
+        var absoluteForm = false
         if target.utf8.first == UInt8(ascii: "/") {
             // origin-form
         } else if target == "*" {
@@ -196,12 +197,15 @@ struct HeadParser {
             let uriAuthority = String(rest[..<slash])
             guard !uriAuthority.isEmpty, Self.isValidAuthority(uriAuthority), !uriAuthority.contains("@") else { throw .bad("invalid_url") }
             authority = uriAuthority
+            absoluteForm = true
             path = slash == rest.endIndex ? "/" : (rest[slash] == "?" ? "/" + rest[slash...] : String(rest[slash...]))
         } else {
             throw .bad("invalid_url")
         }
         if let fragment = path.firstIndex(of: "#") { path = String(path[..<fragment]) }
-        return RequestHead(method: method, path: path, authority: authority, scheme: scheme, version: version, headers: headers)
+        var head = RequestHead(method: method, path: path, authority: authority, scheme: scheme, version: version, headers: headers)
+        head.absoluteForm = absoluteForm
+        return head
     }
 
     /// Index of "://" in an absolute URI, if the part before it is a scheme.

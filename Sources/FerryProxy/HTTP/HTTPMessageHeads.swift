@@ -20,6 +20,8 @@ public struct RequestHead: Sendable {
     public var scheme: String
     public var version: HTTPVersion
     public var headers: HeaderMap
+    /// The request-target was in absolute-form (`GET http://host/path`).
+    public var absoluteForm = false
 
     public init(method: String, path: String, authority: String?, scheme: String = "http",
                 version: HTTPVersion = .http11, headers: HeaderMap = HeaderMap()) {

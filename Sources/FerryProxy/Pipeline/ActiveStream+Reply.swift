@@ -83,6 +83,7 @@ extension ActiveStream {
         case .appendIfAbsent: if !headers.contains("server") { headers.addLowercased("server", hcm.config.serverName) }
         case .passThrough: break
         }
+        if let via = hcm.config.via { RequestHeaderRules.appendVia(&headers, via) }
         if hcm.config.alwaysSetRequestIDInResponse, !headers.contains("x-request-id"), let id = request.headers.first("x-request-id") {
             headers.addLowercased("x-request-id", id)
         }

@@ -133,6 +133,19 @@ final class ActiveStream {
         armTimer()
         let config = hcm.config
 
+        // headers_with_underscores_action, a codec rule in Envoy (before the HTTP/1.0 check).
+        if config.headersWithUnderscoresAction != .allow, request.headers.contains(where: { $0.name.contains("_") }) {
+            if config.headersWithUnderscoresAction == .rejectRequest {
+                shard.inc(stats.requestsRejectedWithUnderscores)
+                codecRefused = true
+                flags.insert(.downstreamProtocolError)
+                encoder.closeAfterResponse()
+                return sendLocalReply(400, body: "Bad Request", details: "http1.unexpected_underscore")
+            }
+            let before = request.headers.count
+            request.headers.removeAll { $0.name.contains("_") }
+            shard.inc(stats.droppedHeadersWithUnderscores, by: UInt64(before - request.headers.count))
+        }
         if request.version == .http10 && !config.acceptHTTP10 {
             codecRefused = true
             flags.insert(.downstreamProtocolError)
@@ -156,6 +169,11 @@ final class ActiveStream {
             }
             request.authority = authority
         }
+        // http_protocol_options.allow_absolute_url: false keeps `GET http://h/p` as a path that
+        // does not start with "/", which Envoy's connection manager refuses with a 404.
+        if request.absoluteForm && !config.allowAbsoluteURL {
+            return sendLocalReply(404, body: "", details: "absolute_path_rejected")
+        }
         if config.normalizePath || config.mergeSlashes || config.pathWithEscapedSlashesAction != .implementationSpecificDefault {
             switch PathNormalizer.apply(request.path, normalize: config.normalizePath, mergeSlashes: config.mergeSlashes,
                                         escapedSlashes: config.pathWithEscapedSlashesAction) {
@@ -174,7 +192,8 @@ final class ActiveStream {
         }
         upgradeType = RequestHeaderRules.stripHopByHop(&request.headers)
         for name in hcm.routeConfig.internalOnlyHeaders { request.headers.remove(name) }
-        let forwarding = RequestHeaderRules.applyForwarding(&request, hcm: config, peerIP: connection.remoteIP, scheme: request.scheme)
+        let forwarding = RequestHeaderRules.applyForwarding(&request, hcm: config, peerIP: connection.remoteIP, scheme: request.scheme,
+                                                            localPort: connection.localAddress?.port)
         // An address taken from x-forwarded-for has no port; Envoy logs it with port 0.
         downstreamRemote = forwarding.remote.map { ip in
             if ip == connection.remoteIP { return connection.remoteString ?? ip }

@@ -77,7 +77,7 @@ enum RequestHeaderRules {
     ///   request can be internal only if that header held a single address.
     /// - Internal means that address lies in `internal_address_config` (empty by default).
     static func applyForwarding(_ head: inout RequestHead, hcm: HttpConnectionManager, peerIP: String?, scheme: String,
-                                localAddress: String = hostAddress) -> (remote: String?, edge: Bool)
+                                localPort: Int? = nil, localAddress: String = hostAddress) -> (remote: String?, edge: Bool)
     {
         var remote: String?
         var trustedChecks = false
@@ -97,11 +97,17 @@ enum RequestHeaderRules {
                 }
             }
             if hcm.xffNumTrustedHops == 0 { head.headers.set("x-forwarded-proto", scheme) }
+            // append_x_forwarded_port: the port the client connected to, unless a trusted hop set it.
+            if hcm.appendXForwardedPort, hcm.xffNumTrustedHops == 0 || !head.headers.contains("x-forwarded-port"),
+               let localPort {
+                head.headers.set("x-forwarded-port", String(localPort))
+            }
         } else if let xff, let found = addressFromXFF(xff, skipping: Int(hcm.xffNumTrustedHops)) {
             remote = found.address
             trustedChecks = found.single
         }
         if !head.headers.contains("x-forwarded-proto") { head.headers.addLowercased("x-forwarded-proto", scheme) }
+        if let via = hcm.via { appendVia(&head.headers, via) }
         let isInternal = trustedChecks && !hcm.internalAddressConfig.cidrRanges.isEmpty
             && remote.flatMap(IPAddressBytes.init).map(hcm.internalAddressConfig.isInternal) == true
         if remote == nil { remote = peerIP }
@@ -114,6 +120,15 @@ enum RequestHeaderRules {
         }
         if edge, let remote, IPAddressBytes(remote) != nil { head.headers.addLowercased("x-envoy-external-address", remote) }
         return (remote, edge)
+    }
+
+    /// HCM `via`: appended to an existing Via field (", " separated) or added.
+    static func appendVia(_ headers: inout HeaderMap, _ via: String) {
+        if let existing = headers.joined("via") {
+            headers.set("via", existing + ", " + via)
+        } else {
+            headers.addLowercased("via", via)
+        }
     }
 
     /// A random version-4 UUID in lower-case hex, as Envoy generates for x-request-id.
