@@ -27,7 +27,7 @@ struct ProxyPair {
             let echoB = try await EchoServer.start(name: "echo_b")
             do {
                 // A port nothing listens on: the "dead" cluster's connect failure (UF).
-                let dead = try FreePort.pick()
+                let dead = try FreePort.dead()
                 let text = { (log: String) in
                     DifferentialConfig.yaml(echo: echo.port, echoB: echoB.port, dead: dead, accessLog: log)
                 }

@@ -21,7 +21,7 @@ struct LocalReplyFlagTests {
     /// A proxy with a refused cluster (a free port), a DNS cluster without addresses, and
     /// an echo backend; the access log records code, flags and details.
     static func run(_ body: (ProxyHarness, AccessLogFile) async throws -> Void) async throws {
-        let refusedPort = try FreePort.pick()
+        let refusedPort = try FreePort.dead()
         try await AccessLogFile.with { log in
             try await ProxyHarness.with(
                 upstreams: ["backend"],
