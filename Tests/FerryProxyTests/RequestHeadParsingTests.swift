@@ -73,11 +73,17 @@ struct RequestHeadParsingTests {
     }
 
     @Test(
-        "a well-formed version other than 1.0 or 1.1 is 505",
-        arguments: ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.0"])
+        "a well-formed version outside HTTP/1 is 505",
+        arguments: ["HTTP/2.0", "HTTP/0.9", "HTTP/3.0"])
     func unsupportedVersion(version: String) {
         expectRejectedHead(
             wire("GET / \(version)\r\nHost: a\r\n\r\n"), status: 505, detail: "http1.version_not_supported")
+    }
+
+    @Test("a higher HTTP/1 minor version is read as HTTP/1.1 (RFC 9110 §2.5)", arguments: ["HTTP/1.2", "HTTP/1.9"])
+    func higherMinorVersion(version: String) {
+        let outcome = server.run(wire("GET / \(version)\r\nHost: a\r\n\r\n"))
+        #expect(outcome.events == [.request(.init(method: "GET", path: "/", authority: "a", version: .http11)), .end])
     }
 
     @Test(

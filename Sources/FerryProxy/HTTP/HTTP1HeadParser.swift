@@ -94,8 +94,10 @@ struct HeadParser {
         }
         let major = bytes[r.lowerBound + 5], minor = bytes[r.lowerBound + 7]
         guard major >= 0x30 && major <= 0x39 && minor >= 0x30 && minor <= 0x39 else { throw .bad("invalid_version") }
-        guard major == 0x31, minor == 0x30 || minor == 0x31 else { throw .versionNotSupported }
-        return minor == 0x31 ? .http11 : .http10
+        // HTTP/1.x with x > 1 is read as HTTP/1.1 (RFC 9110 §2.5: the highest minor version
+        // the recipient implements); HTTP/0.9 and other majors are not spoken here.
+        guard major == 0x31, minor >= 0x30 else { throw .versionNotSupported }
+        return minor == 0x30 ? .http10 : .http11
     }
 
     // MARK: fields
