@@ -83,54 +83,14 @@ public enum TestConfig {
     public static let hcmType = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
     public static let routerType = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 
-    /// `routes` and `hcmExtra` are YAML fragments indented to fit (routes under `routes:`,
-    /// hcmExtra as HCM fields); `clusters` maps a name to its endpoint ports.
+    /// `routes` (route list items) under one catch-all virtual host; `hcmExtra` as HCM fields;
+    /// `clusters` maps a name to its STATIC loopback endpoint ports, with `clusterExtra` fields;
+    /// `extraClusters` holds more cluster list items (weights, hostnames, DNS names).
     public static func bootstrap(routes: String, clusters: [(String, [Int])], hcmExtra: String = "", clusterExtra: String = "",
-                                 admin: Bool = true) -> String {
-        var yaml = ""
-        if admin { yaml += "admin:\n  address: {socket_address: {address: 127.0.0.1, port_value: 0}}\n" }
-        yaml += """
-        static_resources:
-          listeners:
-          - name: main
-            address: {socket_address: {address: 127.0.0.1, port_value: 0}}
-            filter_chains:
-            - filters:
-              - name: envoy.filters.network.http_connection_manager
-                typed_config:
-                  "@type": \(hcmType)
-                  stat_prefix: ingress_http
-        \(indent(hcmExtra, 10))
-                  route_config:
-                    name: local_route
-                    virtual_hosts:
-                    - name: all
-                      domains: ["*"]
-                      routes:
-        \(indent(routes, 14))
-                  http_filters:
-                  - name: envoy.filters.http.router
-                    typed_config: {"@type": \(routerType)}
-          clusters:
-
-        """
-        for (name, ports) in clusters {
-            yaml += """
-              - name: \(name)
-                type: STATIC
-                connect_timeout: 1s
-            \(indent(clusterExtra, 4))
-                load_assignment:
-                  cluster_name: \(name)
-                  endpoints:
-                  - lb_endpoints:
-
-            """
-            for port in ports {
-                yaml += "        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: \(port)}}}\n"
-            }
-        }
-        return yaml
+                                 extraClusters: String = "", admin: Bool = true) -> String {
+        bootstrap(
+            routeConfig: "virtual_hosts:\n" + virtualHost("all", domains: ["*"], routes: routes), clusters: clusters,
+            hcmExtra: hcmExtra, clusterExtra: clusterExtra, extraClusters: extraClusters, admin: admin)
     }
 
     static func indent(_ text: String, _ spaces: Int) -> String {

@@ -79,16 +79,3 @@ extension TestConfig {
         return yaml
     }
 }
-
-extension TestConfig {
-    /// `bootstrap(routes:clusters:…)` with more cluster list items (`extraClusters`), for
-    /// clusters with weights, hostnames or DNS names.
-    public static func bootstrap(
-        routes: String, clusters: [(String, [Int])], hcmExtra: String = "", clusterExtra: String = "",
-        extraClusters: String, admin: Bool = true
-    ) -> String {
-        bootstrap(
-            routeConfig: "virtual_hosts:\n" + virtualHost("all", domains: ["*"], routes: routes), clusters: clusters,
-            hcmExtra: hcmExtra, clusterExtra: clusterExtra, extraClusters: extraClusters, admin: admin)
-    }
-}

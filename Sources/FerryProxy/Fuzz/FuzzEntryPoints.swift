@@ -94,6 +94,21 @@ public enum FerryFuzz {
         }
     }
 
+    /// The `main` of the fuzz binaries: under `scripts/fuzz` (`-sanitize=fuzzer -DFUZZING`) it
+    /// hands `target` to libFuzzer's driver; in a normal build it replays the files (or
+    /// directories) named on the command line, so a saved crash reproduces without libFuzzer.
+    public static func main(_ target: String) -> Never {
+        #if FUZZING
+        fuzzTarget = targets[target]
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOneInput(data, size) })
+        #else
+        replayMain(target)
+        exit(0)
+        #endif
+    }
+
     /// The replay `main` of a fuzz binary built without libFuzzer: runs `target` on every input
     /// named on the command line, so a crash the fuzzer saved reproduces with the plain binary.
     public static func replayMain(_ target: String) {
@@ -171,3 +186,24 @@ public enum FerryFuzz {
         return try? GenerationCompiler.compile(loaded, id: 1, store: frontDoorStore).get()
     }()
 }
+
+#if FUZZING
+/// The target `FerryFuzz.main` chose for this process.
+nonisolated(unsafe) private var fuzzTarget: (@Sendable ([UInt8]) -> Void)?
+
+/// libFuzzer's input callback (also its conventional symbol, in case its own `main` is linked).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    fuzzTarget?(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+    return 0
+}
+
+/// libFuzzer's entry for programs that keep their own `main` (SwiftPM renames an executable's
+/// entry point, so libFuzzer's `main` cannot be used directly).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+#endif

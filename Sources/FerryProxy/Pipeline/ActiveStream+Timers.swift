@@ -30,7 +30,7 @@ extension ActiveStream {
         }
         if let idle = retry?.perTryIdleTimeout, let at = attemptActivityAt, at + idle <= now {
             attemptActivityAt = nil
-            return onPerTryIdleTimeout()
+            return onPerTryTimeout(idle: true)
         }
         if let at = retryAt, at <= now {
             retryAt = nil
@@ -53,27 +53,20 @@ extension ActiveStream {
         }
     }
 
-    private func onPerTryTimeout() {
-        if let cluster { shard.inc(cluster.definition.stats.upstreamRqPerTryTimeout) }
-        pool?.counters.rqTimeout += 1
-        abortUpstream()
-        attemptFailed(.perTryTimeout) {
-            flags.insert(.upstreamRequestTimeout)
-            chargeUpstreamAbort(timeoutResponseCode)
-            sendLocalReply(timeoutResponseCode, body: "upstream request timeout", details: "upstream_per_try_timeout")
+    /// A per-try timeout (`per_try_timeout`) or per-try idle timeout (`per_try_idle_timeout`):
+    /// the attempt fails and is retried on the policy's conditions; when it stands, 504 `UT`.
+    private func onPerTryTimeout(idle: Bool = false) {
+        if let cluster {
+            let stats = cluster.definition.stats
+            shard.inc(idle ? stats.upstreamRqPerTryIdleTimeout : stats.upstreamRqPerTryTimeout)
         }
-    }
-
-    /// `per_try_idle_timeout`: the attempt fails like a per-try timeout (retried on the same
-    /// conditions), with its own stat and details.
-    private func onPerTryIdleTimeout() {
-        if let cluster { shard.inc(cluster.definition.stats.upstreamRqPerTryIdleTimeout) }
         pool?.counters.rqTimeout += 1
         abortUpstream()
         attemptFailed(.perTryTimeout) {
             flags.insert(.upstreamRequestTimeout)
             chargeUpstreamAbort(timeoutResponseCode)
-            sendLocalReply(timeoutResponseCode, body: "upstream request timeout", details: "upstream_per_try_idle_timeout")
+            sendLocalReply(timeoutResponseCode, body: "upstream request timeout",
+                           details: idle ? "upstream_per_try_idle_timeout" : "upstream_per_try_timeout")
         }
     }
 
