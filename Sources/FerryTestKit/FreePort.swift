@@ -22,9 +22,22 @@ public enum FreePort {
         return port  // fd deliberately kept open
     }
 
-    private static func bindLoopback() throws -> (fd: Int32, port: Int) {
+    /// A port for a Ferry listener that the test must name before the proxy starts (a cluster
+    /// pointing back at it): held bound with SO_REUSEPORT for the rest of the run, so Ferry's
+    /// listener (which sets SO_REUSEPORT too) can bind it and no other test is handed it.
+    public static func reservedForListener() throws -> Int {
+        let (fd, port) = try bindLoopback(reusePort: true)
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return port  // fd deliberately kept open
+    }
+
+    private static func bindLoopback(reusePort: Bool = false) throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ChildProcessError("socket() failed: errno \(errno)") }
+        if reusePort {
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = 0

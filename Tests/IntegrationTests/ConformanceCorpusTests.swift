@@ -31,7 +31,7 @@ struct ConformanceCorpusTests {
 
     @Test("envoy-demo.yaml: a GET through listener_0 returns listener_1's 404 with the HTML body, as Envoy does")
     func envoyDemo() async throws {
-        let loopbackPort = try FreePort.pick()
+        let loopbackPort = try FreePort.reservedForListener()
         let text = try Self.load("envoy-demo.yaml")
             .replacingOccurrences(of: "address: 0.0.0.0", with: "address: 127.0.0.1")
             .replacingOccurrences(of: "port_value: 10000", with: "port_value: 0")

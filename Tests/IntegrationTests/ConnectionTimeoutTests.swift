@@ -77,7 +77,7 @@ struct ConnectionTimeoutTests {
 
     @Test("a refused connect fails at once, without waiting for connect_timeout, and is not a connect timeout")
     func connectRefused() async throws {
-        let refused = try FreePort.pick()
+        let refused = try FreePort.dead()
         let cluster = TestConfig.cluster("refused", endpoints: [.init(port: refused)], extra: "")
             .replacingOccurrences(of: "connect_timeout: 1s", with: "connect_timeout: 5s")
         try await RetryRig.run([], routes: RetryRig.route("/", cluster: "refused"), extraClusters: cluster) { (proxy, _) async throws in

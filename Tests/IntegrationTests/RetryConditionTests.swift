@@ -220,7 +220,7 @@ struct RetryConditionTests {
 
     @Test("connect-failure: a refused cluster is tried num_retries + 1 times; 503 UF with URX")
     func connectFailureExhausted() async throws {
-        let refused = try FreePort.pick()
+        let refused = try FreePort.dead()
         let cluster = TestConfig.cluster("refused", endpoints: [.init(port: refused)])
         let routes = RetryRig.retry("retry_on: connect-failure, num_retries: 2", cluster: "refused")
         try await RetryRig.run([], routes: routes, extraClusters: cluster) { (proxy, log) async throws in
@@ -238,7 +238,7 @@ struct RetryConditionTests {
 
     @Test("connect-failure with previous_hosts: a refused host is skipped and the request succeeds on the other")
     func connectFailureMovesOn() async throws {
-        let refused = try FreePort.pick()
+        let refused = try FreePort.dead()
         try await FlakyUpstream.with([.respond(200, body: "alive")]) { (upstream) async throws in
             let cluster = TestConfig.cluster(
                 "mixed", endpoints: [.init(port: refused), .init(port: upstream.port)])

@@ -94,7 +94,7 @@ struct RetryLimitTests {
         "flags are written in the order Envoy sets them: URX before UF and UT",
         .disabled("bug: flags are written in a fixed order (UF,URX) where Envoy 1.40 writes URX,UF"))
     func flagOrder() async throws {
-        let refused = try FreePort.pick()
+        let refused = try FreePort.dead()
         let cluster = TestConfig.cluster("refused", endpoints: [.init(port: refused)])
         let routes = RetryRig.retry("retry_on: connect-failure", cluster: "refused")
         try await RetryRig.run([], routes: routes, extraClusters: cluster) { (proxy, log) async throws in

@@ -25,17 +25,19 @@ enum ListenerBinder {
     static func bind(_ listener: CompiledListener, workers: [NIOLoopBound<Worker>], group: EventLoopGroup,
                      workersByLoop: [ObjectIdentifier: NIOLoopBound<Worker>]) async throws -> BoundListener {
         let config = listener.config
-        let reusePort = config.enableReusePort && workers.count > 1
+        // SO_REUSEPORT whenever enable_reuse_port (Envoy's default), as Envoy sets it even with
+        // one worker; one socket per worker only when there are several.
+        let socketPerWorker = config.enableReusePort && workers.count > 1
         let name = listener.name
         var port = config.address.port
         var channels: [Channel] = []
         let limit = Int(config.perConnectionBufferLimitBytes)
-        for bound in (reusePort ? workers : [workers[0]]) {
+        for bound in (socketPerWorker ? workers : [workers[0]]) {
             let loop = bound.eventLoop
-            let bootstrap = ServerBootstrap(group: loop, childGroup: reusePort ? loop : group)
+            let bootstrap = ServerBootstrap(group: loop, childGroup: socketPerWorker ? loop : group)
                 .serverChannelOption(.backlog, value: Int32(config.backlog ?? 1024))
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: reusePort ? 1 : 0)
+                .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: config.enableReusePort ? 1 : 0)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: max(1, limit / 2), high: max(2, limit)))
                 .childChannelInitializer { channel in
