@@ -114,8 +114,7 @@ struct RetryStateTests {
     // Checked against Envoy 1.40: a 503 carrying x-envoy-ratelimited (from an upstream Envoy's
     // rate limiter) reached the client after one attempt with retry_on: 5xx.
     @Test(
-        "a response with x-envoy-ratelimited is not retried unless retry_on has envoy-ratelimited",
-        .disabled("bug: x-envoy-ratelimited 5xx responses are retried under 5xx/gateway-error"))
+        "a response with x-envoy-ratelimited is not retried unless retry_on has envoy-ratelimited")
     func rateLimitedResponse() throws {
         let limited = Self.response(503, ["x-envoy-ratelimited": "true"])
         #expect(!(try Self.state("retry_on: 5xx")).retries(limited))

@@ -110,8 +110,7 @@ struct RetryConditionTests {
     // reset reason: connection termination" (and "... remote connection failure" for refused
     // connects).
     @Test(
-        "after retries the reset body says 'retried and the latest reset reason'",
-        .disabled("bug: the local reply after retries keeps the plain 'reset reason:' body"))
+        "after retries the reset body says 'retried and the latest reset reason'")
     func resetBodyAfterRetries() async throws {
         try await FlakyUpstream.with([.close]) { (upstream) async throws in
             try await RetryRig.run([upstream], routes: RetryRig.retry("retry_on: reset, num_retries: 1")) { (proxy, _) async throws in

@@ -129,8 +129,7 @@ struct RetryHeaderTests {
     }
 
     @Test(
-        "x-envoy-upstream-rq-per-try-timeout-ms from an internal client applies on a route without retry_policy",
-        .disabled("bug: the per-try timeout header is ignored unless the route (or x-envoy-retry-on) has a retry policy"))
+        "x-envoy-upstream-rq-per-try-timeout-ms from an internal client applies on a route without retry_policy")
     func perTryHeaderWithoutPolicy() async throws {
         try await FlakyUpstream.with(Self.slow) { (upstream) async throws in
             try await RetryRig.run([upstream], routes: RetryRig.route(), hcmExtra: RetryRig.loopbackInternal) {

@@ -28,7 +28,8 @@ extension ActiveStream: StreamInfo {
     var protocolName: String? { codecRefused ? HTTPVersion.http11.description : request.version.description }
     var responseCode: Int? { pendingLocalStatus ?? responseHead?.status }
     var responseCodeDetails: String? { details }
-    var responseFlags: ResponseFlags { flags }
+    var responseFlags: ResponseFlags { flags.all }
+    var orderedResponseFlags: [ResponseFlags] { flags.inOrder }
     var bytesReceived: UInt64 { bodyBytesReceived }
     var bytesSent: UInt64 { bodyBytesSent }
 

@@ -40,6 +40,8 @@ extension ActiveStream {
             routeTimeout = .milliseconds(ms)
         }
         if request.headers.contains("x-envoy-upstream-rq-timeout-alt-response") { timeoutResponseCode = 204 }
+        perTryTimeout = RetryState.perTryTimeout(policy: action.retryPolicy, headers: request.headers)
+        perTryIdleTimeout = RetryState.perTryIdleTimeout(policy: action.retryPolicy)
         var policy = action.retryPolicy
         if policy == nil, request.headers.contains("x-envoy-retry-on") { policy = RetryPolicy() }
         if let policy, upgradeType == nil,
@@ -63,6 +65,7 @@ extension ActiveStream {
         retry?.attemptedHosts.append(host.addressString)
         if attemptCount > 1 {
             if case .auto? = routeAction?.hostRewrite, !host.hostname.isEmpty { request.authority = host.hostname }
+            if request.headers.contains("x-envoy-expected-rq-timeout-ms") { setExpectedTimeout(&request.headers) }
         }
         if virtualHost?.includeRequestAttemptCount == true { request.headers.set("x-envoy-attempt-count", String(attemptCount)) }
         let clusterStats = cluster.definition.stats
@@ -75,6 +78,19 @@ extension ActiveStream {
         let pool = cluster.pool(for: host)
         self.pool = pool
         pool.newStream(self)
+    }
+
+    /// `x-envoy-expected-rq-timeout-ms`: what the upstream has to answer within, the per-try
+    /// timeout or the time left of the route timeout, whichever is shorter (Envoy's
+    /// setTimeoutHeaders, which counts from the end of the request).
+    func setExpectedTimeout(_ headers: inout HeaderMap) {
+        guard !hcm.router.suppressEnvoyHeaders else { return }
+        var expected = perTryTimeout ?? .zero
+        if routeTimeout > .zero {
+            let left = max(routeTimeout - (worker.now - (requestEndedAt ?? worker.now)), .milliseconds(1))
+            expected = expected > .zero ? min(expected, left) : left
+        }
+        if expected > .zero { headers.set("x-envoy-expected-rq-timeout-ms", String(expected.nanoseconds / 1_000_000)) }
     }
 
     /// Picks the host for a retry, avoiding hosts already tried when the policy asks for it.
@@ -114,6 +130,7 @@ extension ActiveStream {
         if !retry.holdsRetrySlot {
             guard cluster.resources.tryStartRetry() else {
                 shard.inc(clusterStats.upstreamRqRetryOverflow)
+                flags.insert(.upstreamOverflow)
                 return false
             }
             retry.holdsRetrySlot = true
@@ -192,13 +209,9 @@ extension ActiveStream {
                 head.headers.addLowercased("x-forwarded-host", originalHost)
             }
         }
-        // What the upstream has to answer within: the per-try timeout when set, else the route's.
         // Set before the header mutations, as Envoy's router does (finalTimeout, then
-        // finalizeRequestHeaders).
-        let expected = retry?.perTryTimeout.map { routeTimeout > .zero ? min($0, routeTimeout) : $0 } ?? routeTimeout
-        if !hcm.router.suppressEnvoyHeaders, expected > .zero {
-            head.headers.set("x-envoy-expected-rq-timeout-ms", String(expected.nanoseconds / 1_000_000))
-        }
+        // finalizeRequestHeaders); each attempt updates the value (startAttempt).
+        setExpectedTimeout(&head.headers)
         applyRequestMutations(&head.headers)
         if head.path != originalPath, !hcm.router.suppressEnvoyHeaders {
             head.headers.set("x-envoy-original-path", originalPath)
@@ -266,7 +279,7 @@ extension ActiveStream {
         upstreamLocal = connection.localAddress
         upstreamStarted = worker.now
         lastActivity = upstreamStarted!
-        if retry?.perTryIdleTimeout != nil { attemptActivityAt = upstreamStarted }
+        if perTryIdleTimeout != nil { attemptActivityAt = upstreamStarted }
         let replay = attemptCount > 1 ? (retry?.body ?? []) : []
         if replay.isEmpty {
             connection.sendHeaders(request, endStream: requestEnded)
@@ -285,7 +298,7 @@ extension ActiveStream {
     func markUpstreamRequestEnded() {
         upstreamRequestEnded = true
         lastUpstreamTxAt = worker.now
-        if let perTry = retry?.perTryTimeout {
+        if let perTry = perTryTimeout {
             perTryDeadline = worker.now + perTry
             armTimer()
         }
@@ -303,8 +316,9 @@ extension ActiveStream {
             chargeUpstreamAbort(503)
             let reasonText = timedOut ? "connection timeout" : "remote connection failure"
             let detailReason = timedOut ? "connection_timeout" : "remote_connection_failure"
-            sendLocalReply(503, body: "upstream connect error or disconnect/reset before headers. reset reason: \(reasonText)",
-                           details: "upstream_reset_before_response_started{\(detailReason)|\(transport)}")
+            // Envoy names the transport failure for a refused connect, not for a timeout.
+            sendLocalReply(503, body: RetryState.resetBody(reasonText, retried: attemptCount > 1),
+                           details: "upstream_reset_before_response_started{\(detailReason)" + (timedOut ? "}" : "|\(transport)}"))
         }
     }
 
@@ -412,12 +426,12 @@ extension ActiveStream {
             case .protocolError:
                 flags.insert(.upstreamProtocolError)
                 chargeUpstreamAbort(502)
-                sendLocalReply(502, body: "upstream connect error or disconnect/reset before headers. reset reason: protocol error",
+                sendLocalReply(502, body: RetryState.resetBody("protocol error", retried: attemptCount > 1),
                                details: "upstream_reset_before_response_started{protocol_error}")
             default:
                 flags.insert(.upstreamConnectionTermination)
                 chargeUpstreamAbort(503)
-                sendLocalReply(503, body: "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+                sendLocalReply(503, body: RetryState.resetBody("connection termination", retried: attemptCount > 1),
                                details: "upstream_reset_before_response_started{connection_termination}")
             }
         }

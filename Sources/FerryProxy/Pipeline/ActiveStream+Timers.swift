@@ -28,7 +28,7 @@ extension ActiveStream {
             perTryDeadline = nil
             return onPerTryTimeout()
         }
-        if let idle = retry?.perTryIdleTimeout, let at = attemptActivityAt, at + idle <= now {
+        if let idle = perTryIdleTimeout, let at = attemptActivityAt, at + idle <= now {
             attemptActivityAt = nil
             return onPerTryTimeout(idle: true)
         }

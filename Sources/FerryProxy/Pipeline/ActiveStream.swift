@@ -61,6 +61,10 @@ final class ActiveStream {
     var codecRefused = false
     var retryAt: NIODeadline?
     var perTryDeadline: NIODeadline?
+    /// `per_try_timeout` / `per_try_idle_timeout` of the route's retry policy (or the trusted
+    /// header), in force with or without retries.
+    var perTryTimeout: TimeAmount?
+    var perTryIdleTimeout: TimeAmount?
     /// Last upstream traffic of the current attempt, for `per_try_idle_timeout`.
     var attemptActivityAt: NIODeadline?
     var tunneling = false
@@ -76,7 +80,7 @@ final class ActiveStream {
     var responseEnded = false
     var bodyBytesSent: UInt64 = 0
     var responseHeadersBytes: UInt64 = 0
-    var flags = ResponseFlags()
+    var flags = OrderedResponseFlags()
     var details: String?
     var localBody: String?
     var isLocalReply = false

@@ -56,6 +56,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        worker.tick()  // the worker may have been quiet: deadlines count from now, not its last read
         info = DownstreamConnectionInfo(id: worker.server.nextConnectionID(), remote: context.channel.remoteAddress,
                                         local: context.channel.localAddress)
         shard.inc(hcmStats.cxTotal)
@@ -69,6 +70,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        worker.tick()
         shard.add(hcmStats.cxActive, -1)
         shard.add(hcmStats.cxHTTP1Active, -1)
         shard.inc(hcmStats.cxDestroy)

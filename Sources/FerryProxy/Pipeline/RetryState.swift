@@ -46,13 +46,30 @@ final class RetryState {
         self.conditions = conditions
         retriableStatusCodes = codes
         retriesLeft = retries
-        var perTry = policy.perTryTimeout.map(TimeAmount.init)
-        if let header = headers.first("x-envoy-upstream-rq-per-try-timeout-ms"), let ms = Int64(header), ms > 0 {
-            perTry = .milliseconds(ms)
-        }
-        perTryTimeout = perTry
-        perTryIdleTimeout = policy.perTryIdleTimeout.map(TimeAmount.init).flatMap { $0 > .zero ? $0 : nil }
+        perTryTimeout = Self.perTryTimeout(policy: policy, headers: headers)
+        perTryIdleTimeout = Self.perTryIdleTimeout(policy: policy)
         self.bodyLimit = bodyLimit
+    }
+
+    /// The route policy's `per_try_timeout`, overridden by a trusted client's
+    /// `x-envoy-upstream-rq-per-try-timeout-ms`. Applies with or without retries (as Envoy's
+    /// finalTimeout).
+    static func perTryTimeout(policy: RetryPolicy?, headers: HeaderMap) -> TimeAmount? {
+        if let header = headers.first("x-envoy-upstream-rq-per-try-timeout-ms"), let ms = Int64(header), ms > 0 {
+            return .milliseconds(ms)
+        }
+        return policy?.perTryTimeout.map(TimeAmount.init).flatMap { $0 > .zero ? $0 : nil }
+    }
+
+    static func perTryIdleTimeout(policy: RetryPolicy?) -> TimeAmount? {
+        policy?.perTryIdleTimeout.map(TimeAmount.init).flatMap { $0 > .zero ? $0 : nil }
+    }
+
+    /// Envoy's reply body when an upstream failed before its response: with "retried and the
+    /// latest reset reason" once a retry was made.
+    static func resetBody(_ reason: String, retried: Bool) -> String {
+        "upstream connect error or disconnect/reset before headers. " + (retried ? "retried and the latest " : "")
+            + "reset reason: " + reason
     }
 
     /// Headers the router consumes (Envoy does not forward them).
@@ -92,6 +109,9 @@ final class RetryState {
 
     /// Whether a response with `head` is one the policy retries.
     func retries(_ head: ResponseHead) -> Bool {
+        // A response from an upstream Envoy's rate limiter is retried only under
+        // envoy-ratelimited, whatever its status (Envoy's wouldRetryFromHeaders).
+        if head.headers.contains("x-envoy-ratelimited") { return conditions.contains(.envoyRateLimited) }
         let status = head.status
         if conditions.contains(.fiveXX) && status >= 500 { return true }
         if conditions.contains(.gatewayError) && (status == 502 || status == 503 || status == 504) { return true }

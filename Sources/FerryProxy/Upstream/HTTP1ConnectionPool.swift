@@ -59,6 +59,7 @@ final class HTTP1ConnectionPool {
                 }
             }
         bootstrap.connect(to: host.address).assumeIsolated().whenComplete { [self] result in
+            cluster.worker.tick()  // timestamps of the attempt count from the connect's outcome
             connectingCount -= 1
             worker.stats.add(stats.upstreamRqPendingActive, -1)
             switch result {

@@ -249,6 +249,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        pool?.cluster.worker.tick()
         let wasClosedLocally = closed
         closed = true
         idleTimer?.cancel()

@@ -116,8 +116,8 @@ final class LogCommand: Sendable {
         case .constant(let value): return out.appendIfPresent(value)
         case .protocolName: return out.appendIfPresent(info.protocolName)
         case .responseCodeDetails: return out.appendNonEmpty(info.responseCodeDetails)
-        case .responseFlags: out.appendFlags(info.responseFlags, long: false)
-        case .responseFlagsLong: out.appendFlags(info.responseFlags, long: true)
+        case .responseFlags: out.appendFlags(info.orderedResponseFlags, long: false)
+        case .responseFlagsLong: out.appendFlags(info.orderedResponseFlags, long: true)
         case .localReplyBody: out.append(contentsOf: (info.localReplyBody ?? "").utf8)  // Envoy: "" when none
         case .uniqueID: out.appendRandomUUID()
         case .upstreamHost: return out.appendIfPresent(info.upstreamHost)
@@ -229,16 +229,15 @@ extension Array where Element == UInt8 {
     }
 
     /// "UH,UF" in `ResponseFlags.names` order (as `shortString`), "-" when none.
-    mutating func appendFlags(_ flags: ResponseFlags, long: Bool) {
+    mutating func appendFlags(_ flags: [ResponseFlags], long: Bool) {
         if flags.isEmpty {
             append(UInt8(ascii: "-"))
             return
         }
-        var first = true
-        for (flag, short, longName) in ResponseFlags.names where flags.contains(flag) {
-            if !first { append(UInt8(ascii: ",")) }
-            append(contentsOf: (long ? longName : short).utf8)
-            first = false
+        for (i, flag) in flags.enumerated() {
+            guard let entry = ResponseFlags.names.first(where: { $0.0 == flag }) else { continue }
+            if i > 0 { append(UInt8(ascii: ",")) }
+            append(contentsOf: (long ? entry.2 : entry.1).utf8)
         }
     }
 

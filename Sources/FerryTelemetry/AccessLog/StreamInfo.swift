@@ -17,6 +17,9 @@ public protocol StreamInfo: AnyObject {
     /// Envoy's response code details, e.g. "via_upstream", "route_not_found".
     var responseCodeDetails: String? { get }
     var responseFlags: ResponseFlags { get }
+    /// The flags in the order they were set, as Envoy 1.40 prints them (`URX,UF`); by default
+    /// in table order.
+    var orderedResponseFlags: [ResponseFlags] { get }
     /// Request body bytes received from downstream.
     var bytesReceived: UInt64 { get }
     /// Response body bytes sent downstream.
@@ -60,6 +63,34 @@ public protocol StreamInfo: AnyObject {
 
 extension StreamInfo {
     public var isHealthCheckRequest: Bool { false }
+    public var orderedResponseFlags: [ResponseFlags] { responseFlags.inTableOrder }
+}
+
+/// Response flags together with the order they were set in. Envoy keeps its flags in a list and
+/// prints them in that order; the bitset alone would print them in table order.
+public struct OrderedResponseFlags: Sendable {
+    public private(set) var all = ResponseFlags()
+    /// Bit indices in insertion order, 5 bits each, up to 12 flags (more than any request sets).
+    private var order: UInt64 = 0
+    private var count = 0
+
+    public init() {}
+
+    public mutating func insert(_ flag: ResponseFlags) {
+        guard !all.contains(flag) else { return }
+        all.insert(flag)
+        if count < 12 {
+            order |= UInt64(flag.rawValue.trailingZeroBitCount) << UInt64(5 * count)
+            count += 1
+        }
+    }
+
+    public func contains(_ flag: ResponseFlags) -> Bool { all.contains(flag) }
+    public var isEmpty: Bool { all.isEmpty }
+
+    public var inOrder: [ResponseFlags] {
+        (0..<count).map { ResponseFlags(rawValue: 1 << UInt32((order >> UInt64(5 * $0)) & 0x1F)) }
+    }
 }
 
 /// Envoy's response flags: why a response is what it is. Short names appear in access logs
@@ -135,6 +166,9 @@ public struct ResponseFlags: OptionSet, Sendable, Hashable {
         (.unconditionalDropOverload, "UDO", "UnconditionalDropOverload"),
         (.fallbackServed, "FB", "FallbackServed"),
     ]
+
+    /// Each set flag alone, in Envoy's table order.
+    public var inTableOrder: [ResponseFlags] { Self.names.map(\.0).filter { contains($0) } }
 
     /// "UH,UF" or "-" when empty, as Envoy prints `%RESPONSE_FLAGS%`.
     public var shortString: String {
