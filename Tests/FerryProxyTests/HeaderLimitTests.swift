@@ -61,14 +61,15 @@ struct HeaderLimitTests {
         expectRejectedHead(head(fieldCount: 101), status: 431, detail: "http1.too_many_headers")
     }
 
-    @Test("field bytes up to the limit are accepted; over it is 431")
+    @Test("head bytes (request line and fields) up to the limit are accepted; over it is 431")
     func fieldBytes() {
-        // One field line of exactly 100 bytes ("x: " + 97 bytes), then one of 101.
+        // Envoy's measure: the request line and the field lines, without terminators. The
+        // 14-byte request line plus one 86-byte field line ("x: " + 83 bytes) is exactly 100.
         let driver = ParserDriver(limits: Self.fieldLimits)
-        let atLimit = driver.run(wire("GET / HTTP/1.1\r\nx: \(String(repeating: "v", count: 97))\r\n\r\n"))
+        let atLimit = driver.run(wire("GET / HTTP/1.1\r\nx: \(String(repeating: "v", count: 83))\r\n\r\n"))
         #expect(atLimit.error == nil)
         expectRejectedHead(
-            wire("GET / HTTP/1.1\r\nx: \(String(repeating: "v", count: 98))\r\n\r\n"), status: 431,
+            wire("GET / HTTP/1.1\r\nx: \(String(repeating: "v", count: 84))\r\n\r\n"), status: 431,
             detail: "http1.headers_too_large", limits: Self.fieldLimits)
     }
 
@@ -135,8 +136,8 @@ struct HeaderLimitTests {
             #expect(ParserDriver(limits: Self.lineLimits).run(message).error == nil)
             #expect(ParserDriver(limits: Self.lineLimits).run(message, readSize: 1).error == nil)
         }
-        // 8 field lines of 12 bytes are 96 field bytes (< 100) but 112 bytes with their CRLFs.
-        let crlfHeavy = wire("GET / HTTP/1.1\r\n" + (0..<8).map { "x-\($0): vvvvvvv\r\n" }.joined() + "\r\n")
+        // The request line and 7 field lines of 12 bytes are 98 bytes (< 100), 114 with their CRLFs.
+        let crlfHeavy = wire("GET / HTTP/1.1\r\n" + (0..<7).map { "x-\($0): vvvvvvv\r\n" }.joined() + "\r\n")
         let fieldLimits = HTTP1Parser.Limits(maxHeaderBytes: 100, maxHeaderCount: 10, maxRequestLineBytes: 1000)
         #expect(ParserDriver(limits: fieldLimits).run(crlfHeavy).error == nil)
         #expect(ParserDriver(limits: fieldLimits).run(crlfHeavy, readSize: 1).error == nil)

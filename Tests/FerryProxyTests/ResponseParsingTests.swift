@@ -48,7 +48,7 @@ struct ResponseParsingTests {
                 == HTTP1ParseError(status: 505, "http1.version_not_supported"))
     }
 
-    @Test("interim 1xx responses end at once and the final response follows")
+    @Test("interim 1xx responses are heads without a body or an end; the final response follows")
     func interimThenFinal() {
         let outcome = client.run(
             wire(
@@ -57,8 +57,8 @@ struct ResponseParsingTests {
         #expect(outcome.error == nil)
         #expect(
             outcome.events == [
-                .response(.init(status: 100, reason: "Continue")), .end,
-                .response(.init(status: 103, reason: "Early Hints", headers: ["link: </a.css>"])), .end,
+                .response(.init(status: 100, reason: "Continue")),
+                .response(.init(status: 103, reason: "Early Hints", headers: ["link: </a.css>"])),
                 .response(.init(status: 200, reason: "OK", headers: ["content-length: 1"])), .text("x"), .end,
             ])
     }

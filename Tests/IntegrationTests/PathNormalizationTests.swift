@@ -138,10 +138,7 @@ struct PathNormalizationTests {
     }
 
     @Test(
-        "REJECT_REQUEST answers as Envoy 1.40: an empty body and no response flag",
-        .disabled(
-            "bug: Ferry answers 'Bad Request' (text/plain) and logs flag DPE; Envoy 1.40 sends content-length 0 and logs '400 - path_normalization_failed'"
-        ))
+        "REJECT_REQUEST answers as Envoy 1.40: an empty body and no response flag")
     func escapedSlashesRejectedLikeEnvoy() async throws {
         try await Self.run(action: "REJECT_REQUEST") { proxy, log in
             try await RawConnection.with(port: proxy.port) { connection in

@@ -11,9 +11,15 @@ import Testing
 /// each with `connection: close`.
 @Suite("Hardening: slow clients")
 struct SlowClientTests {
-    static let timeouts = "request_headers_timeout: 1s\nstream_idle_timeout: 1s\nrequest_timeout: 2s\n"
+    /// Each test puts the timeout it is about well below the other two, so that a loaded machine
+    /// (a sleep that overruns) cannot make a different timeout fire first.
+    static func timeouts(headers: Int = 10, idle: Int = 10, request: Int = 20) -> String {
+        "request_headers_timeout: \(headers)s\nstream_idle_timeout: \(idle)s\nrequest_timeout: \(request)s\n"
+    }
 
-    static func run(_ body: (ProxyHarness, AccessLogFile) async throws -> Void) async throws {
+    static func run(
+        timeouts: String, _ body: (ProxyHarness, AccessLogFile) async throws -> Void
+    ) async throws {
         try await AccessLogFile.with { log in
             try await ProxyHarness.with(
                 upstreams: ["backend"],
@@ -27,7 +33,8 @@ struct SlowClientTests {
     }
 
     /// Runs `slow` while one keep-alive client sends GETs for `duration`; checks that the
-    /// normal client saw no failure and was served throughout.
+    /// normal client saw no failure and kept being served (a few requests are enough: the count
+    /// depends on the machine's load, the absence of failures does not).
     static func whileServingNormalClient(
         _ proxy: ProxyHarness, duration: Duration = .seconds(2.5), sourceLocation: SourceLocation = #_sourceLocation,
         _ slow: () async throws -> Void
@@ -40,7 +47,7 @@ struct SlowClientTests {
         let report = await normal
         #expect(report.failures.isEmpty, "\(report.failures.prefix(3))", sourceLocation: sourceLocation)
         #expect(
-            report.successes >= 10, "only \(report.successes) normal requests served", sourceLocation: sourceLocation)
+            report.successes >= 3, "only \(report.successes) normal requests served", sourceLocation: sourceLocation)
         #expect(report.connectionsOpened == 1, sourceLocation: sourceLocation)
     }
 
@@ -58,7 +65,7 @@ struct SlowClientTests {
 
     @Test("slowloris: a head trickled one header line every 250 ms is cut off at request_headers_timeout with 408")
     func slowloris() async throws {
-        try await Self.run { proxy, log in
+        try await Self.run(timeouts: Self.timeouts(headers: 1)) { proxy, log in
             try await Self.whileServingNormalClient(proxy) {
                 try await RawConnection.with(port: proxy.port) { connection in
                     try await connection.send("GET /slow HTTP/1.1\r\nHost: a\r\n")
@@ -81,7 +88,7 @@ struct SlowClientTests {
 
     @Test("a body that stops arriving is cut off at stream_idle_timeout: 408 'stream timeout', flag SI")
     func stalledBody() async throws {
-        try await Self.run { proxy, log in
+        try await Self.run(timeouts: Self.timeouts(idle: 1)) { proxy, log in
             try await Self.whileServingNormalClient(proxy) {
                 try await RawConnection.with(port: proxy.port) { connection in
                     try await connection.send(
@@ -99,7 +106,7 @@ struct SlowClientTests {
 
     @Test("a body trickled a byte every 300 ms is cut off at request_timeout: 408 'request timeout'")
     func tricklingBody() async throws {
-        try await Self.run { proxy, log in
+        try await Self.run(timeouts: Self.timeouts(request: 2)) { proxy, log in
             try await Self.whileServingNormalClient(proxy, duration: .seconds(3)) {
                 try await RawConnection.with(port: proxy.port) { connection in
                     try await connection.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n")

@@ -42,11 +42,11 @@ struct HeadParser {
         case .server:
             if first.count > limits.maxRequestLineBytes { throw .requestLineTooLong }
             let (method, target, version) = try parseRequestLine(first)
-            var headers = try parseFields()
+            var headers = try parseFields(startLineBytes: first.count)
             return .requestHead(try makeRequestHead(method: method, target: target, version: version, headers: &headers))
         case .client:
             let (version, status, reason) = try parseStatusLine(first)
-            let headers = try parseFields()
+            let headers = try parseFields(startLineBytes: first.count)
             return .responseHead(ResponseHead(status: status, reason: reason, version: version, headers: headers))
         }
     }
@@ -102,10 +102,12 @@ struct HeadParser {
 
     // MARK: fields
 
-    mutating func parseFields() throws(HTTP1ParseError) -> HeaderMap {
+    mutating func parseFields(startLineBytes: Int) throws(HTTP1ParseError) -> HeaderMap {
         var entries: [HeaderMap.Element] = []
         entries.reserveCapacity(8)
-        var fieldBytes = 0
+        // As Envoy counts max_request_headers_kb: the start line and the field lines, without
+        // line terminators.
+        var fieldBytes = startLineBytes
         while let line = try nextLine() {
             if line.isEmpty { return HeaderMap(lowercased: entries) }
             let b0 = bytes[line.lowerBound]

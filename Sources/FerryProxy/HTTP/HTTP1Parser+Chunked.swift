@@ -129,7 +129,7 @@ extension HTTP1Parser {
             let result: Result<HeaderMap, HTTP1ParseError> = buffer.withUnsafeReadableBytes { bytes in
                 Result { () throws(HTTP1ParseError) -> HeaderMap in
                     var parser = HeadParser(bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), limits: limits)
-                    return try parser.parseFields()
+                    return try parser.parseFields(startLineBytes: 0)
                 }
             }
             let trailers = try result.get()

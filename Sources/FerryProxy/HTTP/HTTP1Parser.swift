@@ -48,7 +48,7 @@ struct HTTP1Parser {
     var state: State = .head
     /// How far an incomplete head was already scanned for its end.
     private var scanned = 0
-    /// Line-terminator bytes of the field lines of an incomplete head scanned so far.
+    /// Line-terminator bytes of an incomplete head scanned so far.
     private var scannedTerminators = 0
     /// Client role: the method of the request the next response answers (HEAD has no body).
     var pendingRequestMethod: String = "GET"
@@ -188,9 +188,9 @@ struct HTTP1Parser {
     }
 
     /// Finds the blank line that ends a head and enforces size limits while the head is incomplete,
-    /// with the measure `HeadParser` applies to a complete head: the first line without its
-    /// terminator, then the field lines without theirs. `terminators` carries the field lines'
-    /// terminator bytes counted by earlier scans (LFs before `start`).
+    /// with the measure `HeadParser` applies to a complete head: the start line and the field
+    /// lines without their terminators (the start line alone is also held to its own limit).
+    /// `terminators` carries the terminator bytes counted by earlier scans (LFs before `start`).
     static func scanHead(_ bytes: UnsafeRawBufferPointer, from start: Int, terminators: inout Int, limits: Limits,
                          role: Role) -> HeadScan {
         let count = bytes.count
@@ -200,9 +200,7 @@ struct HTTP1Parser {
         while i < count {
             guard let found = memchr(base + i, 0x0A, count - i) else { break }
             let lf = base.distance(to: UnsafeRawPointer(found))
-            if lf >= start, let first = firstLineEnd, lf > first {
-                terminators += lf > 0 && bytes[lf - 1] == 0x0D ? 2 : 1
-            }
+            if lf >= start { terminators += lf > 0 && bytes[lf - 1] == 0x0D ? 2 : 1 }
             if lf + 1 >= count { i = lf + 1; break }
             let next = bytes[lf + 1]
             if next == 0x0A { return .complete(lf + 2) }
@@ -219,7 +217,7 @@ struct HTTP1Parser {
         if let lf = firstLineEnd {
             let lineLength = lf > 0 && bytes[lf - 1] == 0x0D ? lf - 1 : lf
             if lineLength > requestLineLimit { return .error(tooLong) }
-            if count - (lf + 1) - terminators - trailingCR > limits.maxHeaderBytes { return .error(.headersTooLarge) }
+            if count - terminators - trailingCR > limits.maxHeaderBytes { return .error(.headersTooLarge) }
         } else if count - trailingCR > requestLineLimit {
             return .error(tooLong)
         }
@@ -232,6 +230,9 @@ struct HTTP1Parser {
         switch event {
         case .requestHead(let head):
             state = try Self.requestFraming(head)
+        case .responseHead(let head) where (100..<200).contains(head.status) && head.status != 101:
+            // An interim response has no body and no end: the final response follows it.
+            state = .head
         case .responseHead(let head):
             state = try Self.responseFraming(head, requestMethod: pendingRequestMethod)
         default:

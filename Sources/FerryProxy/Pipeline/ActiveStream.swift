@@ -184,10 +184,10 @@ final class ActiveStream {
             case .unchanged: break
             case .rewritten(let path): request.path = path
             case .reject:
+                // Envoy 1.40: an empty 400, no response flag, and the connection closes.
                 shard.inc(stats.rqFailedPathNormalization)
-                flags.insert(.downstreamProtocolError)
                 encoder.closeAfterResponse()
-                return sendLocalReply(400, body: "Bad Request", details: "path_normalization_failed")
+                return sendLocalReply(400, body: "", details: "path_normalization_failed")
             case .redirect(let path):
                 var headers = HeaderMap()
                 headers.addLowercased("location", path)

@@ -137,8 +137,10 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     /// otherwise avoids two epoll_ctl calls per request.
     static let maxBufferedBytes = 16 * 1024
 
+    /// While no stream is active the bytes belong to a request head still arriving: reading
+    /// goes on, and the parser's head limits (max_request_headers_kb) bound the buffer.
     private var shouldPauseReading: Bool {
-        readPaused || (inbound?.readableBytes ?? 0) > Self.maxBufferedBytes
+        readPaused || (stream != nil && (inbound?.readableBytes ?? 0) > Self.maxBufferedBytes)
     }
 
     func read(context: ChannelHandlerContext) {
