@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -10,6 +11,7 @@ public final class EchoServer: Sendable {
     public let channel: Channel
     let group: EventLoopGroup
     let ownsGroup: Bool
+    private let stopped = NIOLockedValueBox(false)
 
     public var port: Int { channel.localAddress?.port ?? 0 }
 
@@ -43,7 +45,14 @@ public final class EchoServer: Sendable {
         self.ownsGroup = ownsGroup
     }
 
+    /// Closes the listener (and the group it owns). A second call does nothing: a test may stop
+    /// an upstream halfway and its cleanup stop it again.
     public func stop() async {
+        let first = stopped.withLockedValue { stopped -> Bool in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
         try? await channel.close().get()
         if ownsGroup { try? await group.shutdownGracefully() }
     }

@@ -19,15 +19,23 @@ public enum TestHTTPClient {
                                headers: [(String, String)] = [], body: String? = nil,
                                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TestHTTPResponse {
         let promise = group.next().makePromise(of: TestHTTPResponse.self)
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(.seconds(5))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(Collector(promise: promise))
+        // Every way out fails the promise (a no-op once it is completed): a promise left
+        // pending when the connect is refused is a fatal leak in debug builds.
+        let channel: Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.seconds(5))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(Collector(promise: promise))
+                    }
                 }
-            }
-            .connect(host: host, port: port).get()
+                .connect(host: host, port: port).get()
+        } catch {
+            promise.fail(error)
+            throw error
+        }
         var h = HTTPHeaders()
         h.add(name: "host", value: "\(host):\(port)")
         for (n, v) in headers { h.add(name: n, value: v) }
@@ -36,7 +44,13 @@ public enum TestHTTPClient {
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path, headers: h)
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
         if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil) }
-        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+        do {
+            try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+        } catch {
+            promise.fail(error)
+            try? await channel.close().get()
+            throw error
+        }
         let timeout = group.next().scheduleTask(in: .seconds(30)) { promise.fail(ChannelError.connectTimeout(.seconds(30))) }
         defer { timeout.cancel() }
         let response = try await promise.futureResult.get()
