@@ -289,8 +289,16 @@ struct HTTP1Parser {
 
     /// Replaces `1,1` or repeated identical content-length fields by one field; true when changed.
     static func normalizeContentLength(_ headers: inout HeaderMap) -> Bool {
+        // The common case (none, or one plain value) is decided without allocating.
+        var fields = 0
+        var listed = false
+        for i in headers.entries.indices where headers.entries[i].name == "content-length" {
+            fields += 1
+            if headers.entries[i].value.utf8.contains(UInt8(ascii: ",")) { listed = true }
+        }
+        guard fields > 1 || listed else { return false }
         let values = headers.values("content-length")
-        guard values.count > 1 || values.first?.contains(",") == true, let length = try? contentLength(values) else { return false }
+        guard let length = try? contentLength(values) else { return false }
         headers.set("content-length", String(length))
         return true
     }

@@ -16,13 +16,22 @@ enum HTTP1Serializer {
         buffer.writeStaticString("\r\n")
     }
 
-    static func writeResponseHead(_ head: ResponseHead, version: HTTPVersion, into buffer: inout ByteBuffer) {
+    /// `chunked` and `connection` add `transfer-encoding: chunked` and `connection: ...` after
+    /// the head's fields (the head must not hold a connection field then).
+    static func writeResponseHead(_ head: ResponseHead, version: HTTPVersion, chunked: Bool = false,
+                                  connection: StaticString? = nil, into buffer: inout ByteBuffer) {
         buffer.writeStaticString(version == .http10 ? "HTTP/1.0 " : "HTTP/1.1 ")
         writeStatus(head.status, into: &buffer)
         buffer.writeInteger(UInt8(ascii: " "))
         buffer.writeString(head.reason ?? HTTPReason.phrase(head.status))
         buffer.writeStaticString("\r\n")
         writeFields(head.headers, into: &buffer)
+        if chunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        if let connection {
+            buffer.writeStaticString("connection: ")
+            buffer.writeStaticString(connection)
+            buffer.writeStaticString("\r\n")
+        }
         buffer.writeStaticString("\r\n")
     }
 
@@ -35,11 +44,15 @@ enum HTTP1Serializer {
 
     @inline(__always)
     static func writeFields(_ headers: HeaderMap, into buffer: inout ByteBuffer) {
-        for (name, value) in headers {
-            buffer.writeString(name)
+        // By index: iterating the sequence copies (and retains) every name and value.
+        var i = 0
+        let entries = headers.entries
+        while i < entries.count {
+            buffer.writeString(entries[i].name)
             buffer.writeStaticString(": ")
-            buffer.writeString(value)
+            buffer.writeString(entries[i].value)
             buffer.writeStaticString("\r\n")
+            i += 1
         }
     }
 

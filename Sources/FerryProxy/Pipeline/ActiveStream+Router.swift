@@ -231,23 +231,37 @@ extension ActiveStream {
     /// Route configuration, virtual host, route and weighted-cluster header mutations, least
     /// specific applied last (so it wins) unless most_specific_header_mutations_wins.
     func applyRequestMutations(_ headers: inout HeaderMap) {
-        var levels: [HeaderMutations] = []
-        if let weightedTarget { levels.append(weightedTarget.requestHeaders) }
-        if let route { levels.append(route.requestHeaders) }
-        if let virtualHost { levels.append(virtualHost.requestHeaders) }
-        levels.append(hcm.routeConfig.requestHeaders)
-        if hcm.routeConfig.mostSpecificHeaderMutationsWins { levels.reverse() }
-        for level in levels where !level.isEmpty { apply(level, to: &headers) }
+        applyLevels(weightedTarget?.requestHeaders, route?.requestHeaders, virtualHost?.requestHeaders,
+                    hcm.routeConfig.requestHeaders, to: &headers)
     }
 
     func applyResponseMutations(_ headers: inout HeaderMap) {
-        var levels: [HeaderMutations] = []
-        if let weightedTarget { levels.append(weightedTarget.responseHeaders) }
-        if let route { levels.append(route.responseHeaders) }
-        if let virtualHost { levels.append(virtualHost.responseHeaders) }
-        levels.append(hcm.routeConfig.responseHeaders)
-        if hcm.routeConfig.mostSpecificHeaderMutationsWins { levels.reverse() }
-        for level in levels where !level.isEmpty { apply(level, to: &headers) }
+        applyLevels(weightedTarget?.responseHeaders, route?.responseHeaders, virtualHost?.responseHeaders,
+                    hcm.routeConfig.responseHeaders, to: &headers)
+    }
+
+    /// Applies the levels from the weighted cluster outwards to the route configuration (the
+    /// outer level applied last wins), or the other way round with
+    /// `most_specific_header_mutations_wins`. Four parameters rather than an array: this runs
+    /// twice per request and an array allocated each time.
+    private func applyLevels(_ target: HeaderMutations?, _ route: HeaderMutations?, _ host: HeaderMutations?,
+                             _ config: HeaderMutations, to headers: inout HeaderMap) {
+        if hcm.routeConfig.mostSpecificHeaderMutationsWins {
+            applyIfAny(config, to: &headers)
+            applyIfAny(host, to: &headers)
+            applyIfAny(route, to: &headers)
+            applyIfAny(target, to: &headers)
+        } else {
+            applyIfAny(target, to: &headers)
+            applyIfAny(route, to: &headers)
+            applyIfAny(host, to: &headers)
+            applyIfAny(config, to: &headers)
+        }
+    }
+
+    @inline(__always)
+    private func applyIfAny(_ mutations: HeaderMutations?, to headers: inout HeaderMap) {
+        if let mutations, !mutations.isEmpty { apply(mutations, to: &headers) }
     }
 
     func apply(_ mutations: HeaderMutations, to headers: inout HeaderMap) {
@@ -324,13 +338,12 @@ extension ActiveStream {
 
     // MARK: upstream response
 
-    func onUpstreamHeaders(_ head: ResponseHead) {
+    func onUpstreamHeaders(_ head: consuming ResponseHead) {
         guard !finished, !responseStarted else { return }
         let now = worker.now
         if attemptActivityAt != nil { attemptActivityAt = now }
         if firstUpstreamByteAt == nil { firstUpstreamByteAt = now }
         lastActivity = now
-        upstreamResponseHeaders = head.headers
         if head.status >= 500 { pool?.counters.rqError += 1 } else { pool?.counters.rqSuccess += 1 }
         if let retry, head.status != 101 {
             if retry.retries(head) {
@@ -350,12 +363,12 @@ extension ActiveStream {
         if let cluster { worker.chargeUpstreamCode(cluster, head.status) }
         routeDeadline = nil
         perTryDeadline = nil
-        var response = head
+        var response = consume head
         response.headers.remove("connection")
         response.headers.remove("keep-alive")
         response.headers.remove("proxy-connection")
         response.headers.remove("transfer-encoding")
-        if head.status == 101 {
+        if response.status == 101 {
             tunneling = true
             response.headers.addLowercased("connection", "upgrade")
         } else {

@@ -74,7 +74,6 @@ final class ActiveStream {
 
     // Response.
     var responseHead: ResponseHead?
-    var upstreamResponseHeaders: HeaderMap?
     var responseTrailers: HeaderMap?
     var responseStarted = false
     var responseEnded = false
@@ -106,15 +105,17 @@ final class ActiveStream {
     var finished = false
 
     init(worker: Worker, encoder: any StreamEncoder, connection: DownstreamConnectionInfo, listener: CompiledListener,
-         generation: ConfigGeneration, head: RequestHead, headerBytes: Int, started: NIODeadline) {
+         generation: ConfigGeneration, head: consuming RequestHead, headerBytes: Int, started: NIODeadline) {
         self.worker = worker
         self.encoder = encoder
         self.connection = connection
         self.listener = listener
         self.hcm = listener.hcm
         self.generation = generation
-        self.request = head
+        // The head is moved in, not copied: the connection manager then mutates the only
+        // reference to its header array (a shared one is copied on the first change).
         self.receivedPath = head.path
+        self.request = head
         self.requestHeadersBytes = UInt64(headerBytes)
         self.started = started
         self.startedWallNanos = worker.clock.wallNanos(at: started)

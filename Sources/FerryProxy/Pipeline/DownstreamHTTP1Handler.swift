@@ -177,7 +177,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
                 } catch {
                     return codecError(error)
                 }
-                guard case .requestHead(var head)? = event else { return }
+                guard case .requestHead(var head)? = consume event else { return }
                 let start = headStartedAt ?? worker.now
                 headStartedAt = nil
                 idleSince = nil
@@ -188,7 +188,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
                     if !endStream { writeRaw("HTTP/1.1 100 Continue\r\n\r\n") }
                 }
                 if endStream { _ = try? parser.next(&inbound!) }
-                startStream(head, endStream: endStream, started: start)
+                startStream(consume head, endStream: endStream, started: start)
                 continue
             }
             guard !requestDone, !bodyPaused, inbound!.readableBytes > 0 else { return }
@@ -216,7 +216,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         }
     }
 
-    private func startStream(_ head: RequestHead, endStream: Bool, started: NIODeadline) {
+    private func startStream(_ head: consuming RequestHead, endStream: Bool, started: NIODeadline) {
         requests += 1
         // Each request uses the generation current when it arrives (routes update on reload).
         if let current = worker.generation.listener(named: listenerName) {
@@ -231,8 +231,9 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         bodyPaused = false
         chunked = false
         noBody = false
+        let headerBytes = head.headers.wireSize
         let stream = ActiveStream(worker: worker, encoder: self, connection: info, listener: listener,
-                                  generation: worker.generation, head: head, headerBytes: head.headers.wireSize, started: started)
+                                  generation: worker.generation, head: head, headerBytes: headerBytes, started: started)
         self.stream = stream
         stream.decodeHeaders(endStream: endStream)
     }
@@ -263,9 +264,13 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
 
     func encodeHeaders(_ head: ResponseHead, for stream: ActiveStream) {
         guard let context else { return }
-        var head = head
         let request = stream.request
         let status = head.status
+        // Framing and connection fields are written after the head's own fields rather than
+        // added to its header map: the stream keeps that map for the access log, so changing
+        // it would copy it.
+        var addChunked = false
+        var connection: StaticString?
         noBody = request.method == "HEAD" || (100..<200).contains(status) || status == 204 || status == 304
         // A failed health check (/healthcheck/fail) also closes connections, so load balancers move away (as Envoy).
         var keepAlive = !closeAfter && !worker.server.isDraining && !worker.server.healthCheckFailed
@@ -276,7 +281,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         } else if head.headers.contains("content-length") {
             chunked = false
         } else if request.version == .http11 {
-            head.headers.addLowercased("transfer-encoding", "chunked")
+            addChunked = true
             chunked = true
         } else {
             keepAlive = false  // close-delimited body for HTTP/1.0 clients
@@ -284,16 +289,24 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         if status != 101 {
             if !keepAlive {
                 closeAfter = true
-                head.headers.set("connection", "close")
+                connection = "close"
             } else if request.version == .http10 {
-                head.headers.set("connection", "keep-alive")
+                connection = "keep-alive"
             }
         }
-        var buffer = ByteBufferAllocator.shared.buffer(capacity: 256 + head.headers.count * 48)
+        var buffer = ByteBufferAllocator.shared.buffer(capacity: 512 + head.headers.count * 64)
         // An accepted HTTP/1.0 request gets an HTTP/1.0 status line, as Envoy sends (the 426 that
         // refuses HTTP/1.0 stays HTTP/1.1).
         let http10 = request.version == .http10 && listener.hcm.config.acceptHTTP10
-        HTTP1Serializer.writeResponseHead(head, version: http10 ? .http10 : .http11, into: &buffer)
+        if let connection, head.headers.contains("connection") {
+            // Rare (a filter or header rule set one): replace it, as `set` does.
+            var head = head
+            head.headers.set("connection", String(describing: connection))
+            HTTP1Serializer.writeResponseHead(head, version: http10 ? .http10 : .http11, chunked: addChunked, into: &buffer)
+        } else {
+            HTTP1Serializer.writeResponseHead(head, version: http10 ? .http10 : .http11, chunked: addChunked,
+                                              connection: connection, into: &buffer)
+        }
         shard.inc(hcmStats.cxTxBytes, by: UInt64(buffer.readableBytes))
         if status == 101 || noBody {
             context.write(wrapOutboundOut(buffer), promise: nil)

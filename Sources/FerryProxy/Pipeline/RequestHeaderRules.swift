@@ -136,12 +136,12 @@ enum RequestHeaderRules {
         let a = random.next(), b = random.next()
         let hi = (a & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000
         let lo = (b & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
         return String(unsafeUninitializedCapacity: 36) { out in
             var n = 0
             func put(_ v: UInt64, _ digits: Int) {
                 for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
-                    out[n] = hex[Int((v >> UInt64(shift)) & 0xF)]
+                    let d = UInt8(truncatingIfNeeded: (v >> UInt64(shift)) & 0xF)
+                    out[n] = d < 10 ? 0x30 + d : 0x57 + d  // 0-9, a-f
                     n += 1
                 }
             }

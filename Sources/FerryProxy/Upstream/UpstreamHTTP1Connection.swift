@@ -202,8 +202,10 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
                 closeLocally()
                 return
             }
-            guard let event else { return }
-            switch event {
+            // Consumed, so that the head handed to the stream holds the only reference to its
+            // header array (the stream edits it in place).
+            guard let next = consume event else { return }
+            switch consume next {
             case .responseHead(let head):
                 if head.status < 200 && head.status != 101 {
                     informational += 1
@@ -222,7 +224,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
                     tunnel = true
                     reusable = false
                 }
-                stream.onUpstreamHeaders(head)
+                stream.onUpstreamHeaders(consume head)
             case .body(let data):
                 stream.onUpstreamData(data)
             case .end(let trailers):
