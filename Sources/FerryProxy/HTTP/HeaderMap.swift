@@ -50,6 +50,16 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
         return false
     }
 
+    /// Whether any field name starts with `prefix` (lower-case ASCII).
+    public func containsName(withPrefix prefix: String) -> Bool {
+        var i = 0
+        while i < entries.count {
+            if entries[i].name.utf8.starts(with: prefix.utf8) { return true }
+            i += 1
+        }
+        return false
+    }
+
     public func values(_ name: String) -> [String] {
         var result: [String] = []
         var i = 0

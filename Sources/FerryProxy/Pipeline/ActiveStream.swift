@@ -139,7 +139,7 @@ final class ActiveStream {
         let config = hcm.config
 
         // headers_with_underscores_action, a codec rule in Envoy (before the HTTP/1.0 check).
-        if config.headersWithUnderscoresAction != .allow, request.headers.contains(where: { $0.name.contains("_") }) {
+        if config.headersWithUnderscoresAction != .allow, request.headers.contains(where: { $0.name.utf8.contains(UInt8(ascii: "_")) }) {
             if config.headersWithUnderscoresAction == .rejectRequest {
                 shard.inc(stats.requestsRejectedWithUnderscores)
                 codecRefused = true
@@ -148,7 +148,7 @@ final class ActiveStream {
                 return sendLocalReply(400, body: "Bad Request", details: "http1.unexpected_underscore")
             }
             let before = request.headers.count
-            request.headers.removeAll { $0.name.contains("_") }
+            request.headers.removeAll { $0.name.utf8.contains(UInt8(ascii: "_")) }
             shard.inc(stats.droppedHeadersWithUnderscores, by: UInt64(before - request.headers.count))
         }
         if request.version == .http10 && !config.acceptHTTP10 {

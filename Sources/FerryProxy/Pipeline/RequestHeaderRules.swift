@@ -115,8 +115,11 @@ enum RequestHeaderRules {
         if isInternal {
             head.headers.set("x-envoy-internal", "true")
         } else {
-            for name in internalOnlyEnvoyHeaders { head.headers.remove(name) }
-            if edge { for name in edgeOnlyEnvoyHeaders { head.headers.remove(name) } }
+            // All of them start with x-envoy-: one pass finds out whether there is anything to remove.
+            if head.headers.containsName(withPrefix: "x-envoy-") {
+                for name in internalOnlyEnvoyHeaders { head.headers.remove(name) }
+                if edge { for name in edgeOnlyEnvoyHeaders { head.headers.remove(name) } }
+            }
         }
         if edge, let remote, IPAddressBytes(remote) != nil { head.headers.addLowercased("x-envoy-external-address", remote) }
         return (remote, edge)
