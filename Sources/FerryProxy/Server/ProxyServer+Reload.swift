@@ -39,23 +39,14 @@ extension ProxyServer {
         case .success(let g): next = g
         case .failure(let errors): return reloadFailed(errors.description)
         }
-        do {
-            try await clusterManager.apply(next.clusters).get()
-        } catch {
-            return reloadFailed("cluster update failed: \(error)")
-        }
-        do {
-            try await installOnWorkers(next)
-        } catch {
-            return reloadFailed("installing the new configuration failed: \(error)")
-        }
-        // Listeners: keep unchanged sockets, close removed or changed ones, bind new ones.
+        // Listeners first: bind the new and moved ones while the old sockets still serve, so a
+        // port in use fails the reload before anything has changed. Unchanged listeners keep
+        // their sockets.
         let oldByName = Dictionary(previous.listeners.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let newNames = Set(next.listeners.map(\.name))
-        var toClose: [BoundListener] = []
-        var toBind: [CompiledListener] = []
-        bound.withLockedValue { bound in
+        let (kept, toClose, toBind) = bound.withLockedValue { bound -> ([BoundListener], [BoundListener], [CompiledListener]) in
             var kept: [BoundListener] = []
+            var toClose: [BoundListener] = []
             for b in bound {
                 if newNames.contains(b.name), let old = oldByName[b.name], let new = next.listener(named: b.name),
                    Self.sameSocket(old.config, new.config) {
@@ -64,29 +55,63 @@ extension ProxyServer {
                     toClose.append(b)
                 }
             }
-            bound = kept
             let keptNames = Set(kept.map(\.name))
-            toBind = next.listeners.filter { !keptNames.contains($0.name) }
+            return (kept, toClose, next.listeners.filter { !keptNames.contains($0.name) })
         }
+        var newlyBound: [BoundListener] = []
+        var bindErrors: [String] = []
+        var rebindAfterClose: [CompiledListener] = []
+        for listener in toBind {
+            do {
+                newlyBound.append(try await ListenerBinder.bind(listener, workers: workers, group: group, workersByLoop: workersByLoop))
+            } catch {
+                // The same address as the socket it replaces (other socket options changed):
+                // it can only be bound once the old one is closed.
+                if toClose.contains(where: { $0.name == listener.name && oldByName[$0.name]?.config.address == listener.config.address }) {
+                    rebindAfterClose.append(listener)
+                } else {
+                    bindErrors.append("listener \"\(listener.name)\" cannot listen on \(listener.address): \(Self.describeBind(error))")
+                }
+            }
+        }
+        func undoBinds() async { for b in newlyBound { try? await b.close().get() } }
+        if !bindErrors.isEmpty {
+            await undoBinds()
+            return reloadFailed(bindErrors.joined(separator: "; "))
+        }
+        do {
+            try await clusterManager.apply(next.clusters).get()
+        } catch {
+            await undoBinds()
+            return reloadFailed("cluster update failed: \(error)")
+        }
+        do {
+            try await installOnWorkers(next)
+        } catch {
+            await undoBinds()
+            return reloadFailed("installing the new configuration failed: \(error)")
+        }
+        bound.withLockedValue { $0 = kept + newlyBound }
+        for b in newlyBound { logger.info("listener \(b.name) bound to \(UpstreamHost.format(b.address))") }
         for b in toClose {
             try? await b.close().get()
             await drainConnections(of: b.name)
         }
-        var bindErrors: [String] = []
-        for listener in toBind {
+        var lateErrors: [String] = []
+        for listener in rebindAfterClose {
             do {
                 let b = try await ListenerBinder.bind(listener, workers: workers, group: group, workersByLoop: workersByLoop)
                 bound.withLockedValue { $0.append(b) }
                 logger.info("listener \(listener.name) bound to \(UpstreamHost.format(b.address))")
             } catch {
-                bindErrors.append("listener \"\(listener.name)\" cannot listen on \(listener.address): \(Self.describeBind(error))")
+                lateErrors.append("listener \"\(listener.name)\" cannot listen on \(listener.address): \(Self.describeBind(error))")
             }
         }
         current.withLockedValue { $0 = next }
         store.set(serverStats.configGeneration, Int64(next.id))
-        if !bindErrors.isEmpty {
-            // The new routes and clusters are live; report the listeners that could not bind.
-            return reloadFailed("configuration \(next.id) is active, but: " + bindErrors.joined(separator: "; "))
+        if !lateErrors.isEmpty {
+            // The new routes and clusters are live; report the listener that could not bind again.
+            return reloadFailed("configuration \(next.id) is active, but: " + lateErrors.joined(separator: "; "))
         }
         lastReload.withLockedValue { $0 = (next.id, nil) }
         logger.info("configuration reloaded: generation \(next.id)")

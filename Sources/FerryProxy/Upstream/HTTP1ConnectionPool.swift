@@ -11,7 +11,10 @@ import Glibc
 /// connection at a time. Idle connections close after the cluster's idle_timeout.
 final class HTTP1ConnectionPool {
     let host: UpstreamHost
-    unowned(unsafe) let cluster: WorkerCluster
+    /// Strong: a connection still busy with a request of a replaced or removed cluster keeps
+    /// its pool, and the pool keeps that cluster, until the connection closes. The cycle with
+    /// the cluster's own pool table is broken when the cluster drains its pools.
+    let cluster: WorkerCluster
     private var idle: [UpstreamHTTP1Connection] = []
     private(set) var activeCount = 0
     private(set) var connectingCount = 0
@@ -19,9 +22,10 @@ final class HTTP1ConnectionPool {
     /// Per-host counters for `/clusters` (this loop's share; the admin API sums loops).
     var counters = HostCounters()
 
-    init(host: UpstreamHost, cluster: WorkerCluster) {
+    init(host: UpstreamHost, cluster: WorkerCluster, draining: Bool = false) {
         self.host = host
         self.cluster = cluster
+        self.draining = draining
     }
 
     var idleCount: Int { idle.count }

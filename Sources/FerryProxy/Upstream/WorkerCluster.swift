@@ -88,6 +88,10 @@ final class WorkerCluster {
 
     func pool(for host: UpstreamHost) -> HTTP1ConnectionPool {
         if let pool = pools[host.addressString] { return pool }
+        // A stream of an older generation can still reach a cluster that was replaced or
+        // removed (a retry, or a request routed just before the switch): it gets a pool of its
+        // own whose connection closes after its request, and nothing is kept here.
+        if retired { return HTTP1ConnectionPool(host: host, cluster: self, draining: true) }
         let pool = HTTP1ConnectionPool(host: host, cluster: self)
         pools[host.addressString] = pool
         return pool
@@ -95,7 +99,13 @@ final class WorkerCluster {
 
     var allPools: [HTTP1ConnectionPool] { Array(pools.values) }
 
+    /// True once the cluster was replaced or removed by a reload, or the worker stopped.
+    private(set) var retired = false
+
+    /// Retires the cluster: idle connections close, busy ones close after their request, and
+    /// no pool is kept any more.
     func drainPools() {
+        retired = true
         for pool in pools.values { pool.drain() }
         pools.removeAll()
     }

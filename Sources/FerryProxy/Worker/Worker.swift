@@ -52,7 +52,10 @@ final class Worker {
         clock.start(on: loop)
     }
 
-    func stop() { clock.stop() }
+    func stop() {
+        clock.stop()
+        for cluster in clusters { cluster.drainPools() }
+    }
 
     /// Switches new streams to `next`, keeping per-cluster state for clusters that did not change.
     func install(_ next: ConfigGeneration, hosts: [String: HostSet], resources: [String: ClusterResources] = [:]) {
@@ -73,7 +76,8 @@ final class Worker {
                 list.append(cluster)
             }
         }
-        for (name, old) in clustersByName where byName[name] == nil { old.drainPools() }
+        // Removed clusters and clusters replaced by a changed definition both retire their pools.
+        for (name, old) in clustersByName where byName[name] !== old { old.drainPools() }
         clustersByName = byName
         clusters = list
         generation = next
