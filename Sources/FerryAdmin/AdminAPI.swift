@@ -72,8 +72,8 @@ public final class AdminAPI: Sendable {
         Endpoint(path: "/quitquitquit", help: "exit the server (after answering requests in flight, within --drain-time-s)", mutates: true) { a, _ in
             .init(response: AdminResponse("OK\n"), afterSend: { [quit = a.quit] in quit() })
         },
-        Endpoint(path: "/drain_listeners", help: "stop accepting connections; keep-alive connections close after their next response", mutates: true) { a, _ in
-            await a.proxy.drainListeners()
+        Endpoint(path: "/drain_listeners", help: "stop accepting connections (?inboundonly: INBOUND listeners only; ?graceful: after the drain time, asking clients to close meanwhile); keep-alive connections close after their next response", mutates: true) { a, r in
+            await a.proxy.drainListeners(inboundOnly: r.query["inboundonly"] != nil, graceful: r.query["graceful"] != nil)
             return .init(response: AdminResponse("OK\n"))
         },
         Endpoint(path: "/reload", help: "Ferry: re-read the configuration files and apply them without dropping connections", mutates: true) { a, _ in

@@ -86,15 +86,12 @@ struct DrainListenersOptionsTests {
         }
     }
 
-    @Test("Ferry, no option: listeners stop and /ready stays LIVE as in Envoy",
-          .disabled("difference: Ferry's /drain_listeners turns /ready to 503 DRAINING; Envoy 1.40 stays LIVE"))
+    @Test("Ferry, no option: listeners stop and /ready stays LIVE as in Envoy")
     func ferryPlain() async throws { try await Self.ferry(.none) }
 
-    @Test("Ferry, ?inboundonly: only INBOUND listeners stop, as in Envoy",
-          .disabled("difference: Ferry ignores ?inboundonly (and traffic_direction) and stops every listener"))
+    @Test("Ferry, ?inboundonly: only INBOUND listeners stop, as in Envoy")
     func ferryInboundOnly() async throws { try await Self.ferry(.inboundOnly) }
 
-    @Test("Ferry, ?graceful: listeners keep accepting for the drain time, then stop, as in Envoy",
-          .disabled("difference: Ferry ignores ?graceful and stops accepting at once"))
+    @Test("Ferry, ?graceful: listeners keep accepting for the drain time, then stop, as in Envoy")
     func ferryGraceful() async throws { try await Self.ferry(.graceful) }
 }

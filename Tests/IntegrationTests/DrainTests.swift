@@ -34,15 +34,21 @@ struct DrainTests {
         return (idle, busy)
     }
 
-    /// What draining looks like from outside while the slow request is still in flight.
+    /// What a shutdown looks like from outside while the slow request is still in flight: the
+    /// listener refuses connections and `/ready` and `/server_info` say DRAINING.
     static func expectDraining(port: Int, admin: Int, busy: RawConnection) async throws {
         #expect(await Support.eventually { await Connect.refused(port: port) }, "the listener still accepts connections")
-        let ready = try await ProxyHarness.admin("GET", "/ready", port: admin)
-        #expect(ready.status == 503)
-        #expect(ready.body == "DRAINING\n")
-        let info = try Admin.json(try await ProxyHarness.admin("GET", "/server_info", port: admin).body)
-        #expect(info["state"] as? String == "DRAINING")
+        try await expectState("DRAINING", admin: admin)
         #expect(busy.received.isEmpty, "the slow request finished before draining was checked; the test proves nothing")
+    }
+
+    /// `/ready` (503 unless LIVE) and `/server_info` report `state`.
+    static func expectState(_ state: String, admin: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let ready = try await ProxyHarness.admin("GET", "/ready", port: admin)
+        #expect(ready.status == (state == "LIVE" ? 200 : 503), sourceLocation: sourceLocation)
+        #expect(ready.body == state + "\n", sourceLocation: sourceLocation)
+        let info = try Admin.json(try await ProxyHarness.admin("GET", "/server_info", port: admin).body)
+        #expect(info["state"] as? String == state, sourceLocation: sourceLocation)
     }
 
     /// The slow request's response arrives complete, tells the client to close, and the
@@ -69,16 +75,18 @@ struct DrainTests {
                 case .sigterm:
                     child.signal(SIGTERM)
                 case .drainThenQuit:
+                    // As Envoy 1.40: /drain_listeners stops the listeners but the server stays
+                    // LIVE; /quitquitquit then starts the shutdown, which reports DRAINING.
                     let drain = try await ProxyHarness.admin("POST", "/drain_listeners", port: admin)
                     #expect(drain.status == 200)
                     #expect(drain.body == "OK\n")
-                }
-                try await Self.expectDraining(port: port, admin: admin, busy: busy)
-                if shutdown == .drainThenQuit {
+                    #expect(await Support.eventually { await Connect.refused(port: port) }, "the listener still accepts")
+                    try await Self.expectState("LIVE", admin: admin)
                     #expect(child.isRunning, "/drain_listeners alone stopped the process")
                     let quit = try await ProxyHarness.admin("POST", "/quitquitquit", port: admin)
                     #expect(quit.status == 200)
                 }
+                try await Self.expectDraining(port: port, admin: admin, busy: busy)
                 await Self.expectAnswered(busy: busy, idle: idle)
                 let status = await child.waitForExit(timeout: 10)
                 #expect(status == 0, "ferry did not exit 0 within --drain-time-s: \(FerryServe.ending(child))")

@@ -74,12 +74,11 @@ struct HealthCheckFailTests {
     @Test("Ferry: the health-check path fails with 503 while traffic flows; /healthcheck/ok restores it")
     func ferry() async throws {
         try await ProxyHarness.with(upstreams: ["backend"], yaml: { Self.yaml(echo: $0[0]) }) { proxy, _ in
-            try await Self.expectFailCycle(port: proxy.port(of: "main"), admin: proxy.adminPort, trafficHeader: false)
+            try await Self.expectFailCycle(port: proxy.port(of: "main"), admin: proxy.adminPort, trafficHeader: true)
         }
     }
 
-    @Test("Ferry: while failed, normal responses carry x-envoy-immediate-health-check-fail: true as in Envoy",
-          .disabled("difference: Ferry adds the header only to the health-check reply, Envoy 1.40 to every response"))
+    @Test("Ferry: while failed, normal responses carry x-envoy-immediate-health-check-fail: true as in Envoy")
     func ferryTrafficHeader() async throws {
         try await ProxyHarness.with(upstreams: ["backend"], yaml: { Self.yaml(echo: $0[0]) }) { proxy, _ in
             try await Self.post(proxy.adminPort, "/healthcheck/fail")

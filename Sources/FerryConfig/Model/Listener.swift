@@ -8,6 +8,8 @@ public struct Listener: Sendable {
     public var perConnectionBufferLimitBytes: UInt32 = 1_048_576
     public var enableReusePort = true
     public var backlog: UInt32?
+    /// `traffic_direction`: `/drain_listeners?inboundonly` stops only INBOUND listeners.
+    public var trafficDirection: TrafficDirection = .unspecified
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -35,7 +37,7 @@ public struct Listener: Sendable {
             return nil
         }
         let address = SocketAddress.decodeAddress(addressReader)
-        _ = r.enumeration("traffic_direction", TrafficDirection.self)
+        let direction = r.enumeration("traffic_direction", TrafficDirection.self)
         _ = r.raw("metadata")
         let statPrefix = r.string("stat_prefix")
         let limit = r.uint32("per_connection_buffer_limit_bytes")
@@ -102,6 +104,7 @@ public struct Listener: Sendable {
         listener.perConnectionBufferLimitBytes = limit ?? 1_048_576
         listener.enableReusePort = reusePort
         listener.backlog = backlog
+        listener.trafficDirection = direction ?? .unspecified
         listener.location = r.node.location
         listener.path = r.path
         return listener

@@ -273,7 +273,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         var connection: StaticString?
         noBody = request.method == "HEAD" || (100..<200).contains(status) || status == 204 || status == 304
         // A failed health check (/healthcheck/fail) also closes connections, so load balancers move away (as Envoy).
-        var keepAlive = !closeAfter && !worker.server.isDraining && !worker.server.healthCheckFailed
+        var keepAlive = !closeAfter && !worker.server.isDraining && !worker.server.healthCheckFailed && !gracefulDrainCloses()
         if status == 101 {
             keepAlive = false
         } else if noBody {
@@ -357,6 +357,14 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
             }
         }
         writePending()
+    }
+
+    /// During `/drain_listeners?graceful`, whether this response should close its connection
+    /// (a chance growing over the drain time, as Envoy's gradual drain).
+    private func gracefulDrainCloses() -> Bool {
+        let chance = worker.server.gracefulCloseChance(nowUptimeNanos: worker.now.uptimeNanoseconds,
+                                                        inbound: listener.config.trafficDirection == .inbound)
+        return chance > 0 && Double(worker.random.next() >> 11) / Double(1 << 53) < chance
     }
 
     private func writePending() {

@@ -149,19 +149,46 @@ extension ProxyServer {
 
     /// Stops accepting on every listener and starts draining: `/ready` answers DRAINING, keep-alive
     /// connections get `Connection: close` on their next response, idle ones close now.
-    public func drainListeners() async {
-        state.phase = .draining
-        let listeners = bound.withLockedValue { bound -> [BoundListener] in
-            defer { bound = [] }
-            return bound
+    /// `POST /drain_listeners` as Envoy 1.40: the listeners (only `traffic_direction: INBOUND`
+    /// ones with `inboundOnly`) stop accepting and their connections close (idle ones now, busy
+    /// ones after their response). With `graceful` they keep accepting for the drain time while
+    /// responses ask more and more clients to close, and stop at its end. The server stays LIVE
+    /// (`/ready` 200): draining listeners is not a health-check failure.
+    public func drainListeners(inboundOnly: Bool = false, graceful: Bool = false) async {
+        let selected = { (b: BoundListener) -> Bool in
+            !inboundOnly || self.generation.listener(named: b.name)?.config.trafficDirection == .inbound
         }
-        for l in listeners { try? await l.close().get() }
-        await drainConnections(of: nil)
+        if graceful {
+            let length = UInt64(max(options.drainTime.nanoseconds, 0))
+            state.startGracefulDrain(atUptimeNanos: NIODeadline.now().uptimeNanoseconds, lengthNanos: length,
+                                     inboundOnly: inboundOnly)
+            Task {
+                try? await Task.sleep(for: .nanoseconds(Int64(length)))
+                await self.stopListeners(where: selected)
+            }
+            return
+        }
+        await stopListeners(where: selected)
+    }
+
+    /// Closes the matching listening sockets and drains their connections.
+    private func stopListeners(where selected: @escaping (BoundListener) -> Bool) async {
+        let stopped = bound.withLockedValue { bound -> [BoundListener] in
+            let stopped = bound.filter(selected)
+            bound.removeAll(where: selected)
+            return stopped
+        }
+        for l in stopped {
+            try? await l.close().get()
+            await drainConnections(of: l.name)
+        }
     }
 
     /// Drains, waits for open connections to finish (at most `options.drainTime`), then stops.
+    /// `/ready` reports DRAINING from the first moment, so load balancers stop sending.
     public func drainAndShutdown() async {
-        await drainListeners()
+        state.phase = .draining
+        await stopListeners(where: { _ in true })
         let deadline = NIODeadline.now() + options.drainTime
         while await connectionCount() > 0, NIODeadline.now() < deadline {
             try? await Task.sleep(for: .milliseconds(50))

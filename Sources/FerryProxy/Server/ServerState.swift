@@ -51,4 +51,26 @@ public final class ServerState: Sendable {
     }
 
     public func nextConnectionID() -> UInt64 { connectionIDs.loadThenWrappingIncrement(ordering: .relaxed) }
+
+    // A graceful listener drain (`/drain_listeners?graceful`): while it lasts, responses close
+    // their connection with a probability growing from 0 to 1 over the drain time, as Envoy's
+    // gradual drain does, so clients move away without a burst of reconnects.
+    private let gracefulStartNanos = ManagedAtomic<UInt64>(0)
+    private let gracefulLengthNanos = ManagedAtomic<UInt64>(0)
+    private let gracefulInboundOnlyValue = ManagedAtomic<Bool>(false)
+
+    func startGracefulDrain(atUptimeNanos start: UInt64, lengthNanos: UInt64, inboundOnly: Bool) {
+        gracefulInboundOnlyValue.store(inboundOnly, ordering: .relaxed)
+        gracefulLengthNanos.store(max(lengthNanos, 1), ordering: .relaxed)
+        gracefulStartNanos.store(max(start, 1), ordering: .relaxed)
+    }
+
+    /// The chance (0...1) that a response on a listener going `inbound` or not should close its
+    /// connection now; 0 when no graceful drain runs.
+    func gracefulCloseChance(nowUptimeNanos now: UInt64, inbound: Bool) -> Double {
+        let start = gracefulStartNanos.load(ordering: .relaxed)
+        guard start != 0, inbound || !gracefulInboundOnlyValue.load(ordering: .relaxed) else { return 0 }
+        let length = gracefulLengthNanos.load(ordering: .relaxed)
+        return now <= start ? 0 : min(1, Double(now - start) / Double(length))
+    }
 }

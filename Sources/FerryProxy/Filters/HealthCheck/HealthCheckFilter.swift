@@ -4,7 +4,8 @@ import FerryConfig
 /// answers them itself (200, or 503 with `x-envoy-immediate-health-check-fail` while the server
 /// is failed by `/healthcheck/fail` or draining), or in pass-through mode forwards them and
 /// still fails them locally when the server is failed. Traffic that is not a health check flows
-/// as usual, which is what rolling deploys need.
+/// as usual, which is what rolling deploys need, and carries
+/// `x-envoy-immediate-health-check-fail: true` while the server is failed, as in Envoy.
 struct HealthCheckFilterFactory: StreamFilterFactory {
     let config: HttpFilter.HealthCheckConfig
     let cluster: String
@@ -44,6 +45,11 @@ final class HealthCheckFilter: StreamFilter {
     func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead) {
         if matched && config.passThrough && !head.headers.contains("x-envoy-upstream-healthchecked-cluster") {
             head.headers.addLowercased("x-envoy-upstream-healthchecked-cluster", cluster)
+        }
+        // As Envoy's filter: while failed by /healthcheck/fail, every response through it says
+        // so, so that a downstream Envoy or Ferry ejects this host at once.
+        if stream.worker.server.healthCheckFailed && !head.headers.contains("x-envoy-immediate-health-check-fail") {
+            head.headers.addLowercased("x-envoy-immediate-health-check-fail", "true")
         }
     }
 }
