@@ -89,4 +89,42 @@ struct EDFSchedulerTests {
         var scheduler = EDFScheduler(weights: [0.5, 1.5])
         #expect(counts(picks(&scheduler, 4000), entries: 2) == [1000, 3000])
     }
+
+    @Test("pick(nextWeight:) returning the configured weights picks exactly like pick()")
+    func reweightWithSameWeights() {
+        let weights: [Double] = [5, 1, 3, 2]
+        var plain = EDFScheduler(weights: weights, offset: 1)
+        var reweighted = EDFScheduler(weights: weights, offset: 1)
+        let expected = picks(&plain, 1100)
+        let actual = (0..<1100).map { _ in reweighted.pick { weights[$0] } ?? -1 }
+        #expect(actual == expected)
+    }
+
+    @Test("a weight returned by pick(nextWeight:) applies from that entry's next deadline")
+    func reweightTakesEffect() {
+        var scheduler = EDFScheduler(weights: [1, 1])
+        var current: [Double] = [1, 1]
+        let before = (0..<100).map { _ in scheduler.pick { current[$0] } ?? -1 }
+        #expect(counts(before, entries: 2) == [50, 50])
+        current = [3, 1]
+        let after = (0..<4000).map { _ in scheduler.pick { current[$0] } ?? -1 }
+        // Entry 0's first pick after the change still carries its old deadline; from then on it is 3:1.
+        #expect(abs(counts(after, entries: 2)[0] - 3000) <= 2, "\(counts(after, entries: 2))")
+    }
+
+    @Test("pick(nextWeight:) asks only about the entry it picked")
+    func reweightAsksAboutPickedEntry() {
+        var scheduler = EDFScheduler(weights: [2, 0, 1])
+        for _ in 0..<30 {
+            var asked: [Int] = []
+            let picked = scheduler.pick { entry in
+                asked.append(entry)
+                return entry == 0 ? 2 : 1
+            }
+            #expect(asked == [picked ?? -1])
+            #expect(picked != 1)
+        }
+        var empty = EDFScheduler(weights: [0])
+        #expect(empty.pick { _ in 1 } == nil)
+    }
 }

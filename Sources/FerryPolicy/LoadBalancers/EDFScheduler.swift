@@ -33,9 +33,26 @@ public struct EDFScheduler: Sendable {
 
     /// The next entry index, or nil when no entry has a positive weight.
     public mutating func pick() -> Int? {
-        guard var top = heap.first else { return nil }
+        guard let top = heap.first else { return nil }
+        return reinsertFirst(step: top.step)
+    }
+
+    /// Like `pick()`, but the picked entry goes back with the weight `nextWeight(index)` returns
+    /// (which must be positive and finite), as in Envoy's `EdfScheduler::pickAndAdd`: a weight that
+    /// changed since the entry's last pick takes effect from its next deadline. Least request uses
+    /// this to scale weights by the active requests at pick time.
+    public mutating func pick(nextWeight: (Int) -> Double) -> Int? {
+        guard let top = heap.first else { return nil }
+        let weight = nextWeight(top.index)
+        precondition(weight > 0 && weight.isFinite, "EDF weights must be positive and finite")
+        return reinsertFirst(step: 1 / weight)
+    }
+
+    private mutating func reinsertFirst(step: Double) -> Int {
+        var top = heap[0]
         now = top.deadline
-        top.deadline = now + top.step
+        top.step = step
+        top.deadline = now + step
         top.order = sequence
         sequence += 1
         heap[0] = top

@@ -1,0 +1,33 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#else
+import Darwin
+#endif
+
+/// The two elementary functions the policies need (latency decay, least-request bias), taken from
+/// the platform C library so that FerryPolicy stays free of Foundation.
+enum Elementary {
+    @inline(__always)
+    static func exp(_ x: Double) -> Double {
+        #if canImport(Glibc)
+        Glibc.exp(x)
+        #elseif canImport(Musl)
+        Musl.exp(x)
+        #else
+        Darwin.exp(x)
+        #endif
+    }
+
+    @inline(__always)
+    static func pow(_ base: Double, _ exponent: Double) -> Double {
+        #if canImport(Glibc)
+        Glibc.pow(base, exponent)
+        #elseif canImport(Musl)
+        Musl.pow(base, exponent)
+        #else
+        Darwin.pow(base, exponent)
+        #endif
+    }
+}
