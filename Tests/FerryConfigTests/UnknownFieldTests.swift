@@ -131,12 +131,12 @@ struct UnknownFieldTests {
         #expect(policy.avoidPreviousHosts)
     }
 
-    @Test("lb_policy LEAST_REQUEST is a known value that is not supported yet")
-    func leastRequest() {
-        let yaml = Fixture.bootstrap(clusters: Fixture.backendCluster + "\n  lb_policy: LEAST_REQUEST")
+    @Test("lb_policy CLUSTER_PROVIDED is a known value that is not supported yet")
+    func clusterProvided() {
+        let yaml = Fixture.bootstrap(clusters: Fixture.backendCluster + "\n  lb_policy: CLUSTER_PROVIDED")
         Fixture.expectOneError(
-            yaml, at: "LEAST_REQUEST", path: "static_resources.clusters[0].lb_policy",
-            message: "lb_policy LEAST_REQUEST is not supported yet by Ferry")
+            yaml, at: "CLUSTER_PROVIDED", path: "static_resources.clusters[0].lb_policy",
+            message: "lb_policy CLUSTER_PROVIDED is not supported yet by Ferry")
     }
 
     @Test("codec_type HTTP2 is not supported yet")

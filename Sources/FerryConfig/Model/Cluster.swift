@@ -53,6 +53,10 @@ public struct Cluster: Sendable {
     public var dnsRefreshRate: Duration = .milliseconds(5000)
     public var dnsLookupFamily: DNSLookupFamily = .auto
     public var localityWeighted = false
+    /// `least_request_lb_config`, `ring_hash_lb_config`, `maglev_lb_config` (used by their policy).
+    public var leastRequest = LeastRequestConfig()
+    public var ringHash = RingHashConfig()
+    public var maglev = MaglevConfig()
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -80,13 +84,14 @@ public struct Cluster: Sendable {
         }
         cluster.connectTimeout = r.duration("connect_timeout", positive: true) ?? .seconds(5)
         if let policy = r.enumeration("lb_policy", LbPolicy.self) {
-            if policy != .roundRobin {
+            if ![.roundRobin, .random, .leastRequest, .ringHash, .maglev].contains(policy) {
                 r.diagnostics.error(r.valueLocation(of: "lb_policy"), r.join("lb_policy"),
                                     "lb_policy \(policy.rawValue) is not supported yet by Ferry",
-                                    fix: "use ROUND_ROBIN (weighted by load_balancing_weight)")
+                                    fix: "use ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH or MAGLEV")
             }
             cluster.lbPolicy = policy
         }
+        decodeLbConfigs(r, into: &cluster)
         if let limit = r.uint32("per_connection_buffer_limit_bytes") { cluster.perConnectionBufferLimitBytes = limit }
         cluster.maxRequestsPerConnection = r.uint32("max_requests_per_connection").flatMap { $0 == 0 ? nil : $0 }
         if let rate = r.duration("dns_refresh_rate") {
@@ -157,6 +162,53 @@ public struct Cluster: Sendable {
             defer { explicit.finish(known: ["http_protocol_options", "http2_protocol_options", "http3_protocol_options"]) }
             if let http1 = explicit.object("http_protocol_options", "envoy.config.core.v3.Http1ProtocolOptions") {
                 http1.finish()
+            }
+        }
+    }
+
+    /// The per-policy settings, with Envoy's defaults and bounds.
+    static func decodeLbConfigs(_ r: ObjectReader, into cluster: inout Cluster) {
+        if let c = r.object("least_request_lb_config", "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig") {
+            defer { c.finish(known: ["choice_count", "active_request_bias", "slow_start_config", "locality_lb_config",
+                                     "enable_full_scan", "selection_method"]) }
+            if let n = c.uint32("choice_count", in: 2...Int64(UInt32.max), fix: "use 2 (power of two choices) or more") {
+                cluster.leastRequest.choiceCount = n
+            }
+            if let bias = c.object("active_request_bias", "envoy.config.core.v3.RuntimeDouble") {
+                defer { bias.finish(known: ["default_value", "runtime_key"]) }
+                _ = bias.string("runtime_key")
+                if let value = bias.double("default_value", in: 0...1_000_000, fix: "use a bias of 0 or more (Envoy's default is 1.0)") {
+                    cluster.leastRequest.activeRequestBias = value
+                }
+            }
+        }
+        if let c = r.object("ring_hash_lb_config", "envoy.config.cluster.v3.Cluster.RingHashLbConfig") {
+            defer { c.finish(known: ["minimum_ring_size", "hash_function", "maximum_ring_size"]) }
+            let limit: Int64 = 8_388_608
+            if let n = c.integer("minimum_ring_size", in: 1...limit, fix: "use a size between 1 and 8388608") {
+                cluster.ringHash.minimumRingSize = UInt64(n)
+            }
+            if let n = c.integer("maximum_ring_size", in: 1...limit, fix: "use a size between 1 and 8388608") {
+                cluster.ringHash.maximumRingSize = UInt64(n)
+            }
+            if let function = c.string("hash_function"), function != "XX_HASH" {
+                c.diagnostics.error(c.valueLocation(of: "hash_function"), c.join("hash_function"),
+                                    "hash_function \(function) is not supported yet by Ferry", fix: "use XX_HASH (the default)")
+            }
+            if cluster.ringHash.minimumRingSize > cluster.ringHash.maximumRingSize {
+                c.diagnostics.error(c.node.location, c.path, "minimum_ring_size is larger than maximum_ring_size",
+                                    fix: "make minimum_ring_size at most maximum_ring_size")
+            }
+        }
+        if let c = r.object("maglev_lb_config", "envoy.config.cluster.v3.Cluster.MaglevLbConfig") {
+            defer { c.finish(known: ["table_size"]) }
+            if let n = c.integer("table_size", in: 1...5_000_011, fix: "use a prime such as 65537 (the default)") {
+                if MaglevConfig.isPrime(UInt64(n)) {
+                    cluster.maglev.tableSize = UInt64(n)
+                } else {
+                    c.diagnostics.error(c.valueLocation(of: "table_size"), c.join("table_size"), "table_size \(n) is not a prime number",
+                                        fix: "use a prime such as 65537 (the default) or 5000011")
+                }
             }
         }
     }
@@ -275,5 +327,38 @@ public struct LbEndpoint: Sendable {
         }
         let weight = r.uint32("load_balancing_weight", in: 1...Int64(UInt32.max)) ?? 1
         return LbEndpoint(address: address, hostname: endpoint.string("hostname") ?? "", weight: weight)
+    }
+}
+
+/// `least_request_lb_config`: how many random hosts are compared (`choice_count`, default 2) and
+/// how strongly active requests weigh against host weights (`active_request_bias`, default 1.0).
+public struct LeastRequestConfig: Sendable, Equatable {
+    public var choiceCount: UInt32 = 2
+    public var activeRequestBias: Double = 1.0
+    public init() {}
+}
+
+/// `ring_hash_lb_config` (xxHash only): the ring's size bounds, Envoy's defaults 1024 and 8M.
+public struct RingHashConfig: Sendable, Equatable {
+    public var minimumRingSize: UInt64 = 1024
+    public var maximumRingSize: UInt64 = 8_388_608
+    public init() {}
+}
+
+/// `maglev_lb_config`: the lookup table size, a prime (Envoy's default 65537).
+public struct MaglevConfig: Sendable, Equatable {
+    public var tableSize: UInt64 = 65537
+    public init() {}
+
+    static func isPrime(_ n: UInt64) -> Bool {
+        guard n >= 2 else { return false }
+        if n < 4 { return true }
+        if n % 2 == 0 { return false }
+        var d: UInt64 = 3
+        while d * d <= n {
+            if n % d == 0 { return false }
+            d += 2
+        }
+        return true
     }
 }

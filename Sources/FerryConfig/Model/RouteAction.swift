@@ -221,6 +221,11 @@ public struct HashPolicy: Sendable {
                 defer { q.finish() }
                 if let name = q.requiredString("name") { source = .queryParameter(name) }
             }
+        case "filter_state":
+            r.diagnostics.error(r.location(of: "filter_state"), r.join("filter_state"),
+                                "hash_policy filter_state is not supported yet by Ferry",
+                                fix: "hash on a header, cookie, query_parameter or connection_properties.source_ip")
+            _ = r.raw("filter_state")
         default: break
         }
         return source.map { HashPolicy(source: $0, terminal: terminal) }

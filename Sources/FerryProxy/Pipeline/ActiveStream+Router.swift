@@ -25,6 +25,10 @@ extension ActiveStream {
         }
         let cluster = worker.clusters[handle.index]
         self.cluster = cluster
+        if cluster.usesRequestHash, !action.hashPolicy.isEmpty {
+            requestHash = RequestHash.compute(action.hashPolicy, request: request, sourceIP: downstreamRemoteIP,
+                                              newCookie: &hashCookie)
+        }
         if let upgradeType {
             let allowed = action.upgrades[upgradeType] ?? hcm.upgrades[upgradeType] ?? false
             guard allowed else {
@@ -49,7 +53,7 @@ extension ActiveStream {
             retry = RetryState(policy: policy, headers: request.headers, bodyLimit: action.retryBufferLimit)
         }
         for name in RetryState.consumedHeaders { request.headers.remove(name) }
-        guard let host = cluster.pickHost() else { return sendNoHealthyUpstream() }
+        guard let host = cluster.pickHost(hash: requestHash) else { return sendNoHealthyUpstream() }
         prepareUpstreamRequest(action, host: host)
         encoder.pauseRequestBody()
         if requestEnded { startRouteTimer() }
@@ -96,11 +100,11 @@ extension ActiveStream {
     /// Picks the host for a retry, avoiding hosts already tried when the policy asks for it.
     private func pickRetryHost() -> UpstreamHost? {
         guard let cluster else { return nil }
-        var chosen = cluster.pickHost()
+        var chosen = cluster.pickHost(hash: requestHash)
         guard let retry, retry.policy.avoidPreviousHosts else { return chosen }
         var tries = retry.policy.hostSelectionRetryMaxAttempts
         while let candidate = chosen, retry.attemptedHosts.contains(candidate.addressString), tries > 0 {
-            chosen = cluster.pickHost()
+            chosen = cluster.pickHost(hash: requestHash)
             tries -= 1
         }
         return chosen
@@ -378,6 +382,7 @@ extension ActiveStream {
             response.headers.addLowercased("x-envoy-upstream-service-time", String((now - started).nanoseconds / 1_000_000))
         }
         if virtualHost?.includeAttemptCountInResponse == true { response.headers.set("x-envoy-attempt-count", String(attemptCount)) }
+        if let cookie = hashCookie { response.headers.addLowercased("set-cookie", cookie.setCookieValue) }
         applyResponseMutations(&response.headers)
         finishResponseHeaders(&response.headers)
         details = "via_upstream"

@@ -28,6 +28,8 @@ final class ActiveStream {
     var requestEnded = false
     var bodyBytesReceived: UInt64 = 0
     var downstreamRemote: String?
+    /// The client's IP address (trusted x-forwarded-for applied), for hash_policy source_ip.
+    var downstreamRemoteIP: String?
     var upgradeType: String?
 
     // Routing.
@@ -39,6 +41,10 @@ final class ActiveStream {
     var isHealthCheck = false
     var weightedTarget: CompiledRouteAction.WeightedTarget?
     var cluster: WorkerCluster?
+    /// The route's hash_policy result, for ring hash and Maglev clusters.
+    var requestHash: UInt64?
+    /// A hash-policy cookie to set on the response (cookie policy with a ttl, cookie absent).
+    var hashCookie: RequestHash.NewCookie?
     var host: UpstreamHost?
     var pool: HTTP1ConnectionPool?
 
@@ -200,6 +206,7 @@ final class ActiveStream {
         let forwarding = RequestHeaderRules.applyForwarding(&request, hcm: config, peerIP: connection.remoteIP, scheme: request.scheme,
                                                             localPort: connection.localAddress?.port)
         // An address taken from x-forwarded-for has no port; Envoy logs it with port 0.
+        downstreamRemoteIP = forwarding.remote ?? connection.remoteIP
         downstreamRemote = forwarding.remote.map { ip in
             if ip == connection.remoteIP { return connection.remoteString ?? ip }
             return ip.contains(":") ? "[\(ip)]:0" : "\(ip):0"

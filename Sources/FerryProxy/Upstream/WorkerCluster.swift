@@ -20,10 +20,22 @@ final class WorkerCluster {
     private var priorityLoad: PriorityLoad
     private var balancers: [PriorityBalancer] = []
 
+    /// One priority level's balancing state: over all its hosts, or (locality-weighted
+    /// balancing) a locality by EDF over locality weights, then a host of that locality.
     struct PriorityBalancer {
-        var all: RoundRobinBalancer
+        var all: HostBalancer
         var localityScheduler: EDFScheduler?
-        var perLocality: [RoundRobinBalancer]
+        var perLocality: [HostBalancer]
+    }
+
+    /// The cluster's `lb_policy` over one list of hosts. Ring hash and Maglev balance over a
+    /// whole priority level (they ignore locality weights, as in Envoy).
+    enum HostBalancer {
+        case roundRobin(RoundRobinBalancer)
+        case random(RandomBalancer)
+        case leastRequest(LeastRequestBalancer)
+        case ringHash(RingHashBalancer)
+        case maglev(MaglevBalancer)
     }
 
     init(definition: ClusterDefinition, hosts: HostSet, resources: ClusterResources, worker: Worker) {
@@ -45,30 +57,55 @@ final class WorkerCluster {
         rebuild()
     }
 
+    private var hashBased: Bool { definition.config.lbPolicy == .ringHash || definition.config.lbPolicy == .maglev }
+    /// Whether picks use the route's hash_policy (Envoy ignores it for the other policies).
+    var usesRequestHash: Bool { hashBased }
+
+    private func makeBalancer(_ hosts: [UpstreamHost]) -> HostBalancer {
+        let config = definition.config
+        let weights = hosts.map(\.weight)
+        switch config.lbPolicy {
+        case .random:
+            return .random(RandomBalancer(weights: weights))
+        case .leastRequest:
+            let settings = LeastRequestBalancer.Configuration(choiceCount: Int(config.leastRequest.choiceCount),
+                                                               activeRequestBias: config.leastRequest.activeRequestBias)
+            return .leastRequest(LeastRequestBalancer(weights: weights, configuration: settings, random: &worker.random))
+        case .ringHash:
+            return .ringHash(RingHashBalancer(addresses: hosts.map(\.addressString), weights: weights,
+                                              minimumRingSize: Int(config.ringHash.minimumRingSize),
+                                              maximumRingSize: Int(config.ringHash.maximumRingSize)))
+        case .maglev:
+            return .maglev(MaglevBalancer(addresses: hosts.map(\.addressString), weights: weights,
+                                          tableSize: Int(config.maglev.tableSize)))
+        default:
+            return .roundRobin(RoundRobinBalancer(weights: weights, random: &worker.random))
+        }
+    }
+
     private func rebuild() {
         let counts = hosts.priorities.map(\.hosts.count)
         priorityLoad = PriorityLoad(healthy: counts, total: counts, overprovisioningFactor: hosts.overprovisioningFactor)
         balancers = hosts.priorities.map { priority in
-            let all = RoundRobinBalancer(weights: priority.hosts.map(\.weight), random: &worker.random)
+            let all = makeBalancer(priority.hosts)
             var scheduler: EDFScheduler?
-            var perLocality: [RoundRobinBalancer] = []
-            if hosts.localityWeighted {
+            var perLocality: [HostBalancer] = []
+            if hosts.localityWeighted && !hashBased {
                 // Localities without a weight get no traffic; weights scale with their share of hosts.
                 let weights = priority.localities.map { group -> Double in
                     guard let w = group.weight, !group.hostIndices.isEmpty else { return 0 }
                     return Double(w)
                 }
                 scheduler = EDFScheduler(weights: weights, offset: Int(worker.random.next(below: UInt64(max(weights.count, 1)))))
-                perLocality = priority.localities.map { group in
-                    RoundRobinBalancer(weights: group.hostIndices.map { priority.hosts[$0].weight }, random: &worker.random)
-                }
+                perLocality = priority.localities.map { group in makeBalancer(group.hostIndices.map { priority.hosts[$0] }) }
             }
             return PriorityBalancer(all: all, localityScheduler: scheduler, perLocality: perLocality)
         }
     }
 
-    /// The next host, or nil when the cluster has none.
-    func pickHost() -> UpstreamHost? {
+    /// The next host, or nil when the cluster has none. `hash` is the request's hash from the
+    /// route's `hash_policy` (ring hash and Maglev use a random one without it, as Envoy).
+    func pickHost(hash: UInt64? = nil) -> UpstreamHost? {
         guard !balancers.isEmpty else { return nil }
         var p = 0
         if balancers.count > 1 {
@@ -79,11 +116,43 @@ final class WorkerCluster {
         if var scheduler = balancers[p].localityScheduler {
             defer { balancers[p].localityScheduler = scheduler }
             guard let l = scheduler.pick() else { return nil }
-            guard let i = balancers[p].perLocality[l].pick() else { return nil }
-            return priority.hosts[priority.localities[l].hostIndices[i]]
+            let members = priority.localities[l].hostIndices
+            guard let i = pick(&balancers[p].perLocality[l], hash: hash, host: { priority.hosts[members[$0]] }) else { return nil }
+            return priority.hosts[members[i]]
         }
-        guard let i = balancers[p].all.pick() else { return nil }
+        guard let i = pick(&balancers[p].all, hash: hash, host: { priority.hosts[$0] }) else { return nil }
         return priority.hosts[i]
+    }
+
+    private func pick(_ balancer: inout HostBalancer, hash: UInt64?, host: (Int) -> UpstreamHost) -> Int? {
+        // Consumed and put back, so that a mutating pick works on the only copy of the
+        // balancer's tables (a copy left in place would make every pick copy them).
+        switch consume balancer {
+        case .roundRobin(var b):
+            let picked = b.pick()
+            balancer = .roundRobin(b)
+            return picked
+        case .random(let b):
+            balancer = .random(b)
+            return b.pick(using: &worker.random)
+        case .leastRequest(var b):
+            let picked = b.pick(using: &worker.random) { self.activeRequests(on: host($0)) }
+            balancer = .leastRequest(b)
+            return picked
+        case .ringHash(let b):
+            balancer = .ringHash(b)
+            return b.pick(hash: hash ?? worker.random.next())
+        case .maglev(let b):
+            balancer = .maglev(b)
+            return b.pick(hash: hash ?? worker.random.next())
+        }
+    }
+
+    /// Requests this loop has on `host` (attached or waiting for a connection): LEAST_REQUEST's
+    /// measure. Each loop balances on its own counts, as each Envoy worker does.
+    func activeRequests(on host: UpstreamHost) -> Int {
+        guard let pool = pools[host.addressString] else { return 0 }
+        return pool.activeCount + pool.connectingCount
     }
 
     func pool(for host: UpstreamHost) -> HTTP1ConnectionPool {

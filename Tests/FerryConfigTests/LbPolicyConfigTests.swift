@@ -1,0 +1,94 @@
+@testable import FerryConfig
+import Testing
+
+/// `lb_policy` and its per-policy settings: Envoy's defaults, bounds and the values Ferry
+/// cannot honour yet.
+@Suite("Load balancer settings")
+struct LbPolicyConfigTests {
+    static func cluster(_ fields: String) -> Cluster? {
+        Fixture.load(Fixture.bootstrap(clusters: Fixture.backendCluster + "\n  " + fields))?.clusters.first
+    }
+
+    @Test("RANDOM, LEAST_REQUEST, RING_HASH and MAGLEV are accepted, with Envoy's defaults")
+    func policiesAndDefaults() throws {
+        for name in ["ROUND_ROBIN", "RANDOM", "LEAST_REQUEST", "RING_HASH", "MAGLEV"] {
+            let cluster = try #require(Self.cluster("lb_policy: \(name)"), "\(name) refused")
+            #expect(cluster.lbPolicy.rawValue == name)
+            #expect(cluster.leastRequest == LeastRequestConfig())
+            #expect(cluster.ringHash.minimumRingSize == 1024 && cluster.ringHash.maximumRingSize == 8_388_608)
+            #expect(cluster.maglev.tableSize == 65537)
+        }
+    }
+
+    @Test("least_request_lb_config, ring_hash_lb_config and maglev_lb_config are read")
+    func settingsRead() throws {
+        let least = try #require(Self.cluster("""
+            lb_policy: LEAST_REQUEST
+              least_request_lb_config: {choice_count: 3, active_request_bias: {default_value: 0.5, runtime_key: lr.bias}}
+            """))
+        #expect(least.leastRequest.choiceCount == 3)
+        #expect(least.leastRequest.activeRequestBias == 0.5)
+        let ring = try #require(Self.cluster("""
+            lb_policy: RING_HASH
+              ring_hash_lb_config: {minimum_ring_size: 2048, maximum_ring_size: 4096, hash_function: XX_HASH}
+            """))
+        #expect(ring.ringHash.minimumRingSize == 2048 && ring.ringHash.maximumRingSize == 4096)
+        let maglev = try #require(Self.cluster("lb_policy: MAGLEV\n  maglev_lb_config: {table_size: 5000011}"))
+        #expect(maglev.maglev.tableSize == 5_000_011)
+    }
+
+    @Test("a Maglev table size that is not prime is refused with a fix")
+    func maglevPrime() {
+        Fixture.expectOneError(
+            Fixture.bootstrap(clusters: Fixture.backendCluster + "\n  lb_policy: MAGLEV\n  maglev_lb_config: {table_size: 65536}"),
+            at: "65536", path: "static_resources.clusters[0].maglev_lb_config.table_size",
+            message: "table_size 65536 is not a prime number")
+    }
+
+    @Test("a ring whose minimum is above its maximum is refused")
+    func ringBounds() {
+        Fixture.expectOneError(
+            Fixture.bootstrap(clusters: Fixture.backendCluster
+                + "\n  lb_policy: RING_HASH\n  ring_hash_lb_config: {minimum_ring_size: 4096, maximum_ring_size: 1024}"),
+            at: "{minimum_ring_size", path: "static_resources.clusters[0].ring_hash_lb_config",
+            message: "minimum_ring_size is larger than maximum_ring_size")
+    }
+
+    @Test("MURMUR_HASH_2 is a known value that is not supported yet")
+    func murmur() {
+        Fixture.expectOneError(
+            Fixture.bootstrap(clusters: Fixture.backendCluster
+                + "\n  lb_policy: RING_HASH\n  ring_hash_lb_config: {hash_function: MURMUR_HASH_2}"),
+            at: "MURMUR_HASH_2", path: "static_resources.clusters[0].ring_hash_lb_config.hash_function",
+            message: "hash_function MURMUR_HASH_2 is not supported yet by Ferry")
+    }
+
+    @Test("choice_count below 2 is refused, as Envoy's validation does")
+    func choiceCount() {
+        Fixture.expectOneError(
+            Fixture.bootstrap(clusters: Fixture.backendCluster
+                + "\n  lb_policy: LEAST_REQUEST\n  least_request_lb_config: {choice_count: 1}"),
+            at: "1}", path: "static_resources.clusters[0].least_request_lb_config.choice_count",
+            message: "1 is out of range 2...4294967295")
+    }
+
+    @Test("least request slow start is a known field that is not supported yet")
+    func slowStart() {
+        Fixture.expectOneError(
+            Fixture.bootstrap(clusters: Fixture.backendCluster
+                + "\n  lb_policy: LEAST_REQUEST\n  least_request_lb_config: {slow_start_config: {}}"),
+            at: "slow_start_config", path: "static_resources.clusters[0].least_request_lb_config.slow_start_config",
+            message: "LeastRequestLbConfig.slow_start_config is not supported yet by Ferry")
+    }
+
+    @Test("a filter_state hash policy is refused instead of being dropped")
+    func filterStateHash() {
+        let yaml = Fixture.bootstrap(routes: """
+            - match: {prefix: "/"}
+              route: {cluster: backend, hash_policy: [{filter_state: {key: k}}]}
+            """)
+        Fixture.expectOneError(
+            yaml, at: "filter_state", path: "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.hash_policy[0].filter_state",
+            message: "hash_policy filter_state is not supported yet by Ferry")
+    }
+}
