@@ -25,7 +25,8 @@ extension AdminAPI {
                 ]
                 for (k, v) in rows { text += "\(prefix)\(k)::\(v)\n" }
                 text += "\(prefix)hostname::\(host.hostname)\n"
-                text += "\(prefix)health_flags::healthy\n"
+                let flags = host.health.flags
+                text += "\(prefix)health_flags::\(flags.envoyDescription)\n"
                 text += "\(prefix)weight::\(host.weight)\n"
                 text += "\(prefix)region::\(host.locality.region)\n\(prefix)zone::\(host.locality.zone)\n\(prefix)sub_zone::\(host.locality.subZone)\n"
                 text += "\(prefix)canary::false\n\(prefix)priority::\(host.priority)\n"
@@ -34,7 +35,7 @@ extension AdminAPI {
                     .joined(separator: ",")
                 hostJSON.append("""
                 {"address":{"socket_address":{"address":\(JSON.quote(host.address.ipAddress ?? "")),"port_value":\(host.address.port ?? 0)}},\
-                "stats":[\(statsJSON)],"health_status":{"eds_health_status":"HEALTHY"},"weight":\(host.weight),\
+                "stats":[\(statsJSON)],"health_status":\(Self.healthStatusJSON(flags)),"weight":\(host.weight),\
                 "hostname":\(JSON.quote(host.hostname)),"priority":\(host.priority),\
                 "locality":{"region":\(JSON.quote(host.locality.region)),"zone":\(JSON.quote(host.locality.zone)),"sub_zone":\(JSON.quote(host.locality.subZone))}}
                 """)
@@ -61,5 +62,16 @@ extension AdminAPI {
     func formatAddress(_ a: NIOCore.SocketAddress) -> String {
         let ip = a.ipAddress ?? "?"
         return a.protocol == .inet6 ? "[\(ip)]:\(a.port ?? 0)" : "\(ip):\(a.port ?? 0)"
+    }
+}
+
+extension AdminAPI {
+    /// Envoy's `HostHealthStatus` in `/clusters?format=json`: the EDS status and each failure.
+    static func healthStatusJSON(_ flags: HostHealth.Flags) -> String {
+        var fields = ["\"eds_health_status\":\"\(flags.contains(.failedEDSHealth) ? "UNHEALTHY" : "HEALTHY")\""]
+        if flags.contains(.failedActiveHealthCheck) { fields.append("\"failed_active_health_check\":true") }
+        if flags.contains(.failedOutlierCheck) { fields.append("\"failed_outlier_check\":true") }
+        if flags.contains(.pendingActiveHealthCheck) { fields.append("\"pending_active_hc\":true") }
+        return "{" + fields.joined(separator: ",") + "}"
     }
 }

@@ -53,6 +53,9 @@ public struct Cluster: Sendable {
     public var dnsRefreshRate: Duration = .milliseconds(5000)
     public var dnsLookupFamily: DNSLookupFamily = .auto
     public var localityWeighted = false
+    /// `common_lb_config.healthy_panic_threshold` in percent (Envoy's default 50; 0 disables):
+    /// below it, a priority level balances over all its hosts, healthy or not.
+    public var healthyPanicThreshold: Double = 50
     /// `least_request_lb_config`, `ring_hash_lb_config`, `maglev_lb_config` (used by their policy).
     public var leastRequest = LeastRequestConfig()
     public var ringHash = RingHashConfig()
@@ -114,6 +117,12 @@ public struct Cluster: Sendable {
                                             "envoy.config.cluster.v3.Cluster.CommonLbConfig.LocalityWeightedLbConfig") {
                 weighted.finish()
                 cluster.localityWeighted = true
+            }
+            if let panic = common.object("healthy_panic_threshold", "envoy.type.v3.Percent") {
+                defer { panic.finish(known: ["value"]) }
+                if let value = panic.double("value", in: 0...100, fix: "use a percentage between 0 and 100 (Envoy's default is 50)") {
+                    cluster.healthyPanicThreshold = value
+                }
             }
         }
         if let assignment = r.object("load_assignment", "envoy.config.endpoint.v3.ClusterLoadAssignment") {
@@ -297,6 +306,9 @@ public struct LbEndpoint: Sendable {
     public var address: SocketAddress
     public var hostname: String
     public var weight: UInt32
+    /// `health_status` from the config: UNHEALTHY, DRAINING and TIMEOUT keep the endpoint out of
+    /// rotation (Envoy's `/failed_eds_health`); UNKNOWN, HEALTHY and DEGRADED do not.
+    public var healthStatus: HealthStatus = .unknown
 
     public init(address: SocketAddress, hostname: String = "", weight: UInt32 = 1) {
         self.address = address
@@ -326,7 +338,9 @@ public struct LbEndpoint: Sendable {
                                             "an upstream endpoint needs a port", fix: "set port_value")
         }
         let weight = r.uint32("load_balancing_weight", in: 1...Int64(UInt32.max)) ?? 1
-        return LbEndpoint(address: address, hostname: endpoint.string("hostname") ?? "", weight: weight)
+        var lb = LbEndpoint(address: address, hostname: endpoint.string("hostname") ?? "", weight: weight)
+        lb.healthStatus = r.enumeration("health_status", HealthStatus.self) ?? .unknown
+        return lb
     }
 }
 
@@ -361,4 +375,13 @@ public struct MaglevConfig: Sendable, Equatable {
         }
         return true
     }
+}
+
+/// `envoy.config.core.v3.HealthStatus`.
+public enum HealthStatus: String, ConfigEnum {
+    case unknown = "UNKNOWN", healthy = "HEALTHY", unhealthy = "UNHEALTHY", draining = "DRAINING", timeout = "TIMEOUT",
+         degraded = "DEGRADED"
+    public var protoNumber: Int { Self.allCases.firstIndex(of: self)! }
+    /// Whether Envoy keeps such an endpoint out of rotation.
+    public var excludes: Bool { self == .unhealthy || self == .draining || self == .timeout }
 }

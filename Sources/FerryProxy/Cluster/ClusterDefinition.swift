@@ -25,9 +25,9 @@ public final class ClusterDefinition: Sendable {
         maxRequestsPerConnection = config.maxRequestsPerConnection.map(Int.init)
         bufferLimit = Int(config.perConnectionBufferLimitBytes)
         stats = ClusterStats(cluster: config.name, store: store)
-        fingerprint = "\(config.type)|\(config.connectTimeout)|\(config.lbPolicy)|\(config.idleTimeout)|\(String(describing: config.maxRequestsPerConnection))|\(config.perConnectionBufferLimitBytes)|\(config.dnsRefreshRate)|\(config.dnsLookupFamily)|\(config.localityWeighted)|\(config.leastRequest)|\(config.ringHash)|\(config.maglev)|"
+        fingerprint = "\(config.type)|\(config.connectTimeout)|\(config.lbPolicy)|\(config.idleTimeout)|\(String(describing: config.maxRequestsPerConnection))|\(config.perConnectionBufferLimitBytes)|\(config.dnsRefreshRate)|\(config.dnsLookupFamily)|\(config.localityWeighted)|\(config.healthyPanicThreshold)|\(config.leastRequest)|\(config.ringHash)|\(config.maglev)|"
             + config.loadAssignment.localities.map { l in
-                "\(l.priority)/\(l.weight ?? 0)/\(l.locality)/" + l.endpoints.map { "\($0.address.address):\($0.address.port)*\($0.weight)@\($0.hostname)" }.joined(separator: ",")
+                "\(l.priority)/\(l.weight ?? 0)/\(l.locality)/" + l.endpoints.map { "\($0.address.address):\($0.address.port)*\($0.weight)@\($0.hostname)~\($0.healthStatus)" }.joined(separator: ",")
             }.joined(separator: ";") + "|\(config.loadAssignment.overprovisioningFactor)"
     }
 }
@@ -50,6 +50,8 @@ struct ClusterStats: Sendable {
     let upstreamRqTime: HistogramID
     let upstreamRqRetry, upstreamRqRetrySuccess, upstreamRqRetryOverflow, upstreamRqRetryLimitExceeded: CounterID
     let upstreamRqPerTryTimeout, upstreamRqPerTryIdleTimeout, upstreamRqRetryBackoffExponential: CounterID
+    /// Picks made in panic mode (too few healthy hosts), and requests with no healthy host at all.
+    let lbHealthyPanic, upstreamCxNoneHealthy: CounterID
     let cluster: String
 
     init(cluster: String, store: StatsStore) {
@@ -98,6 +100,8 @@ struct ClusterStats: Sendable {
         upstreamRqRetryOverflow = c("upstream_rq_retry_overflow")
         upstreamRqRetryLimitExceeded = c("upstream_rq_retry_limit_exceeded")
         upstreamRqPerTryTimeout = c("upstream_rq_per_try_timeout")
+        lbHealthyPanic = c("lb_healthy_panic")
+        upstreamCxNoneHealthy = c("upstream_cx_none_healthy")
         upstreamRqPerTryIdleTimeout = c("upstream_rq_per_try_idle_timeout")
         upstreamRqRetryBackoffExponential = c("upstream_rq_retry_backoff_exponential")
     }

@@ -107,7 +107,8 @@ public final class ClusterManager: Sendable {
                 guard let address = try? NIOCore.SocketAddress(ipAddress: endpoint.address.address, port: endpoint.address.port)
                 else { continue }
                 let host = UpstreamHost(address: address, hostname: endpoint.hostname,
-                                        weight: endpoint.weight, priority: Int(group.priority), locality: group.locality)
+                                        weight: endpoint.weight, priority: Int(group.priority), locality: group.locality,
+                                        health: endpoint.healthStatus.excludes ? [.failedEDSHealth] : [])
                 hosts.append((host, group.weight))
             }
         }
@@ -125,7 +126,8 @@ public final class ClusterManager: Sendable {
                     let chosen = cluster.type == .logicalDNS ? Array(addresses.prefix(1)) : addresses
                     return chosen.map { address in
                         (UpstreamHost(address: address, hostname: endpoint.hostname.isEmpty ? endpoint.address.address : endpoint.hostname,
-                                      weight: endpoint.weight, priority: Int(group.priority), locality: group.locality), group.weight)
+                                      weight: endpoint.weight, priority: Int(group.priority), locality: group.locality,
+                                      health: endpoint.healthStatus.excludes ? [.failedEDSHealth] : []), group.weight)
                     }
                 }
         }
@@ -167,7 +169,15 @@ public final class ClusterManager: Sendable {
     func publish(_ name: String) {
         guard let (hosts, stats) = entries.withLockedValue({ e in e[name].map { ($0.hosts, $0.definition.stats) } }) else { return }
         store.set(stats.membershipTotal, Int64(hosts.count))
-        store.set(stats.membershipHealthy, Int64(hosts.count))
+        store.set(stats.membershipHealthy, Int64(hosts.allHosts.filter(\.health.isHealthy).count))
         for callback in subscribers.withLockedValue({ $0 }) { callback(name, hosts) }
+    }
+
+    /// A host of cluster `name` changed health (health checker, outlier detector): the loops
+    /// rebuild their balancers at their next pick, and `membership_healthy` follows.
+    public func hostHealthChanged(cluster name: String) {
+        resources(for: name).noteHealthChanged()
+        guard let (hosts, stats) = entries.withLockedValue({ e in e[name].map { ($0.hosts, $0.definition.stats) } }) else { return }
+        store.set(stats.membershipHealthy, Int64(hosts.allHosts.filter(\.health.isHealthy).count))
     }
 }

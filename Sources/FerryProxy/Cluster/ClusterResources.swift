@@ -25,4 +25,12 @@ public final class ClusterResources: Sendable {
     public func finishRetry() { activeRetries.wrappingDecrement(ordering: .relaxed) }
 
     public var retriesInFlight: Int { activeRetries.load(ordering: .relaxed) }
+
+    private let healthVersionValue = ManagedAtomic<UInt64>(0)
+
+    /// Bumped whenever a host of the cluster changes health; each loop compares it with the
+    /// version its balancers were built for (one relaxed load per pick) and rebuilds.
+    public var healthVersion: UInt64 { healthVersionValue.load(ordering: .relaxed) }
+
+    public func noteHealthChanged() { healthVersionValue.wrappingIncrement(ordering: .relaxed) }
 }

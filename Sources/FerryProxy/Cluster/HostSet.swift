@@ -1,7 +1,8 @@
 import FerryConfig
 import NIOCore
 
-/// One upstream endpoint. Immutable; a DNS refresh creates new host objects.
+/// One upstream endpoint. Immutable but for its shared `health`; a DNS refresh that changes
+/// the addresses creates new host objects.
 public final class UpstreamHost: Sendable {
     public let address: NIOCore.SocketAddress
     /// "127.0.0.1:8080", the key of its connection pools and how logs and `/clusters` name it.
@@ -11,8 +12,12 @@ public final class UpstreamHost: Sendable {
     public let weight: UInt32
     public let priority: Int
     public let locality: Locality
+    /// Why the host is out of rotation, if it is; shared by every loop.
+    public let health: HostHealth
 
-    public init(address: NIOCore.SocketAddress, hostname: String, weight: UInt32, priority: Int, locality: Locality) {
+    public init(address: NIOCore.SocketAddress, hostname: String, weight: UInt32, priority: Int, locality: Locality,
+                health: HostHealth.Flags = []) {
+        self.health = HostHealth(health)
         self.address = address
         self.addressString = UpstreamHost.format(address)
         self.hostname = hostname

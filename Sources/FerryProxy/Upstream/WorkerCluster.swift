@@ -23,10 +23,19 @@ final class WorkerCluster {
     /// One priority level's balancing state: over all its hosts, or (locality-weighted
     /// balancing) a locality by EDF over locality weights, then a host of that locality.
     struct PriorityBalancer {
+        /// The hosts `all` balances over: the healthy ones, or every host in panic mode.
+        var hosts: [UpstreamHost]
         var all: HostBalancer
         var localityScheduler: EDFScheduler?
+        /// Per locality: its hosts (indices into `hosts`) and their balancer.
+        var localityHosts: [[Int]]
         var perLocality: [HostBalancer]
+        /// Fewer healthy hosts than `healthy_panic_threshold`: balancing over all of them.
+        var panic: Bool
     }
+
+    /// The `ClusterResources.healthVersion` the balancers were built for.
+    private var builtForHealth: UInt64 = 0
 
     /// The cluster's `lb_policy` over one list of hosts. Ring hash and Maglev balance over a
     /// whole priority level (they ignore locality weights, as in Envoy).
@@ -83,45 +92,72 @@ final class WorkerCluster {
         }
     }
 
+    /// Builds the balancers over each priority's healthy hosts (all of them in panic mode), and
+    /// the priority load from healthy counts, as Envoy does.
     private func rebuild() {
-        let counts = hosts.priorities.map(\.hosts.count)
-        priorityLoad = PriorityLoad(healthy: counts, total: counts, overprovisioningFactor: hosts.overprovisioningFactor)
+        builtForHealth = resources.healthVersion
+        let threshold = definition.config.healthyPanicThreshold
+        var healthyCounts: [Int] = []
         balancers = hosts.priorities.map { priority in
-            let all = makeBalancer(priority.hosts)
+            let healthy = priority.hosts.indices.filter { priority.hosts[$0].health.isHealthy }
+            healthyCounts.append(healthy.count)
+            let total = priority.hosts.count
+            let panic = total > 0 && Double(healthy.count) * 100 < threshold * Double(total)
+            let chosen = panic ? Array(priority.hosts.indices) : healthy
+            let members = chosen.map { priority.hosts[$0] }
+            var position = [Int: Int]()
+            for (k, index) in chosen.enumerated() { position[index] = k }
             var scheduler: EDFScheduler?
+            var localityHosts: [[Int]] = []
             var perLocality: [HostBalancer] = []
             if hosts.localityWeighted && !hashBased {
-                // Localities without a weight get no traffic; weights scale with their share of hosts.
-                let weights = priority.localities.map { group -> Double in
-                    guard let w = group.weight, !group.hostIndices.isEmpty else { return 0 }
+                localityHosts = priority.localities.map { group in group.hostIndices.compactMap { position[$0] } }
+                // Localities without a weight or without a usable host get no traffic.
+                let weights = zip(priority.localities, localityHosts).map { group, usable -> Double in
+                    guard let w = group.weight, !usable.isEmpty else { return 0 }
                     return Double(w)
                 }
                 scheduler = EDFScheduler(weights: weights, offset: Int(worker.random.next(below: UInt64(max(weights.count, 1)))))
-                perLocality = priority.localities.map { group in makeBalancer(group.hostIndices.map { priority.hosts[$0] }) }
+                perLocality = localityHosts.map { usable in makeBalancer(usable.map { members[$0] }) }
             }
-            return PriorityBalancer(all: all, localityScheduler: scheduler, perLocality: perLocality)
+            return PriorityBalancer(hosts: members, all: makeBalancer(members), localityScheduler: scheduler,
+                                    localityHosts: localityHosts, perLocality: perLocality, panic: panic)
         }
+        let counts = hosts.priorities.map(\.hosts.count)
+        // Traffic goes to levels by their health; with no healthy host anywhere, Envoy's panic
+        // spreads it by host counts instead.
+        let anyHealthy = healthyCounts.contains { $0 > 0 }
+        priorityLoad = PriorityLoad(healthy: anyHealthy || threshold == 0 ? healthyCounts : counts, total: counts,
+                                    overprovisioningFactor: hosts.overprovisioningFactor)
     }
 
     /// The next host, or nil when the cluster has none. `hash` is the request's hash from the
     /// route's `hash_policy` (ring hash and Maglev use a random one without it, as Envoy).
     func pickHost(hash: UInt64? = nil) -> UpstreamHost? {
+        if resources.healthVersion != builtForHealth { rebuild() }
         guard !balancers.isEmpty else { return nil }
         var p = 0
         if balancers.count > 1 {
-            guard let chosen = priorityLoad.priority(for: Int(worker.random.next(below: 100))) else { return nil }
+            guard let chosen = priorityLoad.priority(for: Int(worker.random.next(below: 100))) else { return noneHealthy() }
             p = chosen
         }
-        let priority = hosts.priorities[p]
+        let members = balancers[p].hosts
+        guard !members.isEmpty else { return noneHealthy() }
+        if balancers[p].panic { worker.stats.inc(definition.stats.lbHealthyPanic) }
         if var scheduler = balancers[p].localityScheduler {
             defer { balancers[p].localityScheduler = scheduler }
-            guard let l = scheduler.pick() else { return nil }
-            let members = priority.localities[l].hostIndices
-            guard let i = pick(&balancers[p].perLocality[l], hash: hash, host: { priority.hosts[members[$0]] }) else { return nil }
-            return priority.hosts[members[i]]
+            guard let l = scheduler.pick() else { return noneHealthy() }
+            let usable = balancers[p].localityHosts[l]
+            guard let i = pick(&balancers[p].perLocality[l], hash: hash, host: { members[usable[$0]] }) else { return nil }
+            return members[usable[i]]
         }
-        guard let i = pick(&balancers[p].all, hash: hash, host: { priority.hosts[$0] }) else { return nil }
-        return priority.hosts[i]
+        guard let i = pick(&balancers[p].all, hash: hash, host: { members[$0] }) else { return nil }
+        return members[i]
+    }
+
+    private func noneHealthy() -> UpstreamHost? {
+        if hosts.count > 0 { worker.stats.inc(definition.stats.upstreamCxNoneHealthy) }
+        return nil
     }
 
     private func pick(_ balancer: inout HostBalancer, hash: UInt64?, host: (Int) -> UpstreamHost) -> Int? {
