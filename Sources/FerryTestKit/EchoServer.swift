@@ -16,7 +16,9 @@ public final class EchoServer: Sendable {
     public var port: Int { channel.localAddress?.port ?? 0 }
 
     /// Binds on `host:port` (port 0 = any free port).
-    public static func start(name: String, host: String = "127.0.0.1", port: Int = 0, group: EventLoopGroup? = nil) async throws -> EchoServer {
+    /// `delay` holds every answer back by that long (a slow endpoint for load-balancing tests).
+    public static func start(name: String, host: String = "127.0.0.1", port: Int = 0, group: EventLoopGroup? = nil,
+                             delay: TimeAmount = .zero) async throws -> EchoServer {
         let owned = group == nil
         let group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let bootstrap = ServerBootstrap(group: group)
@@ -26,7 +28,7 @@ public final class EchoServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(EchoHandler(name: name))
+                    try channel.pipeline.syncOperations.addHandler(EchoHandler(name: name, delay: delay))
                 }
             }
         do {
@@ -63,12 +65,16 @@ final class EchoHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     let name: String
+    let delay: TimeAmount
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
     private var streaming: (remaining: Int, keepAlive: Bool)?
     private var context: ChannelHandlerContext?
 
-    init(name: String) { self.name = name }
+    init(name: String, delay: TimeAmount = .zero) {
+        self.name = name
+        self.delay = delay
+    }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     // The context holds this handler: drop it when the pipeline does, or both leak.
@@ -84,7 +90,11 @@ final class EchoHandler: ChannelInboundHandler {
         case .end:
             guard let head else { return }
             self.head = nil
-            respond(to: head, context: context)
+            if delay > .zero {
+                context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in respond(to: head, context: context) }
+            } else {
+                respond(to: head, context: context)
+            }
         }
     }
 

@@ -16,8 +16,11 @@ struct EchoCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Address to bind.")
     var address: String = "127.0.0.1"
 
+    @Option(name: .long, help: "Milliseconds to hold back every answer (a slow endpoint).")
+    var delay: Int64 = 0
+
     func run() async throws {
-        let server = try await EchoServer.start(name: name, host: address, port: port)
+        let server = try await EchoServer.start(name: name, host: address, port: port, delay: .milliseconds(max(delay, 0)))
         print("echo \(name) listening on \(address):\(server.port)")
         try await server.channel.closeFuture.get()
     }

@@ -92,3 +92,60 @@ struct LbPolicyConfigTests {
             message: "hash_policy filter_state is not supported yet by Ferry")
     }
 }
+
+@Suite("load_balancing_policy")
+struct LoadBalancingPolicyConfigTests {
+    static func cluster(_ policies: String) -> Cluster? {
+        LbPolicyConfigTests.cluster("load_balancing_policy:\n    policies:\n" + policies)
+    }
+
+    @Test("Ferry's peak EWMA extension is read with its settings")
+    func peakEWMA() throws {
+        let cluster = try #require(Self.cluster("""
+                - typed_extension_config:
+                    name: ferry.load_balancing_policies.peak_ewma
+                    typed_config: {"@type": type.googleapis.com/ferry.load_balancing_policies.peak_ewma.v1.PeakEwma, decay_time: 5s, default_rtt: 0.05s}
+            """))
+        #expect(cluster.peakEWMA?.decayTime == .seconds(5))
+        #expect(cluster.peakEWMA?.defaultRTT == .milliseconds(50))
+        #expect(cluster.lbPolicy == .loadBalancingPolicyConfig)
+    }
+
+    @Test("Envoy's typed least_request maps onto lb_policy LEAST_REQUEST; the first known policy wins")
+    func envoyTypedPolicies() throws {
+        let cluster = try #require(Self.cluster("""
+                - typed_extension_config:
+                    name: envoy.load_balancing_policies.least_request
+                    typed_config: {"@type": type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest, choice_count: 4}
+                - typed_extension_config:
+                    name: envoy.load_balancing_policies.round_robin
+                    typed_config: {"@type": type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin}
+            """))
+        #expect(cluster.lbPolicy == .leastRequest)
+        #expect(cluster.leastRequest.choiceCount == 4)
+        #expect(cluster.peakEWMA == nil)
+    }
+
+    @Test("a policy list with no type Ferry knows is refused with the list of known ones")
+    func unknownPolicy() {
+        let yaml = Fixture.bootstrap(clusters: Fixture.backendCluster + """
+
+              load_balancing_policy:
+                policies:
+                - typed_extension_config:
+                    name: custom
+                    typed_config: {"@type": type.googleapis.com/acme.lb.v1.Custom}
+            """)
+        Fixture.expectOneError(
+            yaml, at: "{\"@type\": type.googleapis.com/acme", path: "static_resources.clusters[0].load_balancing_policy.policies[0].typed_extension_config.typed_config.@type",
+            message: "load balancing policy type.googleapis.com/acme.lb.v1.Custom is not supported by Ferry")
+    }
+
+    @Test("lb_policy LOAD_BALANCING_POLICY_CONFIG without load_balancing_policy is refused")
+    func configWithoutPolicy() {
+        Fixture.expectOneError(
+            Fixture.bootstrap(clusters: Fixture.backendCluster + "\n  lb_policy: LOAD_BALANCING_POLICY_CONFIG"),
+            at: "LOAD_BALANCING_POLICY_CONFIG", path: "static_resources.clusters[0].lb_policy",
+            message: "lb_policy LOAD_BALANCING_POLICY_CONFIG needs load_balancing_policy")
+    }
+}

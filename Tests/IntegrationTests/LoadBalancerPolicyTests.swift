@@ -136,4 +136,39 @@ struct LoadBalancerPolicyTests {
             #expect(again.header("set-cookie") == nil, "the cookie was set again although the request carried it")
         }
     }
+
+    @Test("ferry peak EWMA (load_balancing_policy): an endpoint 100 ms slower than two others gets almost nothing")
+    func peakEWMAAvoidsSlowHost() async throws {
+        let slow = try await EchoServer.start(name: "slow", delay: .milliseconds(100))
+        do {
+            try await ProxyHarness.with(upstreams: ["a", "b"], yaml: { ports in
+                let policy = """
+                    load_balancing_policy:
+                      policies:
+                      - typed_extension_config:
+                          name: ferry.load_balancing_policies.peak_ewma
+                          typed_config: {"@type": type.googleapis.com/ferry.load_balancing_policies.peak_ewma.v1.PeakEwma, decay_time: 10s}
+                    """
+                return TestConfig.bootstrap(
+                    routes: Support.forward("{prefix: \"/\"}", to: "pool"), clusters: [],
+                    extraClusters: TestConfig.cluster(
+                        "pool", endpoints: [.init(port: ports[0]), .init(port: ports[1]), .init(port: slow.port)], extra: policy))
+            }) { proxy, _ in
+                let result = try await Curl.perform(
+                    ["--parallel", "--parallel-max", "4", "-w", "%{http_code} %header{x-echo-name}\\n", "-o", "/dev/null",
+                     proxy.url("/") + "?n=[1-200]"], timeout: 60)
+                let names = result.body.split(separator: "\n").map { String($0.dropFirst(4)) }
+                #expect(names.count == 200)
+                // Two different hosts per pick always include a fast one; once the slow one has
+                // answered once (its estimate jumps to 100 ms) it loses every comparison.
+                let slowCount = names.filter { $0 == "slow" }.count
+                #expect(slowCount <= 10, "the slow endpoint got \(slowCount) of 200")
+                #expect(names.filter { $0 == "a" }.count > 50 && names.filter { $0 == "b" }.count > 50)
+            }
+            await slow.stop()
+        } catch {
+            await slow.stop()
+            throw error
+        }
+    }
 }

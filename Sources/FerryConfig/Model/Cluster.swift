@@ -60,6 +60,8 @@ public struct Cluster: Sendable {
     public var leastRequest = LeastRequestConfig()
     public var ringHash = RingHashConfig()
     public var maglev = MaglevConfig()
+    /// Ferry's peak-EWMA balancer, chosen through `load_balancing_policy`.
+    public var peakEWMA: PeakEWMAConfig?
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -87,7 +89,7 @@ public struct Cluster: Sendable {
         }
         cluster.connectTimeout = r.duration("connect_timeout", positive: true) ?? .seconds(5)
         if let policy = r.enumeration("lb_policy", LbPolicy.self) {
-            if ![.roundRobin, .random, .leastRequest, .ringHash, .maglev].contains(policy) {
+            if ![.roundRobin, .random, .leastRequest, .ringHash, .maglev, .loadBalancingPolicyConfig].contains(policy) {
                 r.diagnostics.error(r.valueLocation(of: "lb_policy"), r.join("lb_policy"),
                                     "lb_policy \(policy.rawValue) is not supported yet by Ferry",
                                     fix: "use ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH or MAGLEV")
@@ -95,6 +97,12 @@ public struct Cluster: Sendable {
             cluster.lbPolicy = policy
         }
         decodeLbConfigs(r, into: &cluster)
+        decodeLoadBalancingPolicy(r, into: &cluster)
+        if cluster.lbPolicy == .loadBalancingPolicyConfig && cluster.peakEWMA == nil && !r.has("load_balancing_policy") {
+            r.diagnostics.error(r.valueLocation(of: "lb_policy"), r.join("lb_policy"),
+                                "lb_policy LOAD_BALANCING_POLICY_CONFIG needs load_balancing_policy",
+                                fix: "add load_balancing_policy, or use another lb_policy")
+        }
         if let limit = r.uint32("per_connection_buffer_limit_bytes") { cluster.perConnectionBufferLimitBytes = limit }
         cluster.maxRequestsPerConnection = r.uint32("max_requests_per_connection").flatMap { $0 == 0 ? nil : $0 }
         if let rate = r.duration("dns_refresh_rate") {

@@ -364,7 +364,10 @@ extension ActiveStream {
                 shard.inc(cluster.definition.stats.upstreamRqRetrySuccess)
             }
         }
-        if let cluster { worker.chargeUpstreamCode(cluster, head.status) }
+        if let cluster {
+            worker.chargeUpstreamCode(cluster, head.status)
+            if let host, let started = upstreamStarted { cluster.recordLatency(now - started, host: host) }
+        }
         routeDeadline = nil
         perTryDeadline = nil
         var response = consume head

@@ -45,6 +45,7 @@ final class WorkerCluster {
         case leastRequest(LeastRequestBalancer)
         case ringHash(RingHashBalancer)
         case maglev(MaglevBalancer)
+        case peakEWMA(PeakEWMABalancer)
     }
 
     init(definition: ClusterDefinition, hosts: HostSet, resources: ClusterResources, worker: Worker) {
@@ -73,6 +74,10 @@ final class WorkerCluster {
     private func makeBalancer(_ hosts: [UpstreamHost]) -> HostBalancer {
         let config = definition.config
         let weights = hosts.map(\.weight)
+        if let ewma = config.peakEWMA {
+            let settings = PeakEWMABalancer.Configuration(decayTime: ewma.decayTime, defaultLatency: ewma.defaultRTT)
+            return .peakEWMA(PeakEWMABalancer(hostCount: hosts.count, configuration: settings))
+        }
         switch config.lbPolicy {
         case .random:
             return .random(RandomBalancer(weights: weights))
@@ -181,7 +186,32 @@ final class WorkerCluster {
         case .maglev(let b):
             balancer = .maglev(b)
             return b.pick(hash: hash ?? worker.random.next())
+        case .peakEWMA(let b):
+            balancer = .peakEWMA(b)
+            return b.pick(using: &worker.random, now: Self.uptime(worker.now)) { self.activeRequests(on: host($0)) }
         }
+    }
+
+    static func uptime(_ deadline: NIODeadline) -> Duration { .nanoseconds(Int64(deadline.uptimeNanoseconds)) }
+
+    /// A response from `host` took `latency` (request sent to response head): the peak-EWMA
+    /// balancer's input. Other policies ignore it.
+    func recordLatency(_ latency: TimeAmount, host: UpstreamHost) {
+        guard definition.config.peakEWMA != nil else { return }
+        let now = Self.uptime(worker.now), sample = Duration.nanoseconds(latency.nanoseconds)
+        for p in balancers.indices {
+            guard let i = balancers[p].hosts.firstIndex(where: { $0 === host }) else { continue }
+            record(&balancers[p].all, index: i, sample, now)
+            for l in balancers[p].localityHosts.indices {
+                if let k = balancers[p].localityHosts[l].firstIndex(of: i) { record(&balancers[p].perLocality[l], index: k, sample, now) }
+            }
+        }
+    }
+
+    private func record(_ balancer: inout HostBalancer, index: Int, _ latency: Duration, _ now: Duration) {
+        guard case .peakEWMA(var b) = consume balancer else { preconditionFailure("recordLatency on a non-EWMA balancer") }
+        b.record(host: index, latency: latency, now: now)
+        balancer = .peakEWMA(b)
     }
 
     /// Requests this loop has on `host` (attached or waiting for a connection): LEAST_REQUEST's
