@@ -317,6 +317,11 @@ public struct LbEndpoint: Sendable {
     /// `health_status` from the config: UNHEALTHY, DRAINING and TIMEOUT keep the endpoint out of
     /// rotation (Envoy's `/failed_eds_health`); UNKNOWN, HEALTHY and DEGRADED do not.
     public var healthStatus: HealthStatus = .unknown
+    /// `endpoint.health_check_config`: the port (and host name) active health checks use
+    /// instead of the endpoint's own; `disable_active_health_check` skips the endpoint.
+    public var healthCheckPort: Int?
+    public var healthCheckHostname: String?
+    public var disableActiveHealthCheck = false
 
     public init(address: SocketAddress, hostname: String = "", weight: UInt32 = 1) {
         self.address = address
@@ -348,6 +353,14 @@ public struct LbEndpoint: Sendable {
         let weight = r.uint32("load_balancing_weight", in: 1...Int64(UInt32.max)) ?? 1
         var lb = LbEndpoint(address: address, hostname: endpoint.string("hostname") ?? "", weight: weight)
         lb.healthStatus = r.enumeration("health_status", HealthStatus.self) ?? .unknown
+        if let hc = endpoint.object("health_check_config", "envoy.config.endpoint.v3.Endpoint.HealthCheckConfig") {
+            defer { hc.finish(known: ["port_value", "hostname", "address", "disable_active_health_check"]) }
+            if let port = hc.uint32("port_value", in: 1...65535, fix: "use the port the health checks should reach") {
+                lb.healthCheckPort = Int(port)
+            }
+            lb.healthCheckHostname = hc.string("hostname")
+            lb.disableActiveHealthCheck = hc.bool("disable_active_health_check") ?? false
+        }
         return lb
     }
 }

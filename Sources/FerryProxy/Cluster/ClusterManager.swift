@@ -108,7 +108,9 @@ public final class ClusterManager: Sendable {
                 else { continue }
                 let host = UpstreamHost(address: address, hostname: endpoint.hostname,
                                         weight: endpoint.weight, priority: Int(group.priority), locality: group.locality,
-                                        health: endpoint.healthStatus.excludes ? [.failedEDSHealth] : [])
+                                        health: endpoint.healthStatus.excludes ? [.failedEDSHealth] : [],
+                                        healthCheckPort: endpoint.healthCheckPort, healthCheckHostname: endpoint.healthCheckHostname,
+                                        activeHealthCheckDisabled: endpoint.disableActiveHealthCheck)
                 hosts.append((host, group.weight))
             }
         }
@@ -127,7 +129,9 @@ public final class ClusterManager: Sendable {
                     return chosen.map { address in
                         (UpstreamHost(address: address, hostname: endpoint.hostname.isEmpty ? endpoint.address.address : endpoint.hostname,
                                       weight: endpoint.weight, priority: Int(group.priority), locality: group.locality,
-                                      health: endpoint.healthStatus.excludes ? [.failedEDSHealth] : []), group.weight)
+                                      health: endpoint.healthStatus.excludes ? [.failedEDSHealth] : [],
+                                      healthCheckPort: endpoint.healthCheckPort, healthCheckHostname: endpoint.healthCheckHostname,
+                                      activeHealthCheckDisabled: endpoint.disableActiveHealthCheck), group.weight)
                     }
                 }
         }

@@ -14,10 +14,18 @@ public final class UpstreamHost: Sendable {
     public let locality: Locality
     /// Why the host is out of rotation, if it is; shared by every loop.
     public let health: HostHealth
+    /// `health_check_config`: where active health checks go (nil: the host's own address).
+    public let healthCheckPort: Int?
+    public let healthCheckHostname: String?
+    public let activeHealthCheckDisabled: Bool
 
     public init(address: NIOCore.SocketAddress, hostname: String, weight: UInt32, priority: Int, locality: Locality,
-                health: HostHealth.Flags = []) {
+                health: HostHealth.Flags = [], healthCheckPort: Int? = nil, healthCheckHostname: String? = nil,
+                activeHealthCheckDisabled: Bool = false) {
         self.health = HostHealth(health)
+        self.healthCheckPort = healthCheckPort
+        self.healthCheckHostname = healthCheckHostname
+        self.activeHealthCheckDisabled = activeHealthCheckDisabled
         self.address = address
         self.addressString = UpstreamHost.format(address)
         self.hostname = hostname
