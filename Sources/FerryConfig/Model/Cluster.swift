@@ -57,6 +57,7 @@ public struct Cluster: Sendable {
     public var leastRequest = LeastRequestConfig()
     public var ringHash = RingHashConfig()
     public var maglev = MaglevConfig()
+    public var circuitBreakers = CircuitBreakers()
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -92,6 +93,7 @@ public struct Cluster: Sendable {
             cluster.lbPolicy = policy
         }
         decodeLbConfigs(r, into: &cluster)
+        if let c = r.object("circuit_breakers", "envoy.config.cluster.v3.CircuitBreakers") { cluster.circuitBreakers = .decode(c) }
         if let limit = r.uint32("per_connection_buffer_limit_bytes") { cluster.perConnectionBufferLimitBytes = limit }
         cluster.maxRequestsPerConnection = r.uint32("max_requests_per_connection").flatMap { $0 == 0 ? nil : $0 }
         if let rate = r.duration("dns_refresh_rate") {
