@@ -199,3 +199,69 @@ struct CircuitBreakerTests {
         }
     }
 }
+
+/// The pending-queue overflow run against the real Envoy 1.40 and Ferry on the same config.
+@Suite("Circuit breakers: differential against Envoy")
+struct CircuitBreakerDifferentialTests {
+    struct Outcome: Equatable {
+        var third: Int, body: String, overloaded: String?, logLine: String?, statuses: [Int]
+        var stats: [String: String]
+    }
+
+    /// First request in flight, second waiting, third refused; returns what the client and the
+    /// admin saw. `admin` is the admin port, `port` the listener's.
+    static func run(port: Int, admin: Int, upstream: FlakyUpstream, log: AccessLogFile) async throws -> Outcome {
+        func stats() async throws -> [String: String] {
+            Admin.stats(try await Curl.fetch("http://127.0.0.1:\(admin)/stats").body)
+        }
+        let url = "http://127.0.0.1:\(port)/"
+        return try await withThrowingTaskGroup(of: Int.self) { group in
+            let before = upstream.requestCount
+            group.addTask { try await Curl.fetch(url).status }
+            #expect(await upstream.wait { $0.requestCount == before + 1 })
+            group.addTask { try await Curl.fetch(url).status }
+            for _ in 0..<100 {
+                if try await stats()["cluster.flaky.upstream_rq_pending_active"] == "1" { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let third = try await Curl.fetch(url)
+            let line = await log.waitForLines(1).first
+            var statuses: [Int] = []
+            for try await status in group { statuses.append(status) }
+            let names = ["upstream_rq_pending_overflow", "upstream_cx_overflow", "upstream_rq_pending_total", "upstream_rq_503",
+                         "circuit_breakers.default.rq_pending_open", "circuit_breakers.default.cx_open"]
+            let all = try await stats()
+            var picked: [String: String] = [:]
+            for name in names { picked[name] = all["cluster.flaky." + name] }
+            return Outcome(third: third.status, body: third.body, overloaded: third.header("x-envoy-overloaded"),
+                           logLine: line, statuses: statuses.sorted(), stats: picked)
+        }
+    }
+
+    @Test("max_connections 1, max_pending_requests 1: Envoy and Ferry answer, log and count the overflow alike",
+          .enabled(if: DrainListenersOptionsTests.envoyInstalled))
+    func pendingOverflowMatchesEnvoy() async throws {
+        try await CircuitBreakerTests.withSlowUpstream { upstream in
+            let yaml = { (log: AccessLogFile) in
+                TestConfig.bootstrap(
+                    routeConfig: "virtual_hosts:\n" + TestConfig.virtualHost("all", domains: ["*"], routes: RetryRig.route()),
+                    hcmExtra: log.yaml(format: RetryRig.logFormat),
+                    extraClusters: TestConfig.cluster(
+                        "flaky", endpoints: [.init(port: upstream.port)],
+                        extra: CircuitBreakerTests.breakers("max_connections: 1, max_pending_requests: 1")))
+            }
+            let envoy = try await AccessLogFile.with { log in
+                try await EnvoyProcess.with(yaml: yaml(log)) { envoy in
+                    try await Self.run(port: envoy.port(of: "main"), admin: envoy.adminPort, upstream: upstream, log: log)
+                }
+            }
+            let ferry = try await AccessLogFile.with { log in
+                try await ProxyHarness.with(yaml: { _ in yaml(log) }) { proxy, _ in
+                    try await Self.run(port: proxy.port(of: "main"), admin: proxy.adminPort, upstream: upstream, log: log)
+                }
+            }
+            #expect(envoy == ferry)
+            #expect(ferry.third == 503 && ferry.statuses == [200, 200], "envoy \(envoy)\nferry \(ferry)")
+        }
+    }
+}
