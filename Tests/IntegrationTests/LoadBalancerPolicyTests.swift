@@ -160,9 +160,11 @@ struct LoadBalancerPolicyTests {
                 let names = result.body.split(separator: "\n").map { String($0.dropFirst(4)) }
                 #expect(names.count == 200)
                 // Two different hosts per pick always include a fast one; once the slow one has
-                // answered once (its estimate jumps to 100 ms) it loses every comparison.
+                // answered (its estimate jumps to 100 ms) it loses the comparison unless the fast
+                // one looks as costly (latency × (pending + 1)), which a loaded machine can make
+                // happen now and then. Round robin would give it about 67.
                 let slowCount = names.filter { $0 == "slow" }.count
-                #expect(slowCount <= 10, "the slow endpoint got \(slowCount) of 200")
+                #expect(slowCount <= 30, "the slow endpoint got \(slowCount) of 200")
                 #expect(names.filter { $0 == "a" }.count > 50 && names.filter { $0 == "b" }.count > 50)
             }
             await slow.stop()

@@ -62,6 +62,7 @@ public struct Cluster: Sendable {
     public var maglev = MaglevConfig()
     /// Ferry's peak-EWMA balancer, chosen through `load_balancing_policy`.
     public var peakEWMA: PeakEWMAConfig?
+    public var circuitBreakers = CircuitBreakers()
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -103,6 +104,7 @@ public struct Cluster: Sendable {
                                 "lb_policy LOAD_BALANCING_POLICY_CONFIG needs load_balancing_policy",
                                 fix: "add load_balancing_policy, or use another lb_policy")
         }
+        if let c = r.object("circuit_breakers", "envoy.config.cluster.v3.CircuitBreakers") { cluster.circuitBreakers = .decode(c) }
         if let limit = r.uint32("per_connection_buffer_limit_bytes") { cluster.perConnectionBufferLimitBytes = limit }
         cluster.maxRequestsPerConnection = r.uint32("max_requests_per_connection").flatMap { $0 == 0 ? nil : $0 }
         if let rate = r.duration("dns_refresh_rate") {

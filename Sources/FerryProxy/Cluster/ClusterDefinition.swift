@@ -24,7 +24,7 @@ public final class ClusterDefinition: Sendable {
         idleTimeout = config.idleTimeout == .zero ? nil : TimeAmount(config.idleTimeout)
         maxRequestsPerConnection = config.maxRequestsPerConnection.map(Int.init)
         bufferLimit = Int(config.perConnectionBufferLimitBytes)
-        stats = ClusterStats(cluster: config.name, store: store)
+        stats = ClusterStats(cluster: config.name, circuitBreakers: config.circuitBreakers, store: store)
         fingerprint = "\(config.type)|\(config.connectTimeout)|\(config.lbPolicy)|\(config.idleTimeout)|\(String(describing: config.maxRequestsPerConnection))|\(config.perConnectionBufferLimitBytes)|\(config.dnsRefreshRate)|\(config.dnsLookupFamily)|\(config.localityWeighted)|\(config.healthyPanicThreshold)|\(config.leastRequest)|\(config.ringHash)|\(config.maglev)|\(String(describing: config.peakEWMA))|"
             + config.loadAssignment.localities.map { l in
                 "\(l.priority)/\(l.weight ?? 0)/\(l.locality)/" + l.endpoints.map { "\($0.address.address):\($0.address.port)*\($0.weight)@\($0.hostname)~\($0.healthStatus)~\(String(describing: $0.healthCheckPort))~\(String(describing: $0.healthCheckHostname))~\($0.disableActiveHealthCheck)" }.joined(separator: ",")
@@ -52,9 +52,12 @@ struct ClusterStats: Sendable {
     let upstreamRqPerTryTimeout, upstreamRqPerTryIdleTimeout, upstreamRqRetryBackoffExponential: CounterID
     /// Picks made in panic mode (too few healthy hosts), and requests with no healthy host at all.
     let lbHealthyPanic, upstreamCxNoneHealthy: CounterID
+    let upstreamRqPendingOverflow, upstreamCxOverflow: CounterID
+    /// `circuit_breakers.default.*` and `circuit_breakers.high.*`.
+    let circuitBreakers: [CircuitBreakerGauges]
     let cluster: String
 
-    init(cluster: String, store: StatsStore) {
+    init(cluster: String, circuitBreakers: CircuitBreakers = .init(), store: StatsStore) {
         self.cluster = cluster
         func c(_ s: String) -> CounterID { store.counter(.cluster(cluster, s)) }
         func g(_ s: String) -> GaugeID { store.gauge(.cluster(cluster, s)) }
@@ -104,5 +107,49 @@ struct ClusterStats: Sendable {
         upstreamCxNoneHealthy = c("upstream_cx_none_healthy")
         upstreamRqPerTryIdleTimeout = c("upstream_rq_per_try_idle_timeout")
         upstreamRqRetryBackoffExponential = c("upstream_rq_retry_backoff_exponential")
+        upstreamRqPendingOverflow = c("upstream_rq_pending_overflow")
+        upstreamCxOverflow = c("upstream_cx_overflow")
+        self.circuitBreakers = [CircuitBreakers.RoutingPriority.defaultPriority, .high].map { priority in
+            CircuitBreakerGauges(cluster: cluster, thresholds: circuitBreakers.thresholds(for: priority), store: store)
+        }
+    }
+}
+
+/// Gauge ids of `cluster.<name>.circuit_breakers.<priority>.*`: the open gauges always, the
+/// remaining ones with `track_remaining` (as Envoy). Values are set when stats are read.
+struct CircuitBreakerGauges: Sendable {
+    let priority: CircuitBreakers.RoutingPriority
+    let cxOpen, cxPoolOpen, rqOpen, rqPendingOpen, rqRetryOpen: GaugeID
+    let remainingCx, remainingPending, remainingRq, remainingRetries: GaugeID?
+
+    init(cluster: String, thresholds: CircuitBreakers.Thresholds, store: StatsStore) {
+        priority = thresholds.priority
+        let prefix = "circuit_breakers.\(priority == .high ? "high" : "default")."
+        func g(_ s: String) -> GaugeID { store.gauge(.cluster(cluster, prefix + s)) }
+        cxOpen = g("cx_open")
+        cxPoolOpen = g("cx_pool_open")
+        rqOpen = g("rq_open")
+        rqPendingOpen = g("rq_pending_open")
+        rqRetryOpen = g("rq_retry_open")
+        let track = thresholds.trackRemaining
+        remainingCx = track ? g("remaining_cx") : nil
+        remainingPending = track ? g("remaining_pending") : nil
+        remainingRq = track ? g("remaining_rq") : nil
+        remainingRetries = track ? g("remaining_retries") : nil
+    }
+
+    /// Sets the gauges from the cluster's shared counts. HIGH priority is never used by a
+    /// route, so its resources are idle: closed, everything remaining.
+    func publish(_ resources: ClusterResources, thresholds: CircuitBreakers.Thresholds, to store: StatsStore) {
+        let g = priority == .defaultPriority ? resources.gauges : ClusterResources(thresholds).gauges
+        store.set(cxOpen, Int64(g.cxOpen))
+        store.set(cxPoolOpen, 0)
+        store.set(rqOpen, Int64(g.rqOpen))
+        store.set(rqPendingOpen, Int64(g.rqPendingOpen))
+        store.set(rqRetryOpen, Int64(g.rqRetryOpen))
+        if let remainingCx { store.set(remainingCx, Int64(g.remainingCx)) }
+        if let remainingPending { store.set(remainingPending, Int64(g.remainingPending)) }
+        if let remainingRq { store.set(remainingRq, Int64(g.remainingRq)) }
+        if let remainingRetries { store.set(remainingRetries, Int64(g.remainingRetries)) }
     }
 }

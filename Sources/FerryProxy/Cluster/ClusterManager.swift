@@ -23,13 +23,30 @@ public final class ClusterManager: Sendable {
     let entries = NIOLockedValueBox<[String: Entry]>([:])
     let resources = NIOLockedValueBox<[String: ClusterResources]>([:])
 
-    /// The cluster's shared limits (created on first use, kept while the cluster exists).
-    public func resources(for name: String) -> ClusterResources {
-        resources.withLockedValue { all in
-            if let existing = all[name] { return existing }
-            let made = ClusterResources()
-            all[name] = made
+    /// The cluster's shared limits, created on first use and kept across reloads (so counts
+    /// of what is in flight stay right); the definition's DEFAULT thresholds are applied.
+    public func resources(for definition: ClusterDefinition) -> ClusterResources {
+        let thresholds = definition.config.circuitBreakers.thresholds(for: .defaultPriority)
+        return resources.withLockedValue { all in
+            if let existing = all[definition.name] {
+                existing.apply(thresholds)
+                return existing
+            }
+            let made = ClusterResources(thresholds)
+            all[definition.name] = made
             return made
+        }
+    }
+
+    /// Sets the `circuit_breakers.*` gauges of `definitions` from the shared counts.
+    func publishCircuitBreakerGauges(_ definitions: [ClusterDefinition]) {
+        let all = resources.withLockedValue { $0 }
+        for definition in definitions {
+            guard let shared = all[definition.name] else { continue }
+            for gauges in definition.stats.circuitBreakers {
+                let thresholds = definition.config.circuitBreakers.thresholds(for: gauges.priority)
+                gauges.publish(shared, thresholds: thresholds, to: store)
+            }
         }
     }
     let subscribers = NIOLockedValueBox<[@Sendable (String, HostSet) -> Void]>([])
@@ -180,7 +197,7 @@ public final class ClusterManager: Sendable {
     /// A host of cluster `name` changed health (health checker, outlier detector): the loops
     /// rebuild their balancers at their next pick, and `membership_healthy` follows.
     public func hostHealthChanged(cluster name: String) {
-        resources(for: name).noteHealthChanged()
+        resources.withLockedValue { $0[name] }?.noteHealthChanged()
         guard let (hosts, stats) = entries.withLockedValue({ e in e[name].map { ($0.hosts, $0.definition.stats) } }) else { return }
         store.set(stats.membershipHealthy, Int64(hosts.allHosts.filter(\.health.isHealthy).count))
     }

@@ -148,6 +148,7 @@ extension ActiveStream {
         finishedAt = worker.now
         worker.timers.remove(self)
         shard.add(stats.rqActive, -1)
+        if isAwaitingConnection { pool?.cancel(self) }
         endAttempt()
         if let retry, retry.holdsRetrySlot, let cluster {
             retry.holdsRetrySlot = false

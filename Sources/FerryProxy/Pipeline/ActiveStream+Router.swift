@@ -340,6 +340,23 @@ extension ActiveStream {
         }
     }
 
+    /// A circuit breaker refused the request (max_pending_requests or max_requests): 503 UO,
+    /// never retried, as Envoy's Overflow pool failure.
+    func onPoolOverflow() {
+        isAwaitingConnection = false
+        guard !finished else { return }
+        endAttempt()
+        flags.insert(.upstreamOverflow)
+        chargeUpstreamAbort(503)
+        var headers: HeaderMap?
+        if !hcm.router.suppressEnvoyHeaders {
+            headers = HeaderMap()
+            headers?.addLowercased("x-envoy-overloaded", "true")
+        }
+        sendLocalReply(503, body: RetryState.resetBody("overflow", retried: attemptCount > 1),
+                       details: "upstream_reset_before_response_started{overflow}", extraHeaders: headers)
+    }
+
     // MARK: upstream response
 
     func onUpstreamHeaders(_ head: consuming ResponseHead) {

@@ -98,7 +98,7 @@ public final class ProxyServer: Sendable {
         var resources: [String: ClusterResources] = [:]
         for c in generation.clusters {
             hosts[c.name] = clusterManager.hosts(of: c.name) ?? .empty
-            resources[c.name] = clusterManager.resources(for: c.name)
+            resources[c.name] = clusterManager.resources(for: c)
         }
         let snapshot = hosts
         let shared = resources
@@ -117,6 +117,7 @@ public final class ProxyServer: Sendable {
     /// Merged stats from every worker loop.
     public func statsView() async -> StatsView {
         serverStats.update(state: state, connections: await connectionCount())
+        clusterManager.publishCircuitBreakerGauges(generation.clusters)
         var snapshots: [StatsSnapshot] = []
         for w in workers {
             if let s = try? await w.eventLoop.submit({ w.value.stats.grow(to: w.value.store); return w.value.stats.snapshot() }).get() {

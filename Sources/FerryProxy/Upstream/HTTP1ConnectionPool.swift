@@ -9,6 +9,12 @@ import Glibc
 /// Keep-alive HTTP/1.1 connections to one upstream host, owned by one loop. A request takes
 /// the most recently used idle connection (warmest) or opens a new one; one request per
 /// connection at a time. Idle connections close after the cluster's idle_timeout.
+///
+/// Circuit breakers (the cluster's `ClusterResources`, shared by all loops): a request that
+/// finds no idle connection is pending (`max_pending_requests`, else 503 UO); it opens a
+/// connection when `max_connections` allows (or the pool has none at all, as Envoy), otherwise
+/// it waits in this pool's FIFO for a released or closed connection, or its route timeout.
+/// Attaching to a connection claims a request (`max_requests`, else 503 UO).
 final class HTTP1ConnectionPool {
     let host: UpstreamHost
     /// Strong: a connection still busy with a request of a replaced or removed cluster keeps
@@ -16,6 +22,8 @@ final class HTTP1ConnectionPool {
     /// the cluster's own pool table is broken when the cluster drains its pools.
     let cluster: WorkerCluster
     private var idle: [UpstreamHTTP1Connection] = []
+    /// Pending requests that could not open a connection (max_connections reached), oldest first.
+    private var waiting = CircularBuffer<ActiveStream>()
     private(set) var activeCount = 0
     private(set) var connectingCount = 0
     private(set) var draining = false
@@ -29,20 +37,85 @@ final class HTTP1ConnectionPool {
     }
 
     var idleCount: Int { idle.count }
+    var waitingCount: Int { waiting.count }
     private var worker: Worker { cluster.worker }
     private var stats: ClusterStats { cluster.definition.stats }
+    private var resources: ClusterResources { cluster.resources }
 
-    /// Gives `stream` a connection now (idle one) or once a new one is connected.
+    /// Gives `stream` a connection now (idle one) or once one is connected or released.
     func newStream(_ stream: ActiveStream) {
         counters.rqTotal += 1
+        if let connection = takeIdle() { return attach(stream, to: connection, pending: false) }
+        guard resources.pendingRequests.tryAcquire() else {
+            worker.stats.inc(stats.upstreamRqPendingOverflow)
+            return stream.onPoolOverflow()
+        }
+        worker.stats.inc(stats.upstreamRqPendingTotal)
+        worker.stats.add(stats.upstreamRqPendingActive, 1)
+        if !openConnection(for: stream) { waiting.append(stream) }
+    }
+
+    /// The stream finished while waiting for a connection: it stops being pending. A connect
+    /// made for it goes on and serves the next request.
+    func cancel(_ stream: ActiveStream) {
+        guard stream.isAwaitingConnection else { return }
+        stream.isAwaitingConnection = false
+        if let i = waiting.firstIndex(where: { $0 === stream }) { waiting.remove(at: i) }
+        endPending()
+    }
+
+    private func takeIdle() -> UpstreamHTTP1Connection? {
         while let connection = idle.popLast() {
-            guard connection.isUsable else { continue }
-            activeCount += 1
-            connection.attach(stream)
-            stream.onPoolReady(connection)
-            return
+            if connection.isUsable { return connection }
+        }
+        return nil
+    }
+
+    private func endPending() {
+        resources.pendingRequests.release()
+        worker.stats.add(stats.upstreamRqPendingActive, -1)
+    }
+
+    /// Claims a request slot and hands `connection` to `stream`; at max_requests the stream
+    /// gets 503 UO and the connection stays for the next request.
+    private func attach(_ stream: ActiveStream, to connection: UpstreamHTTP1Connection, pending: Bool) {
+        if pending { endPending() }
+        guard resources.requests.tryAcquire() else {
+            // Envoy counts this limit under the pending overflow counter too.
+            worker.stats.inc(stats.upstreamRqPendingOverflow)
+            keepIdle(connection)
+            return stream.onPoolOverflow()
+        }
+        activeCount += 1
+        connection.attach(stream)
+        stream.onPoolReady(connection)
+    }
+
+    /// Opens a connection for `stream` if max_connections allows, or if this pool has no
+    /// connection at all (Envoy's rule, so a pool never waits on other hosts' connections).
+    private func openConnection(for stream: ActiveStream) -> Bool {
+        if !resources.connections.tryAcquire() {
+            worker.stats.inc(stats.upstreamCxOverflow)
+            guard idle.isEmpty, activeCount == 0, connectingCount == 0 else { return false }
+            resources.connections.acquire()
         }
         connect(for: stream)
+        return true
+    }
+
+    /// Serves waiting requests from idle connections, then with new connections while the
+    /// limits allow. Each round removes a waiter, so this ends.
+    private func dispatchWaiters() {
+        while let next = waiting.first {
+            if let connection = takeIdle() {
+                waiting.removeFirst()
+                attach(next, to: connection, pending: true)
+            } else if openConnection(for: next) {
+                waiting.removeFirst()
+            } else {
+                return
+            }
+        }
     }
 
     private func connect(for stream: ActiveStream) {
@@ -50,8 +123,6 @@ final class HTTP1ConnectionPool {
         counters.cxTotal += 1
         worker.stats.inc(stats.upstreamCxTotal)
         worker.stats.inc(stats.upstreamCxHTTP1Total)
-        worker.stats.inc(stats.upstreamRqPendingTotal)
-        worker.stats.add(stats.upstreamRqPendingActive, 1)
         let definition = cluster.definition
         let bootstrap = ClientBootstrap(group: worker.loop)
             .connectTimeout(definition.connectTimeout)
@@ -65,21 +136,18 @@ final class HTTP1ConnectionPool {
         bootstrap.connect(to: host.address).assumeIsolated().whenComplete { [self] result in
             cluster.worker.tick()  // timestamps of the attempt count from the connect's outcome
             connectingCount -= 1
-            worker.stats.add(stats.upstreamRqPendingActive, -1)
             switch result {
             case .success(let channel):
                 guard let connection = try? channel.pipeline.syncOperations.handler(type: UpstreamHTTP1Connection.self) else {
                     channel.close(promise: nil)
-                    stream.onPoolFailure(.connectionFailure, reason: "channel setup failed")
+                    connectFailed(stream, reason: "channel setup failed")
                     return
                 }
                 connection.pool = self
                 worker.stats.add(stats.upstreamCxActive, 1)
                 connection.countedActive = true
                 if stream.isAwaitingConnection {
-                    activeCount += 1
-                    connection.attach(stream)
-                    stream.onPoolReady(connection)
+                    attach(stream, to: connection, pending: true)
                 } else {
                     // The stream went away while connecting: keep the connection for the next one.
                     release(connection)
@@ -89,12 +157,22 @@ final class HTTP1ConnectionPool {
                 worker.stats.inc(stats.upstreamCxConnectFail)
                 if error is ChannelError, case ChannelError.connectTimeout = error as! ChannelError {
                     worker.stats.inc(stats.upstreamCxConnectTimeout)
-                    stream.onPoolFailure(.connectionFailure, reason: "connection timeout")
+                    connectFailed(stream, reason: "connection timeout")
                 } else {
-                    stream.onPoolFailure(.connectionFailure, reason: Self.describe(error))
+                    connectFailed(stream, reason: Self.describe(error))
                 }
             }
         }
+    }
+
+    /// The connect made for `stream` failed: its connection slot frees (a waiter may use it).
+    private func connectFailed(_ stream: ActiveStream, reason: String) {
+        resources.connections.release()
+        if stream.isAwaitingConnection {
+            endPending()
+            stream.onPoolFailure(.connectionFailure, reason: reason)
+        }
+        dispatchWaiters()
     }
 
     /// Envoy's transport failure text, e.g. "delayed connect error: Connection refused".
@@ -108,15 +186,23 @@ final class HTTP1ConnectionPool {
         return "\(error)"
     }
 
-    /// A request finished on `connection`: keep it for reuse or close it.
+    /// A request finished on `connection`: keep it for reuse (a waiting request first) or close it.
     func release(_ connection: UpstreamHTTP1Connection) {
-        if connection.isAttachedToPool { activeCount -= 1 }
+        if connection.isAttachedToPool {
+            activeCount -= 1
+            resources.requests.release()
+        }
         connection.detach()
         if let max = cluster.definition.maxRequestsPerConnection, connection.requestsServed >= max {
             worker.stats.inc(stats.upstreamCxMaxRequests)
             connection.closeLocally()
             return
         }
+        keepIdle(connection)
+        dispatchWaiters()
+    }
+
+    private func keepIdle(_ connection: UpstreamHTTP1Connection) {
         guard connection.isUsable, !draining else {
             connection.closeLocally()
             return
@@ -125,10 +211,15 @@ final class HTTP1ConnectionPool {
         connection.becameIdle(timeout: cluster.definition.idleTimeout)
     }
 
-    /// The connection closed or failed: forget it.
+    /// The connection closed or failed: forget it; its connection slot may serve a waiter.
     func remove(_ connection: UpstreamHTTP1Connection) {
         if let i = idle.firstIndex(where: { $0 === connection }) { idle.remove(at: i) }
-        if connection.isAttachedToPool { activeCount -= 1 }
+        if connection.isAttachedToPool {
+            activeCount -= 1
+            resources.requests.release()
+        }
+        resources.connections.release()
+        dispatchWaiters()
     }
 
     /// Close idle connections and stop reusing active ones (host removed, cluster changed, shutdown).

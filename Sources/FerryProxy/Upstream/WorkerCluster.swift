@@ -9,7 +9,7 @@ import NIOCore
 final class WorkerCluster {
     var definition: ClusterDefinition
     private(set) var hosts: HostSet
-    /// Limits shared with the other loops (concurrent retries).
+    /// Circuit breaker counts and limits shared with the other loops.
     let resources: ClusterResources
     unowned(unsafe) let worker: Worker
     private var pools: [String: HTTP1ConnectionPool] = [:]
@@ -218,7 +218,7 @@ final class WorkerCluster {
     /// measure. Each loop balances on its own counts, as each Envoy worker does.
     func activeRequests(on host: UpstreamHost) -> Int {
         guard let pool = pools[host.addressString] else { return 0 }
-        return pool.activeCount + pool.connectingCount
+        return pool.activeCount + pool.connectingCount + pool.waitingCount
     }
 
     func pool(for host: UpstreamHost) -> HTTP1ConnectionPool {
