@@ -60,6 +60,8 @@ public struct Cluster: Sendable {
     public var leastRequest = LeastRequestConfig()
     public var ringHash = RingHashConfig()
     public var maglev = MaglevConfig()
+    /// `slow_start_config` of round robin or least request.
+    public var slowStart: SlowStartConfig?
     /// Ferry's peak-EWMA balancer, chosen through `load_balancing_policy`.
     public var peakEWMA: PeakEWMAConfig?
     public var circuitBreakers = CircuitBreakers()
@@ -187,9 +189,14 @@ public struct Cluster: Sendable {
 
     /// The per-policy settings, with Envoy's defaults and bounds.
     static func decodeLbConfigs(_ r: ObjectReader, into cluster: inout Cluster) {
+        if let c = r.object("round_robin_lb_config", "envoy.config.cluster.v3.Cluster.RoundRobinLbConfig") {
+            defer { c.finish(known: ["slow_start_config", "locality_lb_config"]) }
+            if let s = c.object("slow_start_config", "envoy.config.cluster.v3.Cluster.SlowStartConfig") { cluster.slowStart = .decode(s) }
+        }
         if let c = r.object("least_request_lb_config", "envoy.config.cluster.v3.Cluster.LeastRequestLbConfig") {
             defer { c.finish(known: ["choice_count", "active_request_bias", "slow_start_config", "locality_lb_config",
                                      "enable_full_scan", "selection_method"]) }
+            if let s = c.object("slow_start_config", "envoy.config.cluster.v3.Cluster.SlowStartConfig") { cluster.slowStart = .decode(s) }
             if let n = c.uint32("choice_count", in: 2...Int64(UInt32.max), fix: "use 2 (power of two choices) or more") {
                 cluster.leastRequest.choiceCount = n
             }
@@ -407,4 +414,39 @@ public enum HealthStatus: String, ConfigEnum {
     public var protoNumber: Int { Self.allCases.firstIndex(of: self)! }
     /// Whether Envoy keeps such an endpoint out of rotation.
     public var excludes: Bool { self == .unhealthy || self == .draining || self == .timeout }
+}
+
+/// `slow_start_config` (round robin and least request): endpoints younger than `slow_start_window`
+/// get a growing share of their weight; `aggression` (default 1.0) shapes the ramp and
+/// `min_weight_percent` (default 10) bounds it from below.
+public struct SlowStartConfig: Sendable, Equatable {
+    public var window: Duration
+    public var aggression: Double = 1.0
+    public var minWeightPercent: Double = 10
+
+    public init(window: Duration) { self.window = window }
+
+    static func decode(_ r: ObjectReader) -> SlowStartConfig? {
+        defer { r.finish(known: ["slow_start_window", "aggression", "min_weight_percent"]) }
+        guard let window = r.duration("slow_start_window", positive: true) else {
+            if !r.has("slow_start_window") {
+                r.diagnostics.error(r.node.location, r.join("slow_start_window"), "slow start needs a slow_start_window",
+                                    fix: "add `slow_start_window: 60s`")
+            }
+            return nil
+        }
+        var config = SlowStartConfig(window: window)
+        if let a = r.object("aggression", "envoy.config.core.v3.RuntimeDouble") {
+            defer { a.finish(known: ["default_value", "runtime_key"]) }
+            _ = a.string("runtime_key")
+            if let v = a.double("default_value", in: 0.000001...1_000_000, fix: "use an aggression above 0 (1.0 ramps linearly)") {
+                config.aggression = v
+            }
+        }
+        if let m = r.object("min_weight_percent", "envoy.type.v3.Percent") {
+            defer { m.finish(known: ["value"]) }
+            if let v = m.double("value", in: 0...100) { config.minWeightPercent = v }
+        }
+        return config
+    }
 }

@@ -65,6 +65,7 @@ extension Cluster {
         case prefix + "round_robin.v3.RoundRobin":
             defer { c.finish(known: ["slow_start_config", "locality_lb_config"]) }
             cluster.lbPolicy = .roundRobin
+            if let s = c.object("slow_start_config", "envoy.config.cluster.v3.Cluster.SlowStartConfig") { cluster.slowStart = .decode(s) }
         case prefix + "random.v3.Random":
             defer { c.finish(known: ["locality_lb_config"]) }
             cluster.lbPolicy = .random
@@ -72,6 +73,7 @@ extension Cluster {
             defer { c.finish(known: ["choice_count", "active_request_bias", "slow_start_config", "locality_lb_config",
                                      "enable_full_scan", "selection_method"]) }
             cluster.lbPolicy = .leastRequest
+            if let s = c.object("slow_start_config", "envoy.config.cluster.v3.Cluster.SlowStartConfig") { cluster.slowStart = .decode(s) }
             if let n = c.uint32("choice_count", in: 2...Int64(UInt32.max), fix: "use 2 (power of two choices) or more") {
                 cluster.leastRequest.choiceCount = n
             }

@@ -87,7 +87,8 @@ public struct PeakEWMABalancer: Sendable {
 }
 
 extension Duration {
-    fileprivate var seconds: Double {
+    /// The duration in seconds, as a Double.
+    var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) * 1e-18
     }
 }

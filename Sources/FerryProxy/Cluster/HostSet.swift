@@ -18,6 +18,8 @@ public final class UpstreamHost: Sendable {
     public let healthCheckPort: Int?
     public let healthCheckHostname: String?
     public let activeHealthCheckDisabled: Bool
+    /// When the host joined its cluster (monotonic), for slow start.
+    public let createdAt: NIODeadline
 
     public init(address: NIOCore.SocketAddress, hostname: String, weight: UInt32, priority: Int, locality: Locality,
                 health: HostHealth.Flags = [], healthCheckPort: Int? = nil, healthCheckHostname: String? = nil,
@@ -26,6 +28,7 @@ public final class UpstreamHost: Sendable {
         self.healthCheckPort = healthCheckPort
         self.healthCheckHostname = healthCheckHostname
         self.activeHealthCheckDisabled = activeHealthCheckDisabled
+        createdAt = .now()
         self.address = address
         self.addressString = UpstreamHost.format(address)
         self.hostname = hostname

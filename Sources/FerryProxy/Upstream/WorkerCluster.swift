@@ -71,9 +71,34 @@ final class WorkerCluster {
     /// Whether picks use the route's hash_policy (Envoy ignores it for the other policies).
     var usesRequestHash: Bool { hashBased }
 
+    /// Slow start (round robin and least request): hosts younger than the window get a share of
+    /// their weight that grows with age; while any is that young the balancers are rebuilt every
+    /// second so the shares follow.
+    private var slowStart: SlowStart? {
+        guard let s = definition.config.slowStart, [.roundRobin, .leastRequest].contains(definition.config.lbPolicy),
+              definition.config.peakEWMA == nil else { return nil }
+        return SlowStart(window: s.window, aggression: s.aggression, minWeightPercent: s.minWeightPercent)
+    }
+    private var slowStartRebuildAt: NIODeadline?
+
+    private func weights(_ hosts: [UpstreamHost]) -> [UInt32] {
+        guard let slowStart else { return hosts.map(\.weight) }
+        let now = worker.now
+        return hosts.map { host in
+            let age = Duration.nanoseconds(Int64(now.uptimeNanoseconds) - Int64(host.createdAt.uptimeNanoseconds))
+            let factor = slowStart.factor(age: age)
+            if factor < 1 {
+                let next = now + .seconds(1)
+                slowStartRebuildAt = min(slowStartRebuildAt ?? next, next)
+            }
+            // Scaled by 100 so that the factor keeps two decimals in integer weights.
+            return UInt32(min(Double(UInt32.max), max(1, (Double(host.weight) * 100 * factor).rounded())))
+        }
+    }
+
     private func makeBalancer(_ hosts: [UpstreamHost]) -> HostBalancer {
         let config = definition.config
-        let weights = hosts.map(\.weight)
+        let weights = weights(hosts)
         if let ewma = config.peakEWMA {
             let settings = PeakEWMABalancer.Configuration(decayTime: ewma.decayTime, defaultLatency: ewma.defaultRTT)
             return .peakEWMA(PeakEWMABalancer(hostCount: hosts.count, configuration: settings))
@@ -101,6 +126,7 @@ final class WorkerCluster {
     /// the priority load from healthy counts, as Envoy does.
     private func rebuild() {
         builtForHealth = resources.healthVersion
+        slowStartRebuildAt = nil
         let threshold = definition.config.healthyPanicThreshold
         var healthyCounts: [Int] = []
         balancers = hosts.priorities.map { priority in
@@ -139,7 +165,7 @@ final class WorkerCluster {
     /// The next host, or nil when the cluster has none. `hash` is the request's hash from the
     /// route's `hash_policy` (ring hash and Maglev use a random one without it, as Envoy).
     func pickHost(hash: UInt64? = nil) -> UpstreamHost? {
-        if resources.healthVersion != builtForHealth { rebuild() }
+        if resources.healthVersion != builtForHealth { rebuild() } else if let at = slowStartRebuildAt, worker.now >= at { rebuild() }
         guard !balancers.isEmpty else { return nil }
         var p = 0
         if balancers.count > 1 {
