@@ -60,6 +60,8 @@ public struct Cluster: Sendable {
     public var leastRequest = LeastRequestConfig()
     public var ringHash = RingHashConfig()
     public var maglev = MaglevConfig()
+    /// `health_checks` and `common_lb_config.ignore_new_hosts_until_first_hc` (HealthCheckConfig.swift).
+    public var activeHealthChecking = ActiveHealthChecking()
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -118,6 +120,7 @@ public struct Cluster: Sendable {
                 weighted.finish()
                 cluster.localityWeighted = true
             }
+            cluster.activeHealthChecking.ignoreNewHostsUntilFirstHC = common.bool("ignore_new_hosts_until_first_hc") ?? false
             if let panic = common.object("healthy_panic_threshold", "envoy.type.v3.Percent") {
                 defer { panic.finish(known: ["value"]) }
                 if let value = panic.double("value", in: 0...100, fix: "use a percentage between 0 and 100 (Envoy's default is 50)") {
@@ -125,6 +128,7 @@ public struct Cluster: Sendable {
                 }
             }
         }
+        cluster.activeHealthChecking.checks = HealthCheck.decodeList(r)
         if let assignment = r.object("load_assignment", "envoy.config.endpoint.v3.ClusterLoadAssignment") {
             cluster.loadAssignment = ClusterLoadAssignment.decode(assignment, clusterName: name)
         }

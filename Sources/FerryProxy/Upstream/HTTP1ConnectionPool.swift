@@ -49,6 +49,7 @@ final class HTTP1ConnectionPool {
         connectingCount += 1
         counters.cxTotal += 1
         worker.stats.inc(stats.upstreamCxTotal)
+        cluster.resources.noteTraffic()
         worker.stats.inc(stats.upstreamCxHTTP1Total)
         worker.stats.inc(stats.upstreamRqPendingTotal)
         worker.stats.add(stats.upstreamRqPendingActive, 1)
