@@ -200,6 +200,12 @@ public struct TCPHealthCheck: Sendable {
     /// A `Payload` written as `text` (hex digits, as Envoy); `binary` is not supported yet.
     static func payload(_ r: ObjectReader) -> [UInt8]? {
         defer { r.finish() }
+        if r.has("binary") {
+            r.accept("binary")
+            r.diagnostics.error(r.location(of: "binary"), r.join("binary"), "HealthCheck.Payload.binary is not supported yet by Ferry",
+                                fix: "write the same bytes as hex digits in `text`")
+            return nil
+        }
         guard let text = r.requiredString("text", fix: "write the bytes as hex, e.g. `text: \"50494E47\"` for PING") else {
             r.skipRemaining()
             return nil
