@@ -156,6 +156,27 @@ struct HealthCheckTests {
         }
     }
 
+    @Test("a reload that removes health_checks stops the checker: no more checks, the host stays in rotation")
+    func reloadStopsChecker() async throws {
+        let a = try await Self.upstream("a", Switch())
+        let config = { (check: String?) in
+            TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "pool"), clusters: [],
+                                 extraClusters: check.map { Self.cluster([a.port], check: $0) }
+                                     ?? Self.cluster([a.port], check: "").replacingOccurrences(of: "  health_checks:\n  - \n", with: ""))
+        }
+        try await ProxyHarness.withConfigFile(yaml: { _ in config(Self.httpCheck) }) { proxy, _, file in
+            #expect(await a.wait { Self.healthChecks($0).count >= 2 })
+            try file.write(config(nil))
+            #expect(try await proxy.reload().status == 200)
+            let after = Self.healthChecks(a).count
+            try await Task.sleep(for: .milliseconds(500))  // five intervals: a running checker would have checked
+            #expect(Self.healthChecks(a).count <= after + 1, "checks went on after the reload")
+            #expect(try await Self.flags(proxy, a.port) == "healthy")
+            #expect(try await Support.sequential(proxy.url("/"), count: 3).map(\.value) == ["a", "a", "a"])
+        }
+        await a.stop()
+    }
+
     @Test("Envoy 1.40 and Ferry send the same check request (method, path, host, user-agent)")
     func sameRequestAsEnvoy() async throws {
         guard (try? EnvoyProcess.binaryPath()) != nil else { return }
