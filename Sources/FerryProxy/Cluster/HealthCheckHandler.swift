@@ -53,7 +53,8 @@ final class HealthCheckHandler: ChannelInboundHandler {
         parser = HTTP1Parser(role: .client)
         if case .http(let check) = mode { parser.pendingRequestMethod = check.method }
         if case .tcp(let check) = mode, request.readableBytes == 0, check.receive.isEmpty {
-            finish(.success, reusable: true)  // connect-only check: being connected is the answer
+            // Connect-only: the connect is the answer, so each check needs a new one (as Envoy).
+            finish(.success, reusable: false)
             return
         }
         if request.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(request), promise: nil) }
