@@ -72,13 +72,25 @@ struct LbPolicyConfigTests {
             message: "1 is out of range 2...4294967295")
     }
 
-    @Test("least request slow start is a known field that is not supported yet")
-    func slowStart() {
+    @Test("slow_start_config is read from least_request_lb_config and round_robin_lb_config")
+    func slowStart() throws {
+        let least = try #require(LbPolicyConfigTests.cluster("""
+            lb_policy: LEAST_REQUEST
+              least_request_lb_config: {slow_start_config: {slow_start_window: 30s, aggression: {default_value: 2, runtime_key: a}, min_weight_percent: {value: 5}}}
+            """))
+        #expect(least.slowStart?.window == .seconds(30))
+        #expect(least.slowStart?.aggression == 2)
+        #expect(least.slowStart?.minWeightPercent == 5)
+        let rr = try #require(LbPolicyConfigTests.cluster("round_robin_lb_config: {slow_start_config: {slow_start_window: 10s}}"))
+        #expect(rr.slowStart == SlowStartConfig(window: .seconds(10)))
+    }
+
+    @Test("slow_start_config without a window is refused")
+    func slowStartNeedsWindow() {
         Fixture.expectOneError(
-            Fixture.bootstrap(clusters: Fixture.backendCluster
-                + "\n  lb_policy: LEAST_REQUEST\n  least_request_lb_config: {slow_start_config: {}}"),
-            at: "slow_start_config", path: "static_resources.clusters[0].least_request_lb_config.slow_start_config",
-            message: "LeastRequestLbConfig.slow_start_config is not supported yet by Ferry")
+            Fixture.bootstrap(clusters: Fixture.backendCluster + "\n  round_robin_lb_config: {slow_start_config: {aggression: {default_value: 2, runtime_key: a}}}"),
+            at: "{aggression", path: "static_resources.clusters[0].round_robin_lb_config.slow_start_config.slow_start_window",
+            message: "slow start needs a slow_start_window")
     }
 
     @Test("a filter_state hash policy is refused instead of being dropped")

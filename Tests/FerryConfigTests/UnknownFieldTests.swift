@@ -77,7 +77,7 @@ struct UnknownFieldTests {
     @Test(
         "cluster fields Envoy has but Ferry lacks are not supported yet",
         arguments: [
-            "health_checks: []", "upstream_bind_config: {}", "transport_socket: {name: envoy.transport_sockets.tls}",
+            "upstream_bind_config: {}", "transport_socket: {name: envoy.transport_sockets.tls}",
             "outlier_detection: {}",
         ])
     func unsupportedClusterField(field: String) {

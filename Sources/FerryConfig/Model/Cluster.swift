@@ -65,6 +65,8 @@ public struct Cluster: Sendable {
     /// Ferry's peak-EWMA balancer, chosen through `load_balancing_policy`.
     public var peakEWMA: PeakEWMAConfig?
     public var circuitBreakers = CircuitBreakers()
+    /// `health_checks` and `common_lb_config.ignore_new_hosts_until_first_hc` (HealthCheckConfig.swift).
+    public var activeHealthChecking = ActiveHealthChecking()
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -130,6 +132,7 @@ public struct Cluster: Sendable {
                 weighted.finish()
                 cluster.localityWeighted = true
             }
+            cluster.activeHealthChecking.ignoreNewHostsUntilFirstHC = common.bool("ignore_new_hosts_until_first_hc") ?? false
             if let panic = common.object("healthy_panic_threshold", "envoy.type.v3.Percent") {
                 defer { panic.finish(known: ["value"]) }
                 if let value = panic.double("value", in: 0...100, fix: "use a percentage between 0 and 100 (Envoy's default is 50)") {
@@ -137,6 +140,7 @@ public struct Cluster: Sendable {
                 }
             }
         }
+        cluster.activeHealthChecking.checks = HealthCheck.decodeList(r)
         if let assignment = r.object("load_assignment", "envoy.config.endpoint.v3.ClusterLoadAssignment") {
             cluster.loadAssignment = ClusterLoadAssignment.decode(assignment, clusterName: name)
         }
@@ -428,14 +432,7 @@ public struct SlowStartConfig: Sendable, Equatable {
 
     static func decode(_ r: ObjectReader) -> SlowStartConfig? {
         defer { r.finish(known: ["slow_start_window", "aggression", "min_weight_percent"]) }
-        guard let window = r.duration("slow_start_window", positive: true) else {
-            if !r.has("slow_start_window") {
-                r.diagnostics.error(r.node.location, r.join("slow_start_window"), "slow start needs a slow_start_window",
-                                    fix: "add `slow_start_window: 60s`")
-            }
-            return nil
-        }
-        var config = SlowStartConfig(window: window)
+        var config = SlowStartConfig(window: .zero)
         if let a = r.object("aggression", "envoy.config.core.v3.RuntimeDouble") {
             defer { a.finish(known: ["default_value", "runtime_key"]) }
             _ = a.string("runtime_key")
@@ -447,6 +444,14 @@ public struct SlowStartConfig: Sendable, Equatable {
             defer { m.finish(known: ["value"]) }
             if let v = m.double("value", in: 0...100) { config.minWeightPercent = v }
         }
+        guard let window = r.duration("slow_start_window", positive: true) else {
+            if !r.has("slow_start_window") {
+                r.diagnostics.error(r.node.location, r.join("slow_start_window"), "slow start needs a slow_start_window",
+                                    fix: "add `slow_start_window: 60s`")
+            }
+            return nil
+        }
+        config.window = window
         return config
     }
 }

@@ -14,6 +14,8 @@ public final class ClusterManager: Sendable {
         var hosts: HostSet
         var refresh: RepeatedTask?
         var lastError: String?
+        /// The cluster's active health checker, when it has `health_checks`.
+        var checker: HealthChecker?
     }
 
     let loop: EventLoop
@@ -72,10 +74,12 @@ public final class ClusterManager: Sendable {
     /// completes, bounded by `initialTimeout`), removed ones stop refreshing.
     public func apply(_ definitions: [ClusterDefinition], initialTimeout: TimeAmount = .seconds(5)) -> EventLoopFuture<Void> {
         var toResolve: [ClusterDefinition] = []
+        var checking: [String] = []
         entries.withLockedValue { entries in
             let names = Set(definitions.map(\.name))
             for (name, entry) in entries where !names.contains(name) {
                 entry.refresh?.cancel()
+                entry.checker?.stop()
                 entries[name] = nil
             }
             for definition in definitions {
@@ -85,15 +89,20 @@ public final class ClusterManager: Sendable {
                     continue
                 }
                 entries[definition.name]?.refresh?.cancel()
+                entries[definition.name]?.checker?.stop()
+                let checker = makeChecker(definition)
                 if definition.config.type == .staticType {
-                    entries[definition.name] = Entry(definition: definition, hosts: Self.staticHosts(definition.config))
+                    entries[definition.name] = Entry(definition: definition, hosts: Self.staticHosts(definition.config), checker: checker)
+                    checking.append(definition.name)
                 } else {
-                    entries[definition.name] = Entry(definition: definition, hosts: .empty)
+                    entries[definition.name] = Entry(definition: definition, hosts: .empty, checker: checker)
                     toResolve.append(definition)
                 }
             }
         }
         for definition in definitions where definition.config.type == .staticType { publish(definition.name) }
+        // Envoy warms a health-checked cluster: its first checks finish before it is used.
+        let warming = checking.map { bounded(startChecking($0), by: initialTimeout) }
         let initial = toResolve.map { definition -> EventLoopFuture<Void> in
             let first = resolve(definition)
             let loop = self.loop
@@ -103,17 +112,17 @@ public final class ClusterManager: Sendable {
                 return self.resolve(definition)
             }
             entries.withLockedValue { $0[definition.name]?.refresh = task }
-            let timeout = loop.makePromise(of: Void.self)
-            loop.scheduleTask(in: initialTimeout) { timeout.succeed() }
-            first.cascade(to: timeout)
-            return timeout.futureResult
+            return bounded(first, by: initialTimeout)
         }
-        return EventLoopFuture.andAllComplete(initial, on: loop)
+        return EventLoopFuture.andAllComplete(initial + warming, on: loop)
     }
 
     public func shutdown() {
         entries.withLockedValue { entries in
-            for (_, entry) in entries { entry.refresh?.cancel() }
+            for (_, entry) in entries {
+                entry.refresh?.cancel()
+                entry.checker?.stop()
+            }
         }
     }
 
@@ -125,7 +134,7 @@ public final class ClusterManager: Sendable {
                 else { continue }
                 let host = UpstreamHost(address: address, hostname: endpoint.hostname,
                                         weight: endpoint.weight, priority: Int(group.priority), locality: group.locality,
-                                        health: endpoint.healthStatus.excludes ? [.failedEDSHealth] : [],
+                                        health: initialFlags(endpoint, cluster),
                                         healthCheckPort: endpoint.healthCheckPort, healthCheckHostname: endpoint.healthCheckHostname,
                                         activeHealthCheckDisabled: endpoint.disableActiveHealthCheck)
                 hosts.append((host, group.weight))
@@ -146,13 +155,13 @@ public final class ClusterManager: Sendable {
                     return chosen.map { address in
                         (UpstreamHost(address: address, hostname: endpoint.hostname.isEmpty ? endpoint.address.address : endpoint.hostname,
                                       weight: endpoint.weight, priority: Int(group.priority), locality: group.locality,
-                                      health: endpoint.healthStatus.excludes ? [.failedEDSHealth] : [],
+                                      health: Self.initialFlags(endpoint, cluster),
                                       healthCheckPort: endpoint.healthCheckPort, healthCheckHostname: endpoint.healthCheckHostname,
                                       activeHealthCheckDisabled: endpoint.disableActiveHealthCheck), group.weight)
                     }
                 }
         }
-        return EventLoopFuture.whenAllComplete(lookups, on: loop).map { [self] results in
+        return EventLoopFuture.whenAllComplete(lookups, on: loop).flatMap { [self] results in
             var hosts: [(UpstreamHost, UInt32?)] = []
             var failures: [String] = []
             for result in results {
@@ -161,6 +170,7 @@ public final class ClusterManager: Sendable {
                 case .failure(let error): failures.append("\(error)")
                 }
             }
+            hosts = reusingKnownHosts(hosts, cluster: definition.name)
             let newSet = HostSet(hosts: hosts, overprovisioningFactor: Int(cluster.loadAssignment.overprovisioningFactor),
                                  localityWeighted: cluster.localityWeighted)
             let changed: Bool = entries.withLockedValue { entries in
@@ -180,10 +190,10 @@ public final class ClusterManager: Sendable {
             if !failures.isEmpty {
                 logger.warning("DNS resolution failed for cluster \(definition.name): \(failures.joined(separator: "; "))")
             }
-            if changed {
-                logger.info("cluster \(definition.name): endpoints now \(newSet.allHosts.map(\.addressString))")
-                publish(definition.name)
-            }
+            guard changed else { return loop.makeSucceededVoidFuture() }
+            logger.info("cluster \(definition.name): endpoints now \(newSet.allHosts.map(\.addressString))")
+            publish(definition.name)
+            return startChecking(definition.name)
         }
     }
 

@@ -122,4 +122,15 @@ public final class ClusterResources: Sendable {
     public var healthVersion: UInt64 { healthVersionValue.load(ordering: .relaxed) }
 
     public func noteHealthChanged() { healthVersionValue.wrappingIncrement(ordering: .relaxed) }
+
+    private let trafficSeen = ManagedAtomic<Bool>(false)
+
+    /// Whether the cluster ever opened an upstream connection (Envoy's `upstream_cx_total` used):
+    /// until then, active health checks run at `no_traffic_interval`.
+    public var hadTraffic: Bool { trafficSeen.load(ordering: .relaxed) }
+
+    /// Called per new upstream connection: one relaxed load, one store the first time only.
+    public func noteTraffic() {
+        if !trafficSeen.load(ordering: .relaxed) { trafficSeen.store(true, ordering: .relaxed) }
+    }
 }

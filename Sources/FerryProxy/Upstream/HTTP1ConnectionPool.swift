@@ -122,6 +122,7 @@ final class HTTP1ConnectionPool {
         connectingCount += 1
         counters.cxTotal += 1
         worker.stats.inc(stats.upstreamCxTotal)
+        cluster.resources.noteTraffic()
         worker.stats.inc(stats.upstreamCxHTTP1Total)
         let definition = cluster.definition
         let bootstrap = ClientBootstrap(group: worker.loop)
