@@ -145,6 +145,37 @@ struct HealthCheckTests {
         }
     }
 
+    @Test("health_check_config: checks go to the endpoint's health-check port; disable_active_health_check leaves it in rotation unchecked")
+    func healthCheckConfig() async throws {
+        let a = try await Self.upstream("a", Switch())
+        let b = try await Self.upstream("b", Switch())
+        let c = try await Self.upstream("c", Switch())
+        let dead = try FreePort.dead()
+        let check = "{timeout: 0.5s, interval: 0.1s, no_traffic_interval: 0.1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}}"
+        var yaml = "- name: pool\n  type: STATIC\n  connect_timeout: 1s\n  health_checks:\n  - \(check)\n"
+        yaml += "  load_assignment:\n    cluster_name: pool\n    endpoints:\n    - lb_endpoints:\n"
+        // a: traffic port fine, health-check port closed → unhealthy. b: checked on its own port.
+        // c: checks disabled → in rotation although never checked.
+        yaml += "      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: \(a.port)}}, health_check_config: {port_value: \(dead)}}\n"
+        yaml += "      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: \(b.port)}}}\n"
+        yaml += "      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: \(c.port)}}, health_check_config: {disable_active_health_check: true}}\n"
+        let proxy = try await ProxyHarness.start(yaml: TestConfig.bootstrap(
+            routes: Support.forward("{prefix: \"/\"}", to: "pool"), clusters: [], extraClusters: yaml))
+        do {
+            #expect(try await Self.flags(proxy, a.port) == "/failed_active_hc")
+            #expect(try await Self.flags(proxy, b.port) == "healthy")
+            #expect(try await Self.flags(proxy, c.port) == "healthy")
+            let names = try await Support.sequential(proxy.url("/"), count: 20).map(\.value)
+            #expect(Set(names) == ["b", "c"], "\(names)")
+            await proxy.stop()
+        } catch {
+            await proxy.stop()
+            for u in [a, b, c] { await u.stop() }
+            throw error
+        }
+        for u in [a, b, c] { await u.stop() }
+    }
+
     @Test("a check that gets no answer within timeout fails as a network failure")
     func timeout() async throws {
         let hanging = try await FlakyUpstream.start(name: "hang") { _ in .hang }

@@ -330,10 +330,9 @@ public struct LbEndpoint: Sendable {
     /// `health_status` from the config: UNHEALTHY, DRAINING and TIMEOUT keep the endpoint out of
     /// rotation (Envoy's `/failed_eds_health`); UNKNOWN, HEALTHY and DEGRADED do not.
     public var healthStatus: HealthStatus = .unknown
-    /// `endpoint.health_check_config`: the port (and host name) active health checks use
-    /// instead of the endpoint's own; `disable_active_health_check` skips the endpoint.
+    /// `endpoint.health_check_config`: the port active health checks use instead of the
+    /// endpoint's own; `disable_active_health_check` leaves the endpoint unchecked (and healthy).
     public var healthCheckPort: Int?
-    public var healthCheckHostname: String?
     public var disableActiveHealthCheck = false
 
     public init(address: SocketAddress, hostname: String = "", weight: UInt32 = 1) {
@@ -371,7 +370,6 @@ public struct LbEndpoint: Sendable {
             if let port = hc.uint32("port_value", in: 1...65535, fix: "use the port the health checks should reach") {
                 lb.healthCheckPort = Int(port)
             }
-            lb.healthCheckHostname = hc.string("hostname")
             lb.disableActiveHealthCheck = hc.bool("disable_active_health_check") ?? false
         }
         return lb

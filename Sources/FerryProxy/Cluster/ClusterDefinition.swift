@@ -27,7 +27,7 @@ public final class ClusterDefinition: Sendable {
         stats = ClusterStats(cluster: config.name, circuitBreakers: config.circuitBreakers, store: store)
         fingerprint = "\(config.type)|\(config.connectTimeout)|\(config.lbPolicy)|\(config.idleTimeout)|\(String(describing: config.maxRequestsPerConnection))|\(config.perConnectionBufferLimitBytes)|\(config.dnsRefreshRate)|\(config.dnsLookupFamily)|\(config.localityWeighted)|\(config.healthyPanicThreshold)|\(config.leastRequest)|\(config.ringHash)|\(config.maglev)|\(String(describing: config.peakEWMA))|\(config.activeHealthChecking)|\(String(describing: config.slowStart))|"
             + config.loadAssignment.localities.map { l in
-                "\(l.priority)/\(l.weight ?? 0)/\(l.locality)/" + l.endpoints.map { "\($0.address.address):\($0.address.port)*\($0.weight)@\($0.hostname)~\($0.healthStatus)~\(String(describing: $0.healthCheckPort))~\(String(describing: $0.healthCheckHostname))~\($0.disableActiveHealthCheck)" }.joined(separator: ",")
+                "\(l.priority)/\(l.weight ?? 0)/\(l.locality)/" + l.endpoints.map { "\($0.address.address):\($0.address.port)*\($0.weight)@\($0.hostname)~\($0.healthStatus)~\(String(describing: $0.healthCheckPort))~\($0.disableActiveHealthCheck)" }.joined(separator: ",")
             }.joined(separator: ";") + "|\(config.loadAssignment.overprovisioningFactor)"
     }
 }

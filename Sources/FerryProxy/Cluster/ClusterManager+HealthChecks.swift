@@ -10,6 +10,8 @@ extension ClusterManager {
     /// `ignore_new_hosts_until_first_hc`) until its first check, as Envoy.
     static func initialFlags(_ endpoint: LbEndpoint, _ cluster: Cluster) -> HostHealth.Flags {
         let fromConfig: HostHealth.Flags = endpoint.healthStatus.excludes ? [.failedEDSHealth] : []
+        // disable_active_health_check: never checked, so never held back waiting for a check.
+        if endpoint.disableActiveHealthCheck { return fromConfig }
         return fromConfig.union(HealthChecker.initialFlags(cluster.activeHealthChecking))
     }
 

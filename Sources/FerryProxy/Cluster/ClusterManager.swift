@@ -135,7 +135,7 @@ public final class ClusterManager: Sendable {
                 let host = UpstreamHost(address: address, hostname: endpoint.hostname,
                                         weight: endpoint.weight, priority: Int(group.priority), locality: group.locality,
                                         health: initialFlags(endpoint, cluster),
-                                        healthCheckPort: endpoint.healthCheckPort, healthCheckHostname: endpoint.healthCheckHostname,
+                                        healthCheckPort: endpoint.healthCheckPort,
                                         activeHealthCheckDisabled: endpoint.disableActiveHealthCheck)
                 hosts.append((host, group.weight))
             }
@@ -156,7 +156,7 @@ public final class ClusterManager: Sendable {
                         (UpstreamHost(address: address, hostname: endpoint.hostname.isEmpty ? endpoint.address.address : endpoint.hostname,
                                       weight: endpoint.weight, priority: Int(group.priority), locality: group.locality,
                                       health: Self.initialFlags(endpoint, cluster),
-                                      healthCheckPort: endpoint.healthCheckPort, healthCheckHostname: endpoint.healthCheckHostname,
+                                      healthCheckPort: endpoint.healthCheckPort,
                                       activeHealthCheckDisabled: endpoint.disableActiveHealthCheck), group.weight)
                     }
                 }

@@ -22,6 +22,13 @@ final class HealthCheckSession {
     /// Runs once, after the first result (cluster warming waits for it).
     var onFirstResult: (() -> Void)?
 
+    /// Where checks go: the host, or its `health_check_config.port_value`.
+    var checkAddress: NIOCore.SocketAddress {
+        guard let port = host.healthCheckPort, let ip = host.address.ipAddress,
+              let address = try? NIOCore.SocketAddress(ipAddress: ip, port: port) else { return host.address }
+        return address
+    }
+
     init(host: UpstreamHost, context: HealthChecker.Context, pending: Bool) {
         self.host = host
         self.context = context
@@ -73,7 +80,7 @@ final class HealthCheckSession {
                     try channel.pipeline.syncOperations.addHandler(HealthCheckHandler(mode: mode))
                 }
             }
-            .connect(to: host.address).assumeIsolated().whenComplete { [self] result in
+            .connect(to: checkAddress).assumeIsolated().whenComplete { [self] result in
                 switch result {
                 case .success(let channel):
                     guard number == probeNumber, !stopped,

@@ -71,7 +71,7 @@ public final class HealthChecker: Sendable {
         return loop.flatSubmit { [sessions] in
             let state = sessions.value
             guard !state.stopped else { return context.loop.makeSucceededVoidFuture() }
-            let current = hosts.allHosts
+            let current = hosts.allHosts.filter { !$0.activeHealthCheckDisabled }
             let keep = Set(current.map(ObjectIdentifier.init))
             for (id, session) in state.byHost where !keep.contains(id) {
                 session.stop()

@@ -16,17 +16,14 @@ public final class UpstreamHost: Sendable {
     public let health: HostHealth
     /// `health_check_config`: where active health checks go (nil: the host's own address).
     public let healthCheckPort: Int?
-    public let healthCheckHostname: String?
     public let activeHealthCheckDisabled: Bool
     /// When the host joined its cluster (monotonic), for slow start.
     public let createdAt: NIODeadline
 
     public init(address: NIOCore.SocketAddress, hostname: String, weight: UInt32, priority: Int, locality: Locality,
-                health: HostHealth.Flags = [], healthCheckPort: Int? = nil, healthCheckHostname: String? = nil,
-                activeHealthCheckDisabled: Bool = false) {
+                health: HostHealth.Flags = [], healthCheckPort: Int? = nil, activeHealthCheckDisabled: Bool = false) {
         self.health = HostHealth(health)
         self.healthCheckPort = healthCheckPort
-        self.healthCheckHostname = healthCheckHostname
         self.activeHealthCheckDisabled = activeHealthCheckDisabled
         createdAt = .now()
         self.address = address
