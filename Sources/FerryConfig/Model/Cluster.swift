@@ -60,6 +60,8 @@ public struct Cluster: Sendable {
     public var leastRequest = LeastRequestConfig()
     public var ringHash = RingHashConfig()
     public var maglev = MaglevConfig()
+    /// `outlier_detection`; nil when the cluster has none (no detector runs).
+    public var outlierDetection: OutlierDetection?
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -95,6 +97,7 @@ public struct Cluster: Sendable {
             cluster.lbPolicy = policy
         }
         decodeLbConfigs(r, into: &cluster)
+        cluster.outlierDetection = r.object("outlier_detection", "envoy.config.cluster.v3.OutlierDetection").map(OutlierDetection.decode)
         if let limit = r.uint32("per_connection_buffer_limit_bytes") { cluster.perConnectionBufferLimitBytes = limit }
         cluster.maxRequestsPerConnection = r.uint32("max_requests_per_connection").flatMap { $0 == 0 ? nil : $0 }
         if let rate = r.duration("dns_refresh_rate") {
