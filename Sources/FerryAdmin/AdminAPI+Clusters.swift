@@ -39,6 +39,7 @@ extension AdminAPI {
                 hostJSON.append("""
                 {"address":{"socket_address":{"address":\(JSON.quote(host.address.ipAddress ?? "")),"port_value":\(host.address.port ?? 0)}},\
                 "stats":[\(statsJSON)],"health_status":\(Self.healthStatusJSON(flags)),"weight":\(host.weight),\
+                \(Self.rateJSON("success_rate", rates?.external))\(Self.rateJSON("local_origin_success_rate", rates?.localOrigin))\
                 "hostname":\(JSON.quote(host.hostname)),"priority":\(host.priority),\
                 "locality":{"region":\(JSON.quote(host.locality.region)),"zone":\(JSON.quote(host.locality.zone)),"sub_zone":\(JSON.quote(host.locality.subZone))}}
                 """)
@@ -54,6 +55,11 @@ extension AdminAPI {
     static func rateText(_ rate: Double?) -> String {
         guard let rate else { return "-1" }
         return rate == rate.rounded() ? String(Int(rate)) : String(rate)
+    }
+
+    /// Envoy's JSON has the rate only when the detector has one.
+    static func rateJSON(_ key: String, _ rate: Double?) -> String {
+        rate.map { "\"\(key)\":{\"value\":\(rateText($0))}," } ?? ""
     }
 
     func listeners(_ r: AdminRequest) -> AdminResponse {

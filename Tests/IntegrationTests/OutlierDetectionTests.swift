@@ -7,13 +7,14 @@ import Testing
 @Suite("Outlier detection")
 struct OutlierDetectionTests {
     /// Cluster `pool` over `ports` behind one route, `detection` as its outlier_detection
-    /// fields (no block when nil), sweeping every 0.1s; ejections last 30s (longer than any
-    /// test) unless `detection` sets base_ejection_time.
+    /// fields (no block when nil); unless `detection` says otherwise, the sweep runs every 0.1s
+    /// and ejections last 30s (longer than any test).
     static func yaml(_ ports: [Int], detection: String?) -> String {
         var yaml = "- name: pool\n  type: STATIC\n  connect_timeout: 1s\n"
         if let detection {
             let base = detection.contains("base_ejection_time") ? "" : "base_ejection_time: 30s, "
-            yaml += "  outlier_detection: {interval: 0.1s, \(base)\(detection)}\n"
+            let interval = detection.contains("interval:") ? "" : "interval: 0.1s, "
+            yaml += "  outlier_detection: {\(interval)\(base)\(detection)}\n"
         }
         yaml += "  load_assignment:\n    cluster_name: pool\n    endpoints:\n    - lb_endpoints:\n"
         for port in ports {
@@ -121,6 +122,27 @@ struct OutlierDetectionTests {
             #expect(flagged.count == 1, "\(text)")
             #expect(try await proxy.stat("cluster.pool.outlier_detection.ejections_active") == 1)
             #expect(try await proxy.stat("cluster.pool.outlier_detection.ejections_overflow") ?? 0 >= 1)
+        }
+    }
+
+    @Test("/clusters shows each host's success rate of the last interval once it has the volume")
+    func successRateInClusters() async throws {
+        let detection = "interval: 1s, consecutive_5xx: 1000, failure_percentage_minimum_hosts: 1, failure_percentage_request_volume: 1"
+        try await Self.with(failing: [500], detection: detection) { proxy, flaky, _ in
+            let bad = "pool::127.0.0.1:\(flaky[0].port)::success_rate::0\n"
+            var text = ""
+            var json = ""
+            let deadline = Date().addingTimeInterval(15)
+            // Traffic keeps flowing while polling, so every interval has volume.
+            repeat {
+                _ = try await Support.sequential(proxy.url("/"), count: 3)
+                text = try await Self.clusters(proxy)
+                json = try await ProxyHarness.admin("GET", "/clusters?format=json", port: proxy.adminPort).body
+            } while !(text.contains(bad) && json.contains("\"success_rate\":{\"value\":0}")) && Date() < deadline
+            #expect(text.contains(bad), "\(text)")
+            #expect(text.contains("::success_rate::100\n"), "\(text)")
+            #expect(json.contains("\"success_rate\":{\"value\":0}"), "\(json)")
+            #expect(try await proxy.stat("cluster.pool.outlier_detection.ejections_active") == 0)
         }
     }
 
