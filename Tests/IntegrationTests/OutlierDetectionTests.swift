@@ -240,8 +240,10 @@ struct OutlierDetectionDifferentialTests {
     @Test("three 500s eject the failing endpoint with the same stats as Envoy",
           .enabled(if: DrainListenersOptionsTests.envoyInstalled))
     func consecutive5xxStats() async throws {
-        let flaky = try await FlakyUpstream.start(name: "bad") { _ in .status(500) }
-        defer { Task { await flaky.stop() } }
+        try await FlakyUpstream.with([.status(500)]) { flaky in try await Self.compare(flaky) }
+    }
+
+    static func compare(_ flaky: FlakyUpstream) async throws {
         try await EchoServers.with(["a", "b"]) { echoes in
             let ports = echoes.map(\.port) + [flaky.port]
             let envoy = try await EnvoyProcess.with(yaml: Self.yaml(ports)) { envoy in
