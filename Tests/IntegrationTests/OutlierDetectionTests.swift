@@ -179,7 +179,7 @@ struct OutlierDetectionTests {
 /// The same consecutive-5xx ejection through Envoy 1.40 and Ferry: equal `outlier_detection.*` stats.
 @Suite("Differential: outlier detection as Envoy 1.40", .serialized)
 struct OutlierDetectionDifferentialTests {
-    static func yaml(_ ports: [Int]) -> String {
+    static func yaml(_ ports: [Int], cap: String) -> String {
         let endpoints = ports.map { "        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: \($0)}}}" }
         return """
             admin:
@@ -209,7 +209,7 @@ struct OutlierDetectionDifferentialTests {
               - name: pool
                 type: STATIC
                 connect_timeout: 1s
-                outlier_detection: {consecutive_5xx: 3, interval: 0.1s, base_ejection_time: 30s, max_ejection_percent: 50}
+                outlier_detection: {consecutive_5xx: 3, interval: 0.1s, base_ejection_time: 30s\(cap)}
                 load_assignment:
                   cluster_name: pool
                   endpoints:
@@ -224,14 +224,14 @@ struct OutlierDetectionDifferentialTests {
                         "ejections_detected_success_rate", "ejections_detected_failure_percentage"]
         .map { "cluster.pool.outlier_detection." + $0 } + ["cluster.pool.membership_healthy"]
 
-    /// 12 requests in a row, then the stats once `ejections_active` settled (Envoy ejects on its main thread).
+    /// 12 requests in a row, then the stats once the detection settled (Envoy ejects on its main thread).
     static func run(port: Int, admin: Int) async throws -> [String: String] {
         _ = try await Support.sequential("http://127.0.0.1:\(port)/", count: 12)
         var stats: [String: String] = [:]
         let deadline = Date().addingTimeInterval(3)
         repeat {
             stats = Admin.stats(try await Curl.fetch("http://127.0.0.1:\(admin)/stats").body)
-            if stats["cluster.pool.outlier_detection.ejections_active"] == "1" { break }
+            if stats["cluster.pool.outlier_detection.ejections_detected_consecutive_5xx"] != "0" { break }
             try await Task.sleep(for: .milliseconds(50))
         } while Date() < deadline
         return stats
@@ -240,26 +240,42 @@ struct OutlierDetectionDifferentialTests {
     @Test("three 500s eject the failing endpoint with the same stats as Envoy",
           .enabled(if: DrainListenersOptionsTests.envoyInstalled))
     func consecutive5xxStats() async throws {
-        try await FlakyUpstream.with([.status(500)]) { flaky in try await Self.compare(flaky) }
+        try await FlakyUpstream.with([.status(500)]) { flaky in
+            let envoy = try await Self.compare(flaky, cap: ", max_ejection_percent: 50")
+            #expect(envoy["cluster.pool.outlier_detection.ejections_active"] == "1")
+        }
     }
 
-    static func compare(_ flaky: FlakyUpstream) async throws {
+    // Envoy 1.40 ejects only while (ejected + 1) / hosts stays within max_ejection_percent
+    // (unless always_eject_one_host), so one of three hosts (33%) is over the default 10%.
+    @Test("with the default max_ejection_percent, a three-host cluster overflows instead of ejecting, as in Envoy",
+          .enabled(if: DrainListenersOptionsTests.envoyInstalled))
+    func defaultCapOverflows() async throws {
+        try await FlakyUpstream.with([.status(500)]) { flaky in
+            let envoy = try await Self.compare(flaky, cap: "")
+            #expect(envoy["cluster.pool.outlier_detection.ejections_overflow"] != "0")
+            #expect(envoy["cluster.pool.outlier_detection.ejections_active"] == "0")
+        }
+    }
+
+    /// Runs the scenario through Envoy, then Ferry; expects equal stats and returns Envoy's.
+    static func compare(_ flaky: FlakyUpstream, cap: String) async throws -> [String: String] {
         try await EchoServers.with(["a", "b"]) { echoes in
             let ports = echoes.map(\.port) + [flaky.port]
-            let envoy = try await EnvoyProcess.with(yaml: Self.yaml(ports)) { envoy in
+            let envoy = try await EnvoyProcess.with(yaml: Self.yaml(ports, cap: cap)) { envoy in
                 let stats = try await Self.run(port: envoy.port(of: "main"), admin: envoy.adminPort)
                 _ = try? await ProxyHarness.admin("POST", "/quitquitquit", port: envoy.adminPort)
                 _ = await envoy.child.waitForExit(timeout: 5)
                 return stats
             }
-            let ferry = try await ProxyHarness.with(yaml: { _ in Self.yaml(ports) }) { proxy, _ in
+            let ferry = try await ProxyHarness.with(yaml: { _ in Self.yaml(ports, cap: cap) }) { proxy, _ in
                 try await Self.run(port: proxy.port(of: "main"), admin: proxy.adminPort)
             }
-            #expect(envoy["cluster.pool.outlier_detection.ejections_active"] == "1")
             for name in Self.names {
                 #expect(envoy[name] != nil, "Envoy has no \(name)")
                 #expect(ferry[name] == envoy[name], "\(name): Ferry \(ferry[name] ?? "missing"), Envoy \(envoy[name] ?? "missing")")
             }
+            return envoy
         }
     }
 }
