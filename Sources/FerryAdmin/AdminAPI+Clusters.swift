@@ -30,12 +30,16 @@ extension AdminAPI {
                 text += "\(prefix)weight::\(host.weight)\n"
                 text += "\(prefix)region::\(host.locality.region)\n\(prefix)zone::\(host.locality.zone)\n\(prefix)sub_zone::\(host.locality.subZone)\n"
                 text += "\(prefix)canary::false\n\(prefix)priority::\(host.priority)\n"
-                text += "\(prefix)success_rate::-1\n\(prefix)local_origin_success_rate::-1\n"
+                // The outlier detector's rates of the last interval, -1 without enough volume (as Envoy).
+                let rates = proxy.clusterManager.outlierDetector(of: name)?.successRates(of: host)
+                text += "\(prefix)success_rate::\(Self.rateText(rates?.external))\n"
+                text += "\(prefix)local_origin_success_rate::\(Self.rateText(rates?.localOrigin))\n"
                 let statsJSON = rows.map { "{\"name\":\"\($0.0)\",\"value\":\"\($0.1)\"\($0.0.hasSuffix("active") ? ",\"type\":\"GAUGE\"" : "")}" }
                     .joined(separator: ",")
                 hostJSON.append("""
                 {"address":{"socket_address":{"address":\(JSON.quote(host.address.ipAddress ?? "")),"port_value":\(host.address.port ?? 0)}},\
                 "stats":[\(statsJSON)],"health_status":\(Self.healthStatusJSON(flags)),"weight":\(host.weight),\
+                \(Self.rateJSON("success_rate", rates?.external))\(Self.rateJSON("local_origin_success_rate", rates?.localOrigin))\
                 "hostname":\(JSON.quote(host.hostname)),"priority":\(host.priority),\
                 "locality":{"region":\(JSON.quote(host.locality.region)),"zone":\(JSON.quote(host.locality.zone)),"sub_zone":\(JSON.quote(host.locality.subZone))}}
                 """)
@@ -46,6 +50,16 @@ extension AdminAPI {
         }
         if json { return .json("{\"cluster_statuses\":[\(clusterJSON.joined(separator: ","))]}") }
         return AdminResponse(text)
+    }
+
+    static func rateText(_ rate: Double?) -> String {
+        guard let rate else { return "-1" }
+        return rate == rate.rounded() ? String(Int(rate)) : String(rate)
+    }
+
+    /// Envoy's JSON has the rate only when the detector has one.
+    static func rateJSON(_ key: String, _ rate: Double?) -> String {
+        rate.map { "\"\(key)\":{\"value\":\(rateText($0))}," } ?? ""
     }
 
     func listeners(_ r: AdminRequest) -> AdminResponse {

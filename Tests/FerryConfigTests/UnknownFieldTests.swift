@@ -78,7 +78,7 @@ struct UnknownFieldTests {
         "cluster fields Envoy has but Ferry lacks are not supported yet",
         arguments: [
             "upstream_bind_config: {}", "transport_socket: {name: envoy.transport_sockets.tls}",
-            "outlier_detection: {}",
+            "lb_subset_config: {}",
         ])
     func unsupportedClusterField(field: String) {
         let name = String(field.prefix { $0 != ":" })

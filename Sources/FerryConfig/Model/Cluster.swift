@@ -67,6 +67,8 @@ public struct Cluster: Sendable {
     public var circuitBreakers = CircuitBreakers()
     /// `health_checks` and `common_lb_config.ignore_new_hosts_until_first_hc` (HealthCheckConfig.swift).
     public var activeHealthChecking = ActiveHealthChecking()
+    /// `outlier_detection`; nil when the cluster has none (no detector runs).
+    public var outlierDetection: OutlierDetection?
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -109,6 +111,7 @@ public struct Cluster: Sendable {
                                 fix: "add load_balancing_policy, or use another lb_policy")
         }
         if let c = r.object("circuit_breakers", "envoy.config.cluster.v3.CircuitBreakers") { cluster.circuitBreakers = .decode(c) }
+        cluster.outlierDetection = r.object("outlier_detection", "envoy.config.cluster.v3.OutlierDetection").map(OutlierDetection.decode)
         if let limit = r.uint32("per_connection_buffer_limit_bytes") { cluster.perConnectionBufferLimitBytes = limit }
         cluster.maxRequestsPerConnection = r.uint32("max_requests_per_connection").flatMap { $0 == 0 ? nil : $0 }
         if let rate = r.duration("dns_refresh_rate") {

@@ -153,11 +153,3 @@ public struct HealthCheckStateMachine: Sendable {
         return spread + (jitterMs > 0 ? .milliseconds(Int64(random() % jitterMs)) : .zero)
     }
 }
-
-extension Duration {
-    /// Whole milliseconds, rounded down.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}

@@ -85,10 +85,3 @@ public struct PeakEWMABalancer: Sendable {
         return firstCost <= cost(host: second, pending: pending(second), now: now) ? first : second
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) * 1e-18
-    }
-}

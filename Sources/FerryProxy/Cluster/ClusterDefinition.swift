@@ -25,7 +25,7 @@ public final class ClusterDefinition: Sendable {
         maxRequestsPerConnection = config.maxRequestsPerConnection.map(Int.init)
         bufferLimit = Int(config.perConnectionBufferLimitBytes)
         stats = ClusterStats(cluster: config.name, circuitBreakers: config.circuitBreakers, store: store)
-        fingerprint = "\(config.type)|\(config.connectTimeout)|\(config.lbPolicy)|\(config.idleTimeout)|\(String(describing: config.maxRequestsPerConnection))|\(config.perConnectionBufferLimitBytes)|\(config.dnsRefreshRate)|\(config.dnsLookupFamily)|\(config.localityWeighted)|\(config.healthyPanicThreshold)|\(config.leastRequest)|\(config.ringHash)|\(config.maglev)|\(String(describing: config.peakEWMA))|\(config.activeHealthChecking)|\(String(describing: config.slowStart))|"
+        fingerprint = "\(config.type)|\(config.connectTimeout)|\(config.lbPolicy)|\(config.idleTimeout)|\(String(describing: config.maxRequestsPerConnection))|\(config.perConnectionBufferLimitBytes)|\(config.dnsRefreshRate)|\(config.dnsLookupFamily)|\(config.localityWeighted)|\(config.healthyPanicThreshold)|\(config.leastRequest)|\(config.ringHash)|\(config.maglev)|\(String(describing: config.peakEWMA))|\(config.activeHealthChecking)|\(String(describing: config.slowStart))|\(config.outlierDetection.map(String.init(describing:)) ?? "-")|"
             + config.loadAssignment.localities.map { l in
                 "\(l.priority)/\(l.weight ?? 0)/\(l.locality)/" + l.endpoints.map { "\($0.address.address):\($0.address.port)*\($0.weight)@\($0.hostname)~\($0.healthStatus)~\(String(describing: $0.healthCheckPort))~\($0.disableActiveHealthCheck)" }.joined(separator: ",")
             }.joined(separator: ";") + "|\(config.loadAssignment.overprovisioningFactor)"

@@ -16,6 +16,8 @@ public final class ClusterManager: Sendable {
         var lastError: String?
         /// The cluster's active health checker, when it has `health_checks`.
         var checker: HealthChecker?
+        /// The cluster's outlier detector (`outlier_detection`), tied to this definition.
+        var outlier: ClusterOutlierDetector?
     }
 
     let loop: EventLoop
@@ -80,6 +82,7 @@ public final class ClusterManager: Sendable {
             for (name, entry) in entries where !names.contains(name) {
                 entry.refresh?.cancel()
                 entry.checker?.stop()
+                entry.outlier?.stop()
                 entries[name] = nil
             }
             for definition in definitions {
@@ -90,6 +93,7 @@ public final class ClusterManager: Sendable {
                 }
                 entries[definition.name]?.refresh?.cancel()
                 entries[definition.name]?.checker?.stop()
+                entries[definition.name]?.outlier?.stop()
                 let checker = makeChecker(definition)
                 if definition.config.type == .staticType {
                     entries[definition.name] = Entry(definition: definition, hosts: Self.staticHosts(definition.config), checker: checker)
@@ -98,6 +102,7 @@ public final class ClusterManager: Sendable {
                     entries[definition.name] = Entry(definition: definition, hosts: .empty, checker: checker)
                     toResolve.append(definition)
                 }
+                entries[definition.name]?.outlier = makeOutlierDetector(definition)
             }
         }
         for definition in definitions where definition.config.type == .staticType { publish(definition.name) }
@@ -122,6 +127,7 @@ public final class ClusterManager: Sendable {
             for (_, entry) in entries {
                 entry.refresh?.cancel()
                 entry.checker?.stop()
+                entry.outlier?.stop()
             }
         }
     }
@@ -198,10 +204,26 @@ public final class ClusterManager: Sendable {
     }
 
     func publish(_ name: String) {
-        guard let (hosts, stats) = entries.withLockedValue({ e in e[name].map { ($0.hosts, $0.definition.stats) } }) else { return }
+        guard let (hosts, stats, outlier) = entries.withLockedValue({ e in e[name].map { ($0.hosts, $0.definition.stats, $0.outlier) } })
+        else { return }
+        outlier?.setHosts(hosts.allHosts)
         store.set(stats.membershipTotal, Int64(hosts.count))
         store.set(stats.membershipHealthy, Int64(hosts.allHosts.filter(\.health.isHealthy).count))
         for callback in subscribers.withLockedValue({ $0 }) { callback(name, hosts) }
+    }
+
+    /// The outlier detector of cluster `name`, if it has `outlier_detection`.
+    public func outlierDetector(of name: String) -> ClusterOutlierDetector? { entries.withLockedValue { $0[name]?.outlier } }
+
+    /// A detector for a new or changed cluster, its sweep running on the manager's loop.
+    private func makeOutlierDetector(_ definition: ClusterDefinition) -> ClusterOutlierDetector? {
+        guard let config = definition.config.outlierDetection else { return nil }
+        let name = definition.name
+        let detector = ClusterOutlierDetector(cluster: name, config: config, store: store) { [weak self] in
+            self?.hostHealthChanged(cluster: name)
+        }
+        detector.start(on: loop)
+        return detector
     }
 
     /// A host of cluster `name` changed health (health checker, outlier detector): the loops

@@ -291,6 +291,7 @@ extension ActiveStream {
             return
         }
         upstream = connection
+        pool?.outlier?.record(.connectSuccess)
         // Envoy counts upstream_rq_total when a request is attached to a connection, so a
         // connect failure is not an upstream request.
         if let cluster { shard.inc(cluster.definition.stats.upstreamRqTotal) }
@@ -326,6 +327,7 @@ extension ActiveStream {
         isAwaitingConnection = false
         guard !finished else { return }
         pool?.counters.rqError += 1
+        pool?.outlier?.record(.connectFailed)
         let transport = String(reason.map { $0 == " " ? "_" : $0 })
         upstreamFailureReason = transport
         attemptFailed(.connectFailure) {
@@ -366,6 +368,8 @@ extension ActiveStream {
         if firstUpstreamByteAt == nil { firstUpstreamByteAt = now }
         lastActivity = now
         if head.status >= 500 { pool?.counters.rqError += 1 } else { pool?.counters.rqSuccess += 1 }
+        // Every attempt's status counts, retried or not (Envoy reports it before the retry decision).
+        pool?.outlier?.record(.status(head.status))
         if let retry, head.status != 101 {
             if retry.retries(head) {
                 // Not forwarded: the connection is dropped (its body unread) and the request retried.
@@ -453,6 +457,8 @@ extension ActiveStream {
         guard !finished else { return }
         upstream = nil
         if !responseStarted { pool?.counters.rqError += 1 }
+        // Envoy reports every upstream reset as a local-origin connect failure (a 503 unsplit).
+        pool?.outlier?.record(.connectFailed)
         if let cluster { shard.inc(cluster.definition.stats.upstreamRqRxReset) }
         if responseStarted {
             flags.insert(kind == .protocolError ? .upstreamProtocolError : .upstreamConnectionTermination)

@@ -61,6 +61,7 @@ extension ActiveStream {
             shard.inc(idle ? stats.upstreamRqPerTryIdleTimeout : stats.upstreamRqPerTryTimeout)
         }
         pool?.counters.rqTimeout += 1
+        pool?.outlier?.record(.timeout(status: timeoutResponseCode))
         abortUpstream()
         attemptFailed(.perTryTimeout) {
             flags.insert(.upstreamRequestTimeout)
@@ -73,6 +74,7 @@ extension ActiveStream {
     private func onRouteTimeout() {
         if let cluster { shard.inc(cluster.definition.stats.upstreamRqTimeout) }
         pool?.counters.rqTimeout += 1
+        pool?.outlier?.record(.timeout(status: timeoutResponseCode))
         flags.insert(.upstreamRequestTimeout)
         abortUpstream()
         chargeUpstreamAbort(timeoutResponseCode)

@@ -96,14 +96,17 @@ public final class ProxyServer: Sendable {
     func installOnWorkers(_ generation: ConfigGeneration) async throws {
         var hosts: [String: HostSet] = [:]
         var resources: [String: ClusterResources] = [:]
+        var outliers: [String: ClusterOutlierDetector] = [:]
         for c in generation.clusters {
             hosts[c.name] = clusterManager.hosts(of: c.name) ?? .empty
             resources[c.name] = clusterManager.resources(for: c)
+            outliers[c.name] = clusterManager.outlierDetector(of: c.name)
         }
         let snapshot = hosts
         let shared = resources
+        let detectors = outliers
         for w in workers {
-            try await w.eventLoop.submit { w.value.install(generation, hosts: snapshot, resources: shared) }.get()
+            try await w.eventLoop.submit { w.value.install(generation, hosts: snapshot, resources: shared, outliers: detectors) }.get()
         }
     }
 

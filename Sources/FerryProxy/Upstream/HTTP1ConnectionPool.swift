@@ -29,6 +29,8 @@ final class HTTP1ConnectionPool {
     private(set) var draining = false
     /// Per-host counters for `/clusters` (this loop's share; the admin API sums loops).
     var counters = HostCounters()
+    /// Where this host's results go for outlier detection (nil without `outlier_detection`).
+    var outlier: OutlierHostMonitor?
 
     init(host: UpstreamHost, cluster: WorkerCluster, draining: Bool = false) {
         self.host = host

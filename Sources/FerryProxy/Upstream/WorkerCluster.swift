@@ -11,6 +11,8 @@ final class WorkerCluster {
     private(set) var hosts: HostSet
     /// Circuit breaker counts and limits shared with the other loops.
     let resources: ClusterResources
+    /// The cluster's outlier detector, shared by all loops; each pool gets its host's monitor.
+    let outlier: ClusterOutlierDetector?
     unowned(unsafe) let worker: Worker
     private var pools: [String: HTTP1ConnectionPool] = [:]
     /// `upstream_rq_<code>` counter ids by status code (100-599), registered on first use.
@@ -48,9 +50,11 @@ final class WorkerCluster {
         case peakEWMA(PeakEWMABalancer)
     }
 
-    init(definition: ClusterDefinition, hosts: HostSet, resources: ClusterResources, worker: Worker) {
+    init(definition: ClusterDefinition, hosts: HostSet, resources: ClusterResources, outlier: ClusterOutlierDetector? = nil,
+         worker: Worker) {
         self.definition = definition
         self.resources = resources
+        self.outlier = outlier
         self.hosts = hosts
         self.worker = worker
         priorityLoad = PriorityLoad(healthy: [], total: [])
@@ -64,6 +68,10 @@ final class WorkerCluster {
             pools[key] = nil
         }
         hosts = newHosts
+        if let outlier {
+            // A kept address is a new host object after a DNS refresh: report to its monitor.
+            for host in newHosts.allHosts { pools[host.addressString]?.outlier = outlier.monitor(for: host) }
+        }
         rebuild()
     }
 
@@ -254,6 +262,7 @@ final class WorkerCluster {
         // own whose connection closes after its request, and nothing is kept here.
         if retired { return HTTP1ConnectionPool(host: host, cluster: self, draining: true) }
         let pool = HTTP1ConnectionPool(host: host, cluster: self)
+        pool.outlier = outlier?.monitor(for: host)
         pools[host.addressString] = pool
         return pool
     }

@@ -58,7 +58,8 @@ final class Worker {
     }
 
     /// Switches new streams to `next`, keeping per-cluster state for clusters that did not change.
-    func install(_ next: ConfigGeneration, hosts: [String: HostSet], resources: [String: ClusterResources] = [:]) {
+    func install(_ next: ConfigGeneration, hosts: [String: HostSet], resources: [String: ClusterResources] = [:],
+                 outliers: [String: ClusterOutlierDetector] = [:]) {
         loop.preconditionInEventLoop()
         stats.grow(to: store)
         var byName: [String: WorkerCluster] = [:]
@@ -71,7 +72,8 @@ final class Worker {
                 list.append(existing)
             } else {
                 let cluster = WorkerCluster(definition: definition, hosts: hostSet,
-                                            resources: resources[definition.name] ?? ClusterResources(), worker: self)
+                                            resources: resources[definition.name] ?? ClusterResources(),
+                                            outlier: outliers[definition.name], worker: self)
                 byName[definition.name] = cluster
                 list.append(cluster)
             }
