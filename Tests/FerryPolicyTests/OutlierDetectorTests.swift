@@ -262,3 +262,27 @@ struct OutlierStatisticalTests {
         #expect(bench.detector.successRate(0) == nil)
     }
 }
+
+@Suite("OutlierDetector: active health checks")
+struct OutlierActiveHealthCheckTests {
+    @Test("a passing active health check returns an ejected host at once (successful_active_health_check_uneject_host)")
+    func unejectOnPassingCheck() {
+        var bench = OutlierBench(hosts: 10)
+        #expect(bench.record(.status(500), host: 2, times: 5) == [.eject(host: 2, reason: .consecutive5xx)])
+        #expect(bench.detector.activeHealthCheckPassed(host: 2, now: bench.now) == .uneject(host: 2))
+        #expect(!bench.detector.isEjected(2))
+        #expect(bench.detector.stats.ejectionsActive == 0)
+        // The streak starts over: four more 500s do not eject again.
+        #expect(bench.record(.status(500), host: 2, times: 4).isEmpty)
+        // A host that is not ejected is left alone.
+        #expect(bench.detector.activeHealthCheckPassed(host: 3, now: bench.now) == nil)
+    }
+
+    @Test("with successful_active_health_check_uneject_host false, the host waits out its ejection time")
+    func keepsEjection() {
+        var bench = OutlierBench(hosts: 10) { $0.successfulActiveHealthCheckUnejectHost = false }
+        bench.record(.status(500), host: 2, times: 5)
+        #expect(bench.detector.activeHealthCheckPassed(host: 2, now: bench.now) == nil)
+        #expect(bench.detector.isEjected(2))
+    }
+}

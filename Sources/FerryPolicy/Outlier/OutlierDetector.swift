@@ -189,6 +189,20 @@ public struct OutlierDetector: Sendable {
         return true
     }
 
+    /// An active health check of `host` passed: with `successful_active_health_check_uneject_host`
+    /// (Envoy's default) an ejected host returns at once and its error streaks start over.
+    public mutating func activeHealthCheckPassed(host id: Int, now: Duration) -> Action? {
+        guard configuration.successfulActiveHealthCheckUnejectHost, var state = hosts[id], state.ejected else { return nil }
+        state.ejected = false
+        state.consecutive5xx = 0
+        state.consecutiveGatewayFailure = 0
+        state.consecutiveLocalOriginFailure = 0
+        state.lastUnejection = now
+        stats.ejectionsActive -= 1
+        hosts[id] = state
+        return .uneject(host: id)
+    }
+
     /// The interval sweep (Envoy's `onIntervalTimer`): returns hosts whose ejection time is
     /// over, moves this interval's results into the bucket the success-rate rules read, runs
     /// them, and lets the backoff of hosts in service decay.

@@ -19,7 +19,9 @@ extension ClusterManager {
         guard definition.config.activeHealthChecking.isEnabled else { return nil }
         let name = definition.name
         return HealthChecker(cluster: name, checking: definition.config.activeHealthChecking, loop: loop, store: store,
-                             resources: resources(for: definition)) { [weak self] in self?.hostHealthChanged(cluster: name) }
+                             resources: resources(for: definition),
+                             onPassed: { [weak self] host in self?.outlierDetector(of: name)?.activeHealthCheckPassed(host) }
+        ) { [weak self] in self?.hostHealthChanged(cluster: name) }
     }
 
     /// Hands the entry's current hosts to its checker; completes when the new hosts have their

@@ -132,6 +132,19 @@ public final class ClusterOutlierDetector: Sendable {
         if changed { onHealthChange() }
     }
 
+    /// An active health check of `host` passed (the health checker calls this).
+    func activeHealthCheckPassed(_ host: UpstreamHost) {
+        let changed = state.withLockedValue { s -> Bool in
+            guard !s.stopped, let monitor = s.monitors[ObjectIdentifier(host)],
+                  let action = s.detector.activeHealthCheckPassed(host: monitor.id, now: now) else { return false }
+            apply(action, &s)
+            monitor.streak.store(false, ordering: .relaxed)
+            _ = publish(&s)
+            return true
+        }
+        if changed { onHealthChange() }
+    }
+
     /// The interval sweep: hands over the successes counted without the lock, then returns
     /// hosts whose time is over and runs the success-rate rules.
     func tick() {

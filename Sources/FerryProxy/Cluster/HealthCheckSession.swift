@@ -122,6 +122,7 @@ final class HealthCheckSession {
         switch outcome {
         case .success:
             context.store.add(stats.success)
+            context.passed(host)
         case .networkFailure, .timeout:
             context.store.add(stats.failure)
             context.store.add(stats.networkFailure)

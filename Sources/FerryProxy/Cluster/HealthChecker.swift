@@ -24,6 +24,8 @@ public final class HealthChecker: Sendable {
         let stats: HealthCheckStats
         let resources: ClusterResources
         let healthChanged: @Sendable () -> Void
+        /// A check of the host passed (outlier detection may un-eject it).
+        let passed: @Sendable (UpstreamHost) -> Void
     }
 
     final class Sessions {
@@ -31,6 +33,7 @@ public final class HealthChecker: Sendable {
         var stopped = false
     }
 
+    let onPassed: @Sendable (UpstreamHost) -> Void
     public let cluster: String
     let loop: EventLoop
     let config: HealthCheck
@@ -46,7 +49,8 @@ public final class HealthChecker: Sendable {
     static let spreadWindow = Duration.seconds(1)
 
     init(cluster: String, checking: ActiveHealthChecking, loop: EventLoop, store: StatsStore, resources: ClusterResources,
-         onHealthChanged: @escaping @Sendable () -> Void) {
+         onPassed: @escaping @Sendable (UpstreamHost) -> Void = { _ in }, onHealthChanged: @escaping @Sendable () -> Void) {
+        self.onPassed = onPassed
         self.cluster = cluster
         self.loop = loop
         config = checking.checks[0]
@@ -135,7 +139,7 @@ public final class HealthChecker: Sendable {
                        stats: stats, resources: resources, healthChanged: {
                            changed()
                            Self.publishHealthy(sessions.value, store: store, stats: stats)
-                       })
+                       }, passed: onPassed)
     }
 
     private func publishHealthy(_ state: Sessions) { Self.publishHealthy(state, store: store, stats: stats) }
