@@ -130,6 +130,32 @@ struct HealthCheckTests {
         }
     }
 
+    @Test("a normal response carrying x-envoy-immediate-health-check-fail takes its host out at once; passing checks bring it back")
+    func immediateFailFromTraffic() async throws {
+        let draining = Atomic<Bool>(false)
+        let a = try await FlakyUpstream.start(name: "a") { request in
+            if request.path.hasPrefix("/healthz") { return .respond(200) }
+            // While "draining", a's answers say so (as an Envoy in front of a failing app does).
+            let headers = draining.load(ordering: .relaxed)
+                ? ["x-echo-name": "a", "x-envoy-immediate-health-check-fail": "true"] : ["x-echo-name": "a"]
+            return .respond(200, headers: headers)
+        }
+        let b = try await Self.upstream("b", Switch())
+        // Checks every 2 s, so the ejection comes from the traffic, not from a check.
+        let check = "{timeout: 1s, interval: 2s, no_traffic_interval: 2s, unhealthy_threshold: 3, healthy_threshold: 1, http_health_check: {path: /healthz}}"
+        try await Self.with([a, b], check: check) { (proxy: ProxyHarness) async throws in
+            #expect(try await Self.flags(proxy, a.port) == "healthy")
+            draining.store(true, ordering: .relaxed)
+            _ = try await Support.sequential(proxy.url("/"), count: 4)
+            #expect(try await Self.flags(proxy, a.port) == "/failed_active_hc")
+            let names = try await Support.sequential(proxy.url("/"), count: 10).map(\.value)
+            #expect(Set(names) == ["b"], "\(names)")
+            // Its health checks still pass: the next one (healthy_threshold 1) brings it back.
+            draining.store(false, ordering: .relaxed)
+            #expect(try await Support.eventually(timeout: .seconds(6)) { try await Self.flags(proxy, a.port) == "healthy" })
+        }
+    }
+
     @Test("a TCP connect-only check marks a closed port unhealthy and counts network failures")
     func tcpConnectOnly() async throws {
         let live = try await Self.upstream("live", Switch())

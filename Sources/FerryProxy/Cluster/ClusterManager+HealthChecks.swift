@@ -16,8 +16,15 @@ extension ClusterManager {
     }
 
     func makeChecker(_ definition: ClusterDefinition) -> HealthChecker? {
-        guard definition.config.activeHealthChecking.isEnabled else { return nil }
+        let shared = resources(for: definition)
+        guard definition.config.activeHealthChecking.isEnabled else {
+            shared.setImmediateHealthCheckFailHandler(nil)
+            return nil
+        }
         let name = definition.name
+        shared.setImmediateHealthCheckFailHandler { [weak self] host in
+            self?.entries.withLockedValue { $0[name]?.checker }?.immediateFailure(of: host)
+        }
         return HealthChecker(cluster: name, checking: definition.config.activeHealthChecking, loop: loop, store: store,
                              resources: resources(for: definition),
                              onPassed: { [weak self] host in self?.outlierDetector(of: name)?.activeHealthCheckPassed(host) }

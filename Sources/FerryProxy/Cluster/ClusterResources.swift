@@ -1,5 +1,6 @@
 import Atomics
 import FerryConfig
+import NIOConcurrencyHelpers
 
 /// A cluster's circuit breaker resources (Envoy's ResourceManager at DEFAULT priority),
 /// shared by every worker loop: one per cluster name, kept across reloads while the process
@@ -128,6 +129,19 @@ public final class ClusterResources: Sendable {
     /// Whether the cluster ever opened an upstream connection (Envoy's `upstream_cx_total` used):
     /// until then, active health checks run at `no_traffic_interval`.
     public var hadTraffic: Bool { trafficSeen.load(ordering: .relaxed) }
+
+    /// Set while the cluster has an active health checker: a response carrying
+    /// `x-envoy-immediate-health-check-fail` marks its host unhealthy at once (as Envoy's router
+    /// tells the health checker), until it passes `healthy_threshold` checks again.
+    private let immediateFailHandler = NIOLockedValueBox<(@Sendable (UpstreamHost) -> Void)?>(nil)
+
+    func setImmediateHealthCheckFailHandler(_ handler: (@Sendable (UpstreamHost) -> Void)?) {
+        immediateFailHandler.withLockedValue { $0 = handler }
+    }
+
+    func reportImmediateHealthCheckFail(_ host: UpstreamHost) {
+        immediateFailHandler.withLockedValue { $0 }?(host)
+    }
 
     /// Called per new upstream connection: one relaxed load, one store the first time only.
     public func noteTraffic() {

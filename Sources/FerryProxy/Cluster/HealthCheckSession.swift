@@ -138,6 +138,15 @@ final class HealthCheckSession {
         schedule(in: machine.nextInterval(hadTraffic: context.resources.hadTraffic) { UInt64.random(in: 0...UInt64.max) })
     }
 
+    /// The host answered real traffic with `x-envoy-immediate-health-check-fail`: unhealthy at once.
+    func failImmediately() {
+        guard !stopped else { return }
+        if machine.record(.activeFailure) == .changed {
+            writeFlags()
+            context.healthChanged()
+        }
+    }
+
     /// Mirrors the machine into the flags every loop reads.
     func writeFlags() {
         if machine.isHealthy { host.health.clear(.failedActiveHealthCheck) } else { host.health.set(.failedActiveHealthCheck) }

@@ -99,6 +99,11 @@ public final class HealthChecker: Sendable {
         }
     }
 
+    /// `host` answered traffic with `x-envoy-immediate-health-check-fail`.
+    func immediateFailure(of host: UpstreamHost) {
+        loop.execute { [sessions] in sessions.value.byHost[ObjectIdentifier(host)]?.failImmediately() }
+    }
+
     /// Cancels every timer and closes every check connection.
     public func stop() {
         loop.execute { [sessions] in

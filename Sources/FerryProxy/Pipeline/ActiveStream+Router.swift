@@ -388,6 +388,9 @@ extension ActiveStream {
         if let cluster {
             worker.chargeUpstreamCode(cluster, head.status)
             if let host, let started = upstreamStarted { cluster.recordLatency(now - started, host: host) }
+            if let host, head.headers.contains("x-envoy-immediate-health-check-fail") {
+                cluster.resources.reportImmediateHealthCheckFail(host)
+            }
         }
         routeDeadline = nil
         perTryDeadline = nil
