@@ -13,20 +13,20 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
 
     unowned(unsafe) let worker: Worker
     let listenerName: String
-    private var listener: CompiledListener
+    var listener: CompiledListener
     /// The listener's connection count this connection was admitted into.
     private let admission: ListenerConnections
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     private var info: DownstreamConnectionInfo!
     private var parser: HTTP1Parser
     private var inbound: ByteBuffer?
-    private var stream: ActiveStream?
-    private var requestDone = false
+    var stream: ActiveStream?
+    var requestDone = false
     private var bodyPaused = false
     private var readPaused = false
     private var pendingRead = false
-    private var closing = false
-    private var closeAfter = false
+    var closing = false
+    var closeAfter = false
     private var tunnel = false
     private var requests = 0
     // Response framing of the current stream.
@@ -37,9 +37,12 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     private var pendingOut: ByteBuffer?
     static let coalesceLimit = 16 * 1024
     // Idle timeout (no stream active).
-    private var idleSince: NIODeadline?
-    private var timer: NIOScheduledCallback?
-    private var headStartedAt: NIODeadline?
+    var idleSince: NIODeadline?
+    var timer: NIOScheduledCallback?
+    /// One scheduled callback per connection, moved only when a nearer deadline appears (so a
+    /// busy keep-alive connection reschedules nothing per request).
+    var timerDeadline: NIODeadline?
+    var headStartedAt: NIODeadline?
 
     init(worker: Worker, listener: CompiledListener) {
         self.worker = worker
@@ -49,8 +52,8 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         parser = HTTP1Parser(role: .server, limits: listener.hcm.limits)
     }
 
-    private var hcmStats: HCMStats { listener.hcm.stats }
-    private var shard: StatsShard { worker.stats }
+    var hcmStats: HCMStats { listener.hcm.stats }
+    var shard: StatsShard { worker.stats }
 
     // MARK: lifecycle
 
@@ -249,15 +252,22 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
             return stream.sendLocalReply(error.status, body: HTTPReason.phrase(error.status), details: error.detail)
         }
         if error.status == 413 { shard.inc(hcmStats.rqTooLarge) }
+        refuseHead(error.status, body: HTTPReason.phrase(error.status), details: error.detail, flags: .downstreamProtocolError)
+    }
+
+    /// Answers a request whose head never became a request (malformed, or too slow) with a
+    /// local reply on a stream of its own, so that stats and the access log see it as Envoy's do.
+    func refuseHead(_ status: Int, body: String, details: String, flags: ResponseFlags = []) {
         let stream = ActiveStream(worker: worker, encoder: self, connection: info, listener: listener, generation: worker.generation,
-                                  head: RequestHead(method: "", path: "", authority: nil), headerBytes: 0, started: headStartedAt ?? worker.loop.now)
+                                  head: RequestHead(method: "", path: "", authority: nil), headerBytes: 0,
+                                  started: headStartedAt ?? worker.now)
         self.stream = stream
         requestDone = true
         stream.codecRefused = true
-        stream.flags.insert(.downstreamProtocolError)
+        stream.flags.insert(flags)
         shard.inc(hcmStats.rqTotal)
         shard.add(hcmStats.rqActive, 1)
-        stream.sendLocalReply(error.status, body: HTTPReason.phrase(error.status), details: error.detail)
+        stream.sendLocalReply(status, body: body, details: details)
     }
 
     // MARK: StreamEncoder
@@ -420,88 +430,6 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         process()
         resumeReadingIfNeeded()
         context.flush()
-    }
-
-    // MARK: closing and timers
-
-    private func writeRaw(_ text: String) {
-        guard let context else { return }
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text)), promise: nil)
-    }
-
-    private func closeAfterFlush() {
-        guard let context, !closing else { return }
-        closing = true
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
-        promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
-            self?.context?.close(promise: nil)
-        }
-    }
-
-    private func closeNow() {
-        guard !closing || context?.channel.isActive == true else { return }
-        closing = true
-        context?.close(promise: nil)
-    }
-
-    /// Closes the connection if it is idle (drain, listener removed).
-    func closeIfIdle() {
-        if stream == nil { closeAfterFlush() } else { closeAfter = true }
-    }
-
-    private func becomeIdle() {
-        idleSince = worker.now
-        if let timeout = listener.hcm.idleTimeout { arm(worker.now + timeout) }
-    }
-
-    /// One scheduled callback per connection, moved only when a nearer deadline appears (so a
-    /// busy keep-alive connection reschedules nothing per request).
-    private var timerDeadline: NIODeadline?
-
-    private func arm(_ deadline: NIODeadline) {
-        if timer != nil, let current = timerDeadline, current <= deadline { return }
-        timer?.cancel()
-        timerDeadline = deadline
-        timer = try? worker.loop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
-    }
-
-    func handleScheduledCallback(eventLoop: some EventLoop) {
-        timer = nil
-        timerDeadline = nil
-        guard !closing else { return }
-        let now = eventLoop.now
-        let hcm = listener.hcm
-        var next: NIODeadline?
-        if stream == nil, let started = headStartedAt, let timeout = hcm.requestHeadersTimeout {
-            if started + timeout <= now { return headersTimedOut() }
-            next = started + timeout
-        }
-        if stream == nil, let since = idleSince, let timeout = hcm.idleTimeout {
-            if since + timeout <= now {
-                shard.inc(hcmStats.cxIdleTimeout)
-                closeAfterFlush()
-                return
-            }
-            next = min(next ?? since + timeout, since + timeout)
-        } else if stream != nil, let timeout = hcm.idleTimeout {
-            next = min(next ?? now + timeout, now + timeout)
-        }
-        if let next { arm(next) }
-    }
-
-    /// The request head did not arrive within request_headers_timeout: 408 and close (as Envoy).
-    private func headersTimedOut() {
-        shard.inc(hcmStats.rqHeaderTimeout)
-        closeAfter = true
-        let stream = ActiveStream(worker: worker, encoder: self, connection: info, listener: listener, generation: worker.generation,
-                                  head: RequestHead(method: "", path: "", authority: nil), headerBytes: 0, started: headStartedAt ?? worker.now)
-        self.stream = stream
-        requestDone = true
-        stream.codecRefused = true
-        shard.inc(hcmStats.rqTotal)
-        shard.add(hcmStats.rqActive, 1)
-        stream.sendLocalReply(408, body: "request header timeout", details: "request_header_timeout")
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

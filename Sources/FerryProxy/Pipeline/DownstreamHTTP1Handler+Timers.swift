@@ -1,0 +1,74 @@
+import NIOCore
+
+/// Closing and the connection-level timers (request headers timeout, downstream idle timeout):
+/// one scheduled callback per connection, moved only when a nearer deadline appears.
+extension DownstreamHTTP1Handler {
+    func writeRaw(_ text: String) {
+        guard let context else { return }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text)), promise: nil)
+    }
+
+    func closeAfterFlush() {
+        guard let context, !closing else { return }
+        closing = true
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
+        promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
+            self?.context?.close(promise: nil)
+        }
+    }
+
+    func closeNow() {
+        guard !closing || context?.channel.isActive == true else { return }
+        closing = true
+        context?.close(promise: nil)
+    }
+
+    /// Closes the connection if it is idle (drain, listener removed).
+    func closeIfIdle() {
+        if stream == nil { closeAfterFlush() } else { closeAfter = true }
+    }
+
+    func becomeIdle() {
+        idleSince = worker.now
+        if let timeout = listener.hcm.idleTimeout { arm(worker.now + timeout) }
+    }
+
+    func arm(_ deadline: NIODeadline) {
+        if timer != nil, let current = timerDeadline, current <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = try? worker.loop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        timer = nil
+        timerDeadline = nil
+        guard !closing else { return }
+        let now = eventLoop.now
+        let hcm = listener.hcm
+        var next: NIODeadline?
+        if stream == nil, let started = headStartedAt, let timeout = hcm.requestHeadersTimeout {
+            if started + timeout <= now { return headersTimedOut() }
+            next = started + timeout
+        }
+        if stream == nil, let since = idleSince, let timeout = hcm.idleTimeout {
+            if since + timeout <= now {
+                shard.inc(hcmStats.cxIdleTimeout)
+                closeAfterFlush()
+                return
+            }
+            next = min(next ?? since + timeout, since + timeout)
+        } else if stream != nil, let timeout = hcm.idleTimeout {
+            next = min(next ?? now + timeout, now + timeout)
+        }
+        if let next { arm(next) }
+    }
+
+    /// The request head did not arrive within request_headers_timeout: 408 and close (as Envoy).
+    func headersTimedOut() {
+        shard.inc(hcmStats.rqHeaderTimeout)
+        closeAfter = true
+        refuseHead(408, body: "request header timeout", details: "request_header_timeout")
+    }
+}
