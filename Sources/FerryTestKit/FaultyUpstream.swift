@@ -86,14 +86,7 @@ public final class FaultyUpstream: Sendable {
         _ script: @escaping @Sendable (String) -> Fault, _ body: (FaultyUpstream) async throws -> T
     ) async throws -> T {
         let upstream = try await start(script)
-        do {
-            let result = try await body(upstream)
-            await upstream.stop()
-            return result
-        } catch {
-            await upstream.stop()
-            throw error
-        }
+        return try await withCleanup { try await body(upstream) } cleanup: { await upstream.stop() }
     }
 }
 
@@ -104,8 +97,7 @@ final class FaultyHandler: ChannelInboundHandler {
     let script: @Sendable (String) -> FaultyUpstream.Fault
     let log: FaultyUpstream.Log
     let connection: Int
-    private var buffer: [UInt8] = []
-    private var bodyToSkip = 0
+    private var reader = RequestHeadReader()
     private var done = false
 
     init(script: @escaping @Sendable (String) -> FaultyUpstream.Fault, log: FaultyUpstream.Log, connection: Int) {
@@ -116,16 +108,10 @@ final class FaultyHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !done else { return }
-        buffer += unwrapInboundIn(data).readableBytesView
+        reader.append(unwrapInboundIn(data))
         while !done {
-            let skipped = min(bodyToSkip, buffer.count)
-            buffer.removeFirst(skipped)
-            bodyToSkip -= skipped
-            guard bodyToSkip == 0, let end = WireResponse.find([13, 10, 13, 10], in: buffer, from: 0) else { return }
-            let head = String(decoding: buffer[..<end], as: UTF8.self)
-            buffer.removeFirst(end + 4)
+            guard reader.skipBody(), let head = reader.nextHead() else { return }
             log.append(.init(connection: connection, head: head))
-            bodyToSkip = ScriptedHandler.contentLength(of: head)
             act(script(head), context: context)
         }
     }

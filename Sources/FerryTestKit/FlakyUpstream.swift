@@ -133,14 +133,11 @@ public final class FlakyUpstream: Sendable {
         _ scripts: [[Action]], _ body: ([FlakyUpstream]) async throws -> T
     ) async throws -> T {
         var upstreams: [FlakyUpstream] = []
-        do {
+        return try await withCleanup {
             for (i, actions) in scripts.enumerated() { upstreams.append(try await start(name: "u\(i + 1)", actions)) }
-            let result = try await body(upstreams)
+            return try await body(upstreams)
+        } cleanup: {
             for u in upstreams { await u.stop() }
-            return result
-        } catch {
-            for u in upstreams { await u.stop() }
-            throw error
         }
     }
 

@@ -33,14 +33,7 @@ public final class MirrorServer: Sendable {
     /// Starts a mirror, runs `body`, and stops it whatever happens.
     public static func with<T>(_ body: (MirrorServer) async throws -> T) async throws -> T {
         let mirror = try await start()
-        do {
-            let result = try await body(mirror)
-            await mirror.stop()
-            return result
-        } catch {
-            await mirror.stop()
-            throw error
-        }
+        return try await withCleanup { try await body(mirror) } cleanup: { await mirror.stop() }
     }
 }
 

@@ -116,13 +116,6 @@ public final class RawConnection: Sendable {
     /// Connects, runs `body`, and closes whatever happens.
     public static func with<T>(port: Int, _ body: (RawConnection) async throws -> T) async throws -> T {
         let connection = try await connect(port: port)
-        do {
-            let result = try await body(connection)
-            await connection.close()
-            return result
-        } catch {
-            await connection.close()
-            throw error
-        }
+        return try await withCleanup { try await body(connection) } cleanup: { await connection.close() }
     }
 }

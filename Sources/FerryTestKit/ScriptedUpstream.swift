@@ -59,14 +59,7 @@ public final class ScriptedUpstream: Sendable {
         _ body: (ScriptedUpstream) async throws -> T
     ) async throws -> T {
         let upstream = try await start(script)
-        do {
-            let result = try await body(upstream)
-            await upstream.stop()
-            return result
-        } catch {
-            await upstream.stop()
-            throw error
-        }
+        return try await withCleanup { try await body(upstream) } cleanup: { await upstream.stop() }
     }
 }
 
@@ -76,8 +69,7 @@ final class ScriptedHandler: ChannelInboundHandler {
 
     let script: @Sendable (String) -> ScriptedUpstream.Reply
     let log: ScriptedUpstream.HeadLog
-    private var buffer: [UInt8] = []
-    private var bodyToSkip = 0
+    private var reader = RequestHeadReader()
     private var pendingReply: ScriptedUpstream.Reply?
     private var echoing = false
 
@@ -92,26 +84,20 @@ final class ScriptedHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
             return
         }
-        buffer += bytes.readableBytesView
+        reader.append(bytes)
         process(context: context)
     }
 
     private func process(context: ChannelHandlerContext) {
         while !echoing {
             if let reply = pendingReply {
-                let skipped = min(bodyToSkip, buffer.count)
-                buffer.removeFirst(skipped)
-                bodyToSkip -= skipped
-                guard bodyToSkip == 0 else { return }
+                guard reader.skipBody() else { return }
                 pendingReply = nil
                 if !send(reply, context: context) { return }
                 continue
             }
-            guard let end = WireResponse.find([13, 10, 13, 10], in: buffer, from: 0) else { return }
-            let head = String(decoding: buffer[..<end], as: UTF8.self)
-            buffer.removeFirst(end + 4)
+            guard let head = reader.nextHead() else { return }
             log.append(head)
-            bodyToSkip = Self.contentLength(of: head)
             pendingReply = script(head)
         }
     }
@@ -132,21 +118,10 @@ final class ScriptedHandler: ChannelInboundHandler {
             echoing = true
             var out = ByteBuffer(string: text)
             // Bytes that followed the request head are tunnel bytes: echo them too.
-            out.writeBytes(buffer)
-            buffer = []
+            out.writeBytes(reader.takeRest())
             context.writeAndFlush(wrapOutboundOut(out), promise: nil)
             return false
         }
-    }
-
-    static func contentLength(of head: String) -> Int {
-        for line in head.components(separatedBy: "\r\n").dropFirst() {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "content-length" {
-                return Int(parts[1].trimmingCharacters(in: .whitespaces)) ?? 0
-            }
-        }
-        return 0
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }

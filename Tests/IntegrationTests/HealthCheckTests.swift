@@ -38,22 +38,14 @@ struct HealthCheckTests {
     /// A proxy over `ports` with `check`; `body` runs, then the proxy and `upstreams` stop.
     static func with(_ upstreams: [FlakyUpstream], ports: [Int]? = nil, check: String,
                      _ body: (ProxyHarness) async throws -> Void) async throws {
-        do {
+        try await withCleanup {
             let proxy = try await ProxyHarness.start(yaml: TestConfig.bootstrap(
                 routes: Support.forward("{prefix: \"/\"}", to: "pool"), clusters: [],
                 extraClusters: cluster(ports ?? upstreams.map(\.port), check: check)))
-            do {
-                try await body(proxy)
-                await proxy.stop()
-            } catch {
-                await proxy.stop()
-                throw error
-            }
-        } catch {
+            try await withCleanup { try await body(proxy) } cleanup: { await proxy.stop() }
+        } cleanup: {
             for u in upstreams { await u.stop() }
-            throw error
         }
-        for u in upstreams { await u.stop() }
     }
 
     static func stat(_ proxy: ProxyHarness, _ name: String) async throws -> Int {
@@ -185,21 +177,19 @@ struct HealthCheckTests {
         yaml += "      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: \(a.port)}}, health_check_config: {port_value: \(dead)}}\n"
         yaml += "      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: \(b.port)}}}\n"
         yaml += "      - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: \(c.port)}}, health_check_config: {disable_active_health_check: true}}\n"
-        let proxy = try await ProxyHarness.start(yaml: TestConfig.bootstrap(
-            routes: Support.forward("{prefix: \"/\"}", to: "pool"), clusters: [], extraClusters: yaml))
-        do {
-            #expect(try await Self.flags(proxy, a.port) == "/failed_active_hc")
-            #expect(try await Self.flags(proxy, b.port) == "healthy")
-            #expect(try await Self.flags(proxy, c.port) == "healthy")
-            let names = try await Support.sequential(proxy.url("/"), count: 20).map(\.value)
-            #expect(Set(names) == ["b", "c"], "\(names)")
-            await proxy.stop()
-        } catch {
-            await proxy.stop()
+        try await withCleanup {
+            let proxy = try await ProxyHarness.start(yaml: TestConfig.bootstrap(
+                routes: Support.forward("{prefix: \"/\"}", to: "pool"), clusters: [], extraClusters: yaml))
+            try await withCleanup {
+                #expect(try await Self.flags(proxy, a.port) == "/failed_active_hc")
+                #expect(try await Self.flags(proxy, b.port) == "healthy")
+                #expect(try await Self.flags(proxy, c.port) == "healthy")
+                let names = try await Support.sequential(proxy.url("/"), count: 20).map(\.value)
+                #expect(Set(names) == ["b", "c"], "\(names)")
+            } cleanup: { await proxy.stop() }
+        } cleanup: {
             for u in [a, b, c] { await u.stop() }
-            throw error
         }
-        for u in [a, b, c] { await u.stop() }
     }
 
     @Test("a check that gets no answer within timeout fails as a network failure")

@@ -38,7 +38,7 @@ struct LoadBalancerPolicyTests {
     @Test("LEAST_REQUEST with choice_count 5: an endpoint answering after 500 ms gets far fewer of 200 concurrent requests than round robin gives it")
     func leastRequestAvoidsBusyHost() async throws {
         let slow = try await FlakyUpstream.start(name: "slow") { _ in .after(.milliseconds(500), .respond(200, body: "slow")) }
-        do {
+        try await withCleanup {
             try await ProxyHarness.with(upstreams: ["fast"], yaml: { ports in
                 TestConfig.bootstrap(
                     routes: Support.forward("{prefix: \"/\"}", to: "pool"), clusters: [],
@@ -61,10 +61,8 @@ struct LoadBalancerPolicyTests {
                 #expect(fast >= 130, "the fast endpoint got \(fast) of 200, the slow one \(slow.requestCount)")
                 #expect(slow.requestCount == 200 - fast)
             }
+        } cleanup: {
             await slow.stop()
-        } catch {
-            await slow.stop()
-            throw error
         }
     }
 
@@ -140,7 +138,7 @@ struct LoadBalancerPolicyTests {
     @Test("ferry peak EWMA (load_balancing_policy): an endpoint 100 ms slower than two others gets almost nothing")
     func peakEWMAAvoidsSlowHost() async throws {
         let slow = try await EchoServer.start(name: "slow", delay: .milliseconds(100))
-        do {
+        try await withCleanup {
             try await ProxyHarness.with(upstreams: ["a", "b"], yaml: { ports in
                 let policy = """
                     load_balancing_policy:
@@ -167,10 +165,8 @@ struct LoadBalancerPolicyTests {
                 #expect(slowCount <= 30, "the slow endpoint got \(slowCount) of 200")
                 #expect(names.filter { $0 == "a" }.count > 50 && names.filter { $0 == "b" }.count > 50)
             }
+        } cleanup: {
             await slow.stop()
-        } catch {
-            await slow.stop()
-            throw error
         }
     }
 }

@@ -19,15 +19,10 @@ struct LocalityExampleTests {
         // loopback addresses (127.0.0.1 ... 127.0.0.4).
         var servers: [EchoServer] = [try await EchoServer.start(name: Self.names[0], host: "127.0.0.1")]
         let port = servers[0].port
-        do {
-            for i in 1..<4 { servers.append(try await EchoServer.start(name: Self.names[i], host: "127.0.0.\(i + 1)", port: port)) }
-        } catch {
-            for s in servers { await s.stop() }
-            throw error
-        }
         var overrides: [String: [String]] = [:]
         for (i, name) in Self.names.enumerated() { overrides[name] = ["127.0.0.\(i + 1)"] }
-        do {
+        try await withCleanup {
+            for i in 1..<4 { servers.append(try await EchoServer.start(name: Self.names[i], host: "127.0.0.\(i + 1)", port: port)) }
             try await ProxyHarness.with(yaml: { _ in
                 text.replacingOccurrences(of: "address: 0.0.0.0", with: "address: 127.0.0.1")
                     .replacingOccurrences(of: "port_value: 3000", with: "port_value: 0")
@@ -59,10 +54,8 @@ struct LocalityExampleTests {
                 let third = try await Support.sequential(proxy.url("/"), count: 20).map(\.value)
                 #expect(Set(third) == ["backend-local-1"], "\(third)")
             }
-        } catch {
+        } cleanup: {
             for s in servers { await s.stop() }
-            throw error
         }
-        for s in servers { await s.stop() }
     }
 }

@@ -142,14 +142,11 @@ enum EchoServers {
     /// Starts one echo server per name, runs `body`, and stops them whether `body` returns or throws.
     static func with<T>(_ names: [String], _ body: ([EchoServer]) async throws -> T) async throws -> T {
         var echoes: [EchoServer] = []
-        do {
+        return try await withCleanup {
             for name in names { echoes.append(try await EchoServer.start(name: name)) }
-            let result = try await body(echoes)
+            return try await body(echoes)
+        } cleanup: {
             for e in echoes { await e.stop() }
-            return result
-        } catch {
-            for e in echoes { await e.stop() }
-            throw error
         }
     }
 }

@@ -60,8 +60,6 @@ struct UpstreamKillTests {
         }
         for echo in echoes {
             let ready = await Support.eventually(timeout: .seconds(15)) {
-                // RawHTTPClient, not TestHTTPClient: the latter leaks its promise (a debug-build
-                // crash) when the connection is refused.
                 let probe = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
                 return (try? await RawHTTPClient.exchange(port: echo.port, probe, timeout: 2))?.status == 200
             }
