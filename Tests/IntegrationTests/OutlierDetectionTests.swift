@@ -180,42 +180,11 @@ struct OutlierDetectionTests {
 @Suite("Differential: outlier detection as Envoy 1.40", .serialized)
 struct OutlierDetectionDifferentialTests {
     static func yaml(_ ports: [Int], cap: String) -> String {
-        let endpoints = ports.map { "        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: \($0)}}}" }
-        return """
-            admin:
-              address: {socket_address: {address: 127.0.0.1, port_value: 0}}
-            static_resources:
-              listeners:
-              - name: main
-                address: {socket_address: {address: 127.0.0.1, port_value: 0}}
-                filter_chains:
-                - filters:
-                  - name: envoy.filters.network.http_connection_manager
-                    typed_config:
-                      "@type": \(TestConfig.hcmType)
-                      stat_prefix: od
-                      route_config:
-                        virtual_hosts:
-                        - name: all
-                          domains: ["*"]
-                          routes:
-                          - match: {prefix: "/"}
-                            route: {cluster: pool}
-                      http_filters:
-                      - name: envoy.filters.http.router
-                        typed_config:
-                          "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-              clusters:
-              - name: pool
-                type: STATIC
-                connect_timeout: 1s
-                outlier_detection: {consecutive_5xx: 3, interval: 0.1s, base_ejection_time: 30s\(cap)}
-                load_assignment:
-                  cluster_name: pool
-                  endpoints:
-                  - lb_endpoints:
-            \(endpoints.joined(separator: "\n"))
-            """
+        TestConfig.bootstrap(
+            routes: Support.forward("{prefix: \"/\"}", to: "pool"), clusters: [],
+            extraClusters: TestConfig.cluster(
+                "pool", endpoints: ports.map { .init(port: $0) },
+                extra: "outlier_detection: {consecutive_5xx: 3, interval: 0.1s, base_ejection_time: 30s\(cap)}"))
     }
 
     static let names = ["ejections_active", "ejections_total", "ejections_overflow", "ejections_enforced_total",
