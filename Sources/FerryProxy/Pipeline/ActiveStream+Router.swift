@@ -340,7 +340,9 @@ extension ActiveStream {
         if let cluster {
             worker.chargeUpstreamCode(cluster, head.status)
             if let host, let started = upstreamStarted { cluster.recordLatency(now - started, host: host) }
-            if let host, head.headers.contains("x-envoy-immediate-health-check-fail") {
+            // Only clusters with active health checking act on it: no header scan otherwise.
+            if let host, cluster.definition.config.activeHealthChecking.isEnabled,
+               head.headers.contains("x-envoy-immediate-health-check-fail") {
                 cluster.resources.reportImmediateHealthCheckFail(host)
             }
         }
