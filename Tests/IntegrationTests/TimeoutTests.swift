@@ -72,22 +72,13 @@ struct TimeoutTests {
         }
     }
 
-    @Test("a route's idle_timeout replaces stream_idle_timeout: 2 s on the route outlasts 0.2 s on the HCM")
-    func routeIdleOverridesHCM() async throws {
+    /// A route's idle_timeout replaces the HCM's stream_idle_timeout: 2 s outlasts the HCM's 0.2 s,
+    /// and 0 s disables the idle timeout altogether.
+    @Test("a route's idle_timeout (2s, or 0s = off) replaces the HCM's 0.2 s stream_idle_timeout", arguments: ["2s", "0s"])
+    func routeIdleOverridesHCM(_ routeIdle: String) async throws {
         try await FlakyUpstream.with([.after(.milliseconds(500), .respond(200))]) { (upstream) async throws in
             try await RetryRig.run(
-                [upstream], routes: RetryRig.route("/", "idle_timeout: 2s"), hcmExtra: "stream_idle_timeout: 0.2s\n"
-            ) { (proxy, _) async throws in
-                #expect(try await Curl.fetch(proxy.url("/")).status == 200)
-            }
-        }
-    }
-
-    @Test("a route idle_timeout of 0s disables the stream idle timeout")
-    func routeIdleZero() async throws {
-        try await FlakyUpstream.with([.after(.milliseconds(500), .respond(200))]) { (upstream) async throws in
-            try await RetryRig.run(
-                [upstream], routes: RetryRig.route("/", "idle_timeout: 0s"), hcmExtra: "stream_idle_timeout: 0.2s\n"
+                [upstream], routes: RetryRig.route("/", "idle_timeout: \(routeIdle)"), hcmExtra: "stream_idle_timeout: 0.2s\n"
             ) { (proxy, _) async throws in
                 #expect(try await Curl.fetch(proxy.url("/")).status == 200)
             }
