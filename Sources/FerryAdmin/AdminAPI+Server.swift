@@ -109,14 +109,23 @@ extension AdminAPI {
 
     func runtime() -> AdminResponse {
         let runtime = proxy.generation.bootstrap.runtime
-        var keys = Set<String>()
-        for layer in runtime.layers { keys.formUnion(layer.values?.keys ?? [:].keys) }
-        let entries = keys.sorted().map { key -> String in
-            let values = runtime.layers.map { JSON.quote($0.values?[key] ?? "") }.joined(separator: ",")
-            return "\(JSON.quote(key)):{\"layer_values\":[\(values)],\"final_value\":\(JSON.quote(runtime.value(key) ?? ""))}"
+        let admin = proxy.adminRuntimeValues
+        let final = runtime.values(admin: admin)
+        let entries = final.keys.sorted().map { key -> String in
+            let values = runtime.layers.map { JSON.quote(($0.values ?? admin)[key] ?? "") }.joined(separator: ",")
+            return "\(JSON.quote(key)):{\"layer_values\":[\(values)],\"final_value\":\(JSON.quote(final[key] ?? ""))}"
         }
         let layers = runtime.layers.map { JSON.quote($0.name) }.joined(separator: ",")
         return .json("{\"entries\":{\(entries.joined(separator: ","))},\"layers\":[\(layers)]}\n")
+    }
+
+    /// `/runtime_modify?key=value&...`: admin-layer overrides, as Envoy's.
+    func runtimeModify(_ r: AdminRequest) async -> AdminResponse {
+        guard !r.query.isEmpty else { return AdminResponse(.badRequest, "usage: /runtime_modify?key1=value1&key2=value2&keyN=valueN\n") }
+        switch await proxy.modifyRuntime(r.query) {
+        case .success: return AdminResponse("OK\n")
+        case .failure(let error): return AdminResponse(.serviceUnavailable, "\(error)\n")
+        }
     }
 
     func logging(_ r: AdminRequest) -> AdminResponse {

@@ -53,6 +53,9 @@ public final class AdminAPI: Sendable {
         Endpoint(path: "/listeners", help: "print listener info (format=text|json)", mutates: false) { a, r in .init(response: a.listeners(r)) },
         Endpoint(path: "/memory", help: "print current allocation/heap usage", mutates: false) { _, _ in .init(response: memory()) },
         Endpoint(path: "/runtime", help: "print runtime values", mutates: false) { a, _ in .init(response: a.runtime()) },
+        Endpoint(path: "/runtime_modify", help: "Adds or modifies runtime values as passed in query parameters. To delete a previously added key, use an empty string as the value.", mutates: true) { a, r in
+            .init(response: await a.runtimeModify(r))
+        },
         Endpoint(path: "/logging", help: "query/change logging levels (level=, paths=component:level,...)", mutates: true) { a, r in
             .init(response: a.logging(r))
         },

@@ -7,11 +7,11 @@ import Testing
 struct AdminEndpointsTests {
     static let endpoints = [
         "/help", "/ready", "/server_info", "/stats", "/stats/prometheus", "/clusters", "/config_dump", "/listeners",
-        "/memory", "/runtime", "/logging", "/healthcheck/fail", "/healthcheck/ok", "/reset_counters", "/quitquitquit",
-        "/drain_listeners", "/reload",
+        "/memory", "/runtime", "/runtime_modify", "/logging", "/healthcheck/fail", "/healthcheck/ok", "/reset_counters",
+        "/quitquitquit", "/drain_listeners", "/reload",
     ]
     static let mutating = [
-        "/logging", "/healthcheck/fail", "/healthcheck/ok", "/reset_counters", "/quitquitquit", "/drain_listeners", "/reload",
+        "/runtime_modify", "/logging", "/healthcheck/fail", "/healthcheck/ok", "/reset_counters", "/quitquitquit", "/drain_listeners", "/reload",
     ]
 
     @Test("the index page is HTML that links every endpoint, with a POST form for each mutating one")
@@ -135,6 +135,34 @@ struct AdminEndpointsTests {
             #expect(entries["shared"]?["final_value"] as? String == "from-override")
             #expect(entries["feature.enabled"]?["layer_values"] as? [String] == ["true", ""])
             #expect(entries["feature.enabled"]?["final_value"] as? String == "true")
+        }
+    }
+
+    @Test("POST /runtime_modify sets and removes admin-layer values over the static layers; without an admin layer it is refused as in Envoy")
+    func runtimeModify() async throws {
+        let layers = """
+        layered_runtime:
+          layers:
+          - {name: base, static_layer: {shared: from-base, kept: base}}
+          - {name: admin, admin_layer: {}}
+
+        """
+        try await ProxyHarness.with(upstreams: ["backend"], yaml: { layers + AdminConfigs.backend($0) }) { proxy, _ in
+            #expect(try await Admin.post(proxy, "/runtime_modify?shared=from-admin&added=1").status == 200)
+            var entries = try #require(try Admin.json(try await Admin.get(proxy, "/runtime").body)["entries"] as? [String: [String: Any]])
+            #expect(entries["shared"]?["layer_values"] as? [String] == ["from-base", "from-admin"])
+            #expect(entries["shared"]?["final_value"] as? String == "from-admin")
+            #expect(entries["added"]?["final_value"] as? String == "1")
+            #expect(entries["kept"]?["final_value"] as? String == "base")
+            // An empty value removes the override.
+            #expect(try await Admin.post(proxy, "/runtime_modify?shared=").status == 200)
+            entries = try #require(try Admin.json(try await Admin.get(proxy, "/runtime").body)["entries"] as? [String: [String: Any]])
+            #expect(entries["shared"]?["final_value"] as? String == "from-base")
+        }
+        try await ProxyHarness.with(upstreams: ["backend"], yaml: { AdminConfigs.backend($0) }) { proxy, _ in
+            let refused = try await Admin.post(proxy, "/runtime_modify?a=b")
+            #expect(refused.status == 503)
+            #expect(refused.body == "No admin layer specified\n")
         }
     }
 

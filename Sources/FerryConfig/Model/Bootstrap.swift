@@ -83,6 +83,16 @@ public struct Runtime: Sendable {
 
     public var hasAdminLayer: Bool { layers.contains { $0.values == nil } }
 
+    /// Every key's effective value, later layers over earlier ones; the admin layer (if any)
+    /// contributes `admin` (the `/runtime_modify` overrides) at its place in the order.
+    public func values(admin: [String: String]) -> [String: String] {
+        var result: [String: String] = [:]
+        for layer in layers {
+            for (key, value) in layer.values ?? admin { result[key] = value }
+        }
+        return result
+    }
+
     static func decode(_ r: ObjectReader) -> Runtime {
         defer { r.finish() }
         var runtime = Runtime()

@@ -39,6 +39,15 @@ public struct HttpFilter: Sendable {
     public var name: String
     public var kind: Kind
     public var location: SourceLocation
+    /// `disabled: true`: off unless a route's typed_per_filter_config turns it on.
+    public var disabled = false
+
+    public init(name: String, kind: Kind, location: SourceLocation, disabled: Bool = false) {
+        self.name = name
+        self.kind = kind
+        self.location = location
+        self.disabled = disabled
+    }
 
     /// `envoy.extensions.filters.http.router.v3.Router`.
     public struct RouterConfig: Sendable {
@@ -75,10 +84,7 @@ public struct HttpFilter: Sendable {
                 continue
             }
             let optional = r.bool("is_optional") ?? false
-            if r.bool("disabled") == true {
-                r.diagnostics.error(r.location(of: "disabled"), r.join("disabled"),
-                                    "disabled filters (enabled per route) are not supported yet by Ferry", fix: "remove `disabled: true`")
-            }
+            let disabled = r.bool("disabled") ?? false
             let typed = r.any("typed_config")
             let typeName = typed.map { $0.typeURL.split(separator: "/").last.map(String.init) ?? $0.typeURL }
             if typeName == routerType || (typed == nil && ["envoy.filters.http.router", "envoy.router"].contains(name)) {
@@ -101,7 +107,9 @@ public struct HttpFilter: Sendable {
                                         "\(name) cannot be the last HTTP filter; the router must come last",
                                         fix: "add `- name: envoy.filters.http.router` after it")
                 }
-                if let kind = decoder(reader) { chain.append(HttpFilter(name: name, kind: kind, location: r.node.location)) }
+                if let kind = decoder(reader) {
+                    chain.append(HttpFilter(name: name, kind: kind, location: r.node.location, disabled: disabled))
+                }
                 continue
             }
             typed?.reader.accept(contentsOf: typed?.reader.keys ?? [])

@@ -13,6 +13,8 @@ public struct Route: Sendable {
     public var responseHeaders = HeaderMutations()
     /// Request bytes kept for retries; nil = the listener's per_connection_buffer_limit_bytes.
     public var retryBufferLimit: UInt64?
+    /// Per-filter settings for this route (the most specific level).
+    public var typedPerFilterConfig: [String: FilterOverride] = [:]
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -54,6 +56,7 @@ public struct Route: Sendable {
         route.requestHeaders = HeaderMutations.decode(r, prefix: "request_")
         route.responseHeaders = HeaderMutations.decode(r, prefix: "response_")
         route.retryBufferLimit = decodeBufferLimit(r)
+        route.typedPerFilterConfig = FilterOverride.decodeMap(r)
         guard match != nil, action != nil else { return nil }
         return route
     }

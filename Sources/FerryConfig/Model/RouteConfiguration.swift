@@ -13,6 +13,8 @@ public struct RouteConfiguration: Sendable {
     public var ignorePortInHostMatching = false
     /// Limit for direct_response bodies read from files (default 4096, as Envoy).
     public var maxDirectResponseBodySizeBytes: UInt32 = 4096
+    /// Per-filter settings for every route (the least specific level).
+    public var typedPerFilterConfig: [String: FilterOverride] = [:]
     public var location: SourceLocation = .unknown
 
     public init() {}
@@ -29,6 +31,7 @@ public struct RouteConfiguration: Sendable {
         config.internalOnlyHeaders = r.strings("internal_only_headers").map { $0.value.lowercased() }
         config.requestHeaders = HeaderMutations.decode(r, prefix: "request_")
         config.responseHeaders = HeaderMutations.decode(r, prefix: "response_")
+        config.typedPerFilterConfig = FilterOverride.decodeMap(r)
         config.virtualHosts = r.objects("virtual_hosts", "envoy.config.route.v3.VirtualHost").compactMap {
             VirtualHost.decode($0, context: context, maxBody: config.maxDirectResponseBodySizeBytes)
         }
@@ -48,6 +51,8 @@ public struct VirtualHost: Sendable {
     public var retryPolicy: RetryPolicy?
     /// Request bytes kept for retries (`per_request_buffer_limit_bytes` / `request_body_buffer_limit`).
     public var retryBufferLimit: UInt64?
+    /// Per-filter settings for this host's routes.
+    public var typedPerFilterConfig: [String: FilterOverride] = [:]
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -82,6 +87,7 @@ public struct VirtualHost: Sendable {
         host.includeAttemptCountInResponse = r.bool("include_attempt_count_in_response") ?? false
         host.retryPolicy = r.object("retry_policy", "envoy.config.route.v3.RetryPolicy").map(RetryPolicy.decode)
         host.retryBufferLimit = Route.decodeBufferLimit(r)
+        host.typedPerFilterConfig = FilterOverride.decodeMap(r)
         host.routes = r.objects("routes", "envoy.config.route.v3.Route").compactMap {
             Route.decode($0, context: context, maxBody: maxBody)
         }

@@ -40,7 +40,19 @@ enum BootstrapValidator {
 
     private static func validateRoutes(_ hcm: HttpConnectionManager, clusters: [String: Cluster], diagnostics: DiagnosticCollector) {
         var domains: [String: VirtualHost] = [:]
+        let filterNames = Set(hcm.httpFilters.map(\.name))
+        func checkOverrides(_ overrides: [String: FilterOverride]) {
+            for (name, override) in overrides.sorted(by: { $0.key < $1.key }) where !filterNames.contains(name) && !override.isOptional {
+                let suggestion = Suggestion.closest(to: name, in: filterNames)
+                diagnostics.warning(override.location, override.path,
+                                    "typed_per_filter_config names \"\(name)\", which is not in this listener's http_filters, so it has no effect"
+                                        + (suggestion.map { " (did you mean \"\($0)\"?)" } ?? ""))
+            }
+        }
+        checkOverrides(hcm.routeConfig.typedPerFilterConfig)
         for host in hcm.routeConfig.virtualHosts {
+            checkOverrides(host.typedPerFilterConfig)
+            for route in host.routes { checkOverrides(route.typedPerFilterConfig) }
             for domain in host.domains {
                 if let first = domains[domain] {
                     diagnostics.error(host.location, "\(host.path).domains",

@@ -1,41 +1,135 @@
 import FerryConfig
+import FerryTelemetry
+import NIOCore
 
 /// What a filter hook tells the chain.
 enum FilterStatus {
     /// Go on to the next filter (and finally the router).
     case proceed
-    /// Stop here: the filter answered (local reply) or will resume the stream itself later.
+    /// Stop here: the filter answered (local reply), or will call `stream.continueDecoding()`
+    /// later (a delay, a queue); the request body waits meanwhile.
     case stop
 }
 
 /// One HTTP filter's work on one stream, in the order of `http_filters`. Hooks default to doing
 /// nothing; a filter implements only what it needs. Decode hooks run in config order before the
-/// router, encode hooks in reverse order on the response head, `onComplete` once at the end.
+/// router; `interceptResponse`, `encodeHeaders` and `encodeData` in reverse order on the
+/// response; `onComplete` once at the end (in config order).
 protocol StreamFilter: AnyObject {
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus
+    /// A response is about to start: the upstream's head (`local` false) or a local reply
+    /// (the router's 503/504, another filter's rejection). Return a takeover to answer
+    /// differently: the original response is dropped (an upstream response's connection is
+    /// closed), then the takeover runs and answers (e.g. `sendLocalReply`, or routes again).
+    /// Not offered the filter's own reply.
+    func interceptResponse(_ stream: ActiveStream, status: Int, local: Bool) -> ResponseTakeover?
     func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead)
+    /// A chunk of the response body on its way downstream (read-only).
+    func encodeData(_ stream: ActiveStream, _ data: ByteBuffer)
     func onComplete(_ stream: ActiveStream)
 }
 
 extension StreamFilter {
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus { .proceed }
+    func interceptResponse(_ stream: ActiveStream, status: Int, local: Bool) -> ResponseTakeover? { nil }
     func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead) {}
+    func encodeData(_ stream: ActiveStream, _ data: ByteBuffer) {}
     func onComplete(_ stream: ActiveStream) {}
+}
+
+/// A filter's replacement for a response (see `StreamFilter.interceptResponse`).
+typealias ResponseTakeover = () -> Void
+
+/// What a factory is compiled with: where its stats go and what it may refer to.
+struct FilterFactoryContext {
+    let node: NodeInfo
+    let store: StatsStore
+    /// The connection manager's `stat_prefix`.
+    let statPrefix: String
+    let listenerName: String
+    let clusterIndex: [String: Int]
+    let governance: GovernanceRegistry
+    let diagnostics: DiagnosticCollector
+    /// Governance keys this generation uses (the registry drops the others once it is active).
+    let governanceKeys: KeySet
+
+    final class KeySet {
+        var keys = Set<String>()
+    }
+
+    /// Shared state for one governance rule, kept across reloads while its config is unchanged.
+    /// `scope` is "" for the filter's listener-level rule, else the route's scope name.
+    func governanceState<S: GovernanceState>(filter: String, scope: String, fingerprint: String, make: () -> S) -> S {
+        let key = "\(listenerName)/\(filter)" + (scope.isEmpty ? "" : "/\(scope)")
+        governanceKeys.keys.insert(key)
+        return governance.state(key: key, fingerprint: fingerprint, make: make)
+    }
 }
 
 /// Makes a filter's per-stream object; compiled once per configuration generation.
 protocol StreamFilterFactory: Sendable {
-    func makeFilter() -> StreamFilter
+    /// The filter's `name` in `http_filters`; `typed_per_filter_config` keys refer to it.
+    var name: String { get }
+    /// `disabled: true` in `http_filters`: runs only where a route enables it.
+    var disabledByDefault: Bool { get }
+    /// Compiles this filter's `typed_per_filter_config` entry for one route (or virtual host,
+    /// or route configuration; `scope` names it for stats and live state). Reports a located
+    /// error and returns nil when the filter takes no such config or the type is not its own.
+    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)?
+    /// The filter object for one stream; `routeConfig` is the compiled per-route config, if any.
+    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter
+}
+
+extension StreamFilterFactory {
+    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
+        context.diagnostics.error(override.location, override.path, "\(name) takes no per-route configuration",
+                                  fix: "remove the entry, or use an envoy.config.route.v3.FilterConfig with only `disabled: true`")
+        return nil
+    }
+}
+
+/// A filter's setting on one route, after merging route configuration, virtual host and route
+/// (the most specific level that mentions the filter wins).
+enum RouteFilterSetting: Sendable {
+    /// No level mentions the filter: its listener-level config and default on/off apply.
+    case inherit
+    case disabled
+    /// On (a `FilterConfig` with `disabled: false` and no config, for a default-off filter).
+    case enabled
+    case config(any Sendable)
 }
 
 enum StreamFilterFactories {
     /// Factories for the configured filters, in order (the router is the stream's own last step).
-    static func make(_ filters: [HttpFilter], node: NodeInfo) -> [StreamFilterFactory] {
+    static func make(_ filters: [HttpFilter], context: FilterFactoryContext) -> [StreamFilterFactory] {
         filters.compactMap { filter in
             switch filter.kind {
             case .router: return nil
-            case .healthCheck(let config): return HealthCheckFilterFactory(config: config, cluster: node.cluster)
+            case .healthCheck(let config):
+                return HealthCheckFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config,
+                                                cluster: context.node.cluster)
             }
         }
+    }
+
+    /// The per-route settings of `factories` for one level of overrides on top of `base`;
+    /// empty when no filter is mentioned anywhere (the common case: no per-route lookups).
+    static func settings(_ overrides: [String: FilterOverride], over base: [RouteFilterSetting], scope: String,
+                         factories: [StreamFilterFactory], context: FilterFactoryContext) -> [RouteFilterSetting] {
+        guard !overrides.isEmpty else { return base }
+        var result = base.isEmpty ? Array(repeating: RouteFilterSetting.inherit, count: factories.count) : base
+        for (name, override) in overrides.sorted(by: { $0.key < $1.key }) {
+            // An entry for a filter this listener lacks has no effect here (route configurations
+            // may serve several listeners); the validator warns about names no listener has.
+            guard let index = factories.firstIndex(where: { $0.name == name }) else { continue }
+            if override.disabled {
+                result[index] = .disabled
+            } else if override.kind == nil {
+                result[index] = .enabled
+            } else if let compiled = factories[index].compileRouteConfig(override, scope: scope, context: context) {
+                result[index] = .config(compiled)
+            }
+        }
+        return result
     }
 }

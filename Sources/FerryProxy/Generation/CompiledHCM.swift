@@ -21,7 +21,8 @@ final class CompiledHCM: Sendable {
     let idleTimeout: TimeAmount?
     let drainTimeout: TimeAmount
 
-    init(config: HttpConnectionManager, routeTable: RouteTable, stats: HCMStats, accessLogs: [CompiledAccessLog], node: NodeInfo) {
+    init(config: HttpConnectionManager, routeTable: RouteTable, stats: HCMStats, accessLogs: [CompiledAccessLog],
+         filterFactories: [StreamFilterFactory]) {
         self.config = config
         self.routeTable = routeTable
         routeConfig = config.routeConfig
@@ -29,7 +30,7 @@ final class CompiledHCM: Sendable {
         var router = HttpFilter.RouterConfig()
         for filter in config.httpFilters { if case .router(let r) = filter.kind { router = r } }
         self.router = router
-        filterFactories = StreamFilterFactories.make(config.httpFilters, node: node)
+        self.filterFactories = filterFactories
         self.accessLogs = accessLogs
         localReply = config.localReplyConfig.map(CompiledLocalReply.init)
         var upgrades: [String: Bool] = [:]

@@ -26,8 +26,11 @@ final class CompiledRoute: Sendable {
     let action: Action
     let requestHeaders: HeaderMutations
     let responseHeaders: HeaderMutations
+    /// Per-filter settings by position in the listener's filter chain (empty: none anywhere).
+    let filterSettings: [RouteFilterSetting]
 
-    init(_ route: Route, action: Action) {
+    init(_ route: Route, action: Action, filterSettings: [RouteFilterSetting] = []) {
+        self.filterSettings = filterSettings
         name = route.name
         caseSensitive = route.match.caseSensitive
         switch route.match.path {

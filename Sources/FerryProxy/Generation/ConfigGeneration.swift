@@ -11,8 +11,15 @@ public final class ConfigGeneration: Sendable {
     let listeners: [CompiledListener]
     let clusters: [ClusterDefinition]
     let clusterIndex: [String: Int]
+    /// Governance rules this generation's filters use (see `GovernanceRegistry`).
+    let governanceKeys: Set<String>
+    /// Runtime values of the bootstrap's static layers, flattened (see `RuntimeValues`).
+    let runtime: [String: String]
 
-    init(id: Int, loaded: LoadedConfig, listeners: [CompiledListener], clusters: [ClusterDefinition]) {
+    init(id: Int, loaded: LoadedConfig, listeners: [CompiledListener], clusters: [ClusterDefinition],
+         governanceKeys: Set<String> = []) {
+        self.governanceKeys = governanceKeys
+        runtime = loaded.bootstrap.runtime.values(admin: [:])
         self.id = id
         self.loaded = loaded
         self.listeners = listeners

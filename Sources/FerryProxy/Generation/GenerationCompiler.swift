@@ -8,12 +8,13 @@ import NIOCore
 /// log file that cannot be opened) report located config errors like the validator does.
 public enum GenerationCompiler {
     public static func compile(_ loaded: LoadedConfig, id: Int, store: StatsStore) -> Result<ConfigGeneration, ConfigErrors> {
-        compile(loaded, id: id, store: store, previous: nil)
+        compile(loaded, id: id, store: store, previous: nil, governance: GovernanceRegistry())
     }
 
-    /// `previous` lends its per-listener connection counters to listeners that keep their name.
-    static func compile(_ loaded: LoadedConfig, id: Int, store: StatsStore, previous: ConfigGeneration?)
-        -> Result<ConfigGeneration, ConfigErrors>
+    /// `previous` lends its per-listener connection counters to listeners that keep their name;
+    /// `governance` keeps the live state of rules whose config did not change.
+    static func compile(_ loaded: LoadedConfig, id: Int, store: StatsStore, previous: ConfigGeneration?,
+                        governance: GovernanceRegistry) -> Result<ConfigGeneration, ConfigErrors>
     {
         let counters = previous?.listenerConnections ?? [:]
         let diagnostics = DiagnosticCollector()
@@ -26,13 +27,18 @@ public enum GenerationCompiler {
         var index: [String: Int] = [:]
         for c in clusters { index[c.name] = c.index }
         var listeners: [CompiledListener] = []
+        let governanceKeys = FilterFactoryContext.KeySet()
         for listener in bootstrap.listeners {
             let hcmConfig = listener.httpConnectionManager
+            let context = FilterFactoryContext(node: bootstrap.node, store: store, statPrefix: hcmConfig.statPrefix,
+                                               listenerName: listener.name, clusterIndex: index, governance: governance,
+                                               diagnostics: diagnostics, governanceKeys: governanceKeys)
+            let factories = StreamFilterFactories.make(hcmConfig.httpFilters, context: context)
             let table = compileRoutes(hcmConfig.routeConfig, clusters: clusters, index: index,
-                                      bufferLimit: Int(listener.perConnectionBufferLimitBytes))
+                                      bufferLimit: Int(listener.perConnectionBufferLimitBytes), filters: (factories, context))
             let logs = compileAccessLogs(hcmConfig.accessLogs, at: hcmConfig.location, path: "\(hcmConfig.path).access_log", diagnostics)
             let stats = HCMStats(prefix: hcmConfig.statPrefix, listenerStatName: listener.statName, store: store)
-            let hcm = CompiledHCM(config: hcmConfig, routeTable: table, stats: stats, accessLogs: logs, node: bootstrap.node)
+            let hcm = CompiledHCM(config: hcmConfig, routeTable: table, stats: stats, accessLogs: logs, filterFactories: factories)
             var limit: Int?
             if let value = bootstrap.runtime.value("envoy.resource_limits.listener.\(listener.name).connection_limit") {
                 if let n = Int(value), n >= 0 { limit = n } else {
@@ -44,7 +50,8 @@ public enum GenerationCompiler {
                                               connectionLimit: limit, connections: counters[listener.name] ?? ListenerConnections()))
         }
         if diagnostics.hasErrors { return .failure(ConfigErrors(diagnostics: diagnostics.diagnostics)) }
-        return .success(ConfigGeneration(id: id, loaded: loaded, listeners: listeners, clusters: clusters))
+        return .success(ConfigGeneration(id: id, loaded: loaded, listeners: listeners, clusters: clusters,
+                                         governanceKeys: governanceKeys.keys))
     }
 
     static func checkStaticAddresses(_ cluster: Cluster, _ diagnostics: DiagnosticCollector) {
@@ -73,17 +80,27 @@ public enum GenerationCompiler {
     }
 
     static func compileRoutes(_ config: RouteConfiguration, clusters: [ClusterDefinition], index: [String: Int],
-                              bufferLimit: Int = 1_048_576) -> RouteTable {
+                              bufferLimit: Int = 1_048_576,
+                              filters: ([StreamFilterFactory], FilterFactoryContext)? = nil) -> RouteTable {
+        // Per-filter settings merge route configuration → virtual host → route, most specific last.
+        func settings(_ overrides: [String: FilterOverride], over base: [RouteFilterSetting], scope: String) -> [RouteFilterSetting] {
+            guard let (factories, context) = filters, !factories.isEmpty else { return [] }
+            return StreamFilterFactories.settings(overrides, over: base, scope: scope, factories: factories, context: context)
+        }
+        let top = settings(config.typedPerFilterConfig, over: [], scope: "route_config")
         let hosts = config.virtualHosts.map { host in
-            CompiledVirtualHost(host, routes: host.routes.map {
-                compileRoute($0, clusters: clusters, index: index, host: host, bufferLimit: bufferLimit)
-            })
+            let hostSettings = settings(host.typedPerFilterConfig, over: top, scope: "vhost:\(host.name)")
+            return CompiledVirtualHost(host, routes: host.routes.enumerated().map { i, route in
+                let scope = "route:\(host.name)/" + (route.name.isEmpty ? "\(i)" : route.name)
+                return compileRoute(route, clusters: clusters, index: index, host: host, bufferLimit: bufferLimit,
+                                    filterSettings: settings(route.typedPerFilterConfig, over: hostSettings, scope: scope))
+            }, filterSettings: hostSettings)
         }
         return RouteTable(virtualHosts: hosts, ignorePortInHostMatching: config.ignorePortInHostMatching)
     }
 
     static func compileRoute(_ route: Route, clusters: [ClusterDefinition], index: [String: Int], host: VirtualHost? = nil,
-                             bufferLimit: Int = 1_048_576) -> CompiledRoute {
+                             bufferLimit: Int = 1_048_576, filterSettings: [RouteFilterSetting] = []) -> CompiledRoute {
         func handle(_ name: String) -> ClusterHandle { ClusterHandle(name: name, index: index[name] ?? -1) }
         let action: CompiledRoute.Action
         switch route.action {
@@ -107,6 +124,6 @@ public enum GenerationCompiler {
         case .directResponse(let d):
             action = .directResponse(status: d.status, body: d.body.map { ByteBuffer(bytes: $0.bytes) })
         }
-        return CompiledRoute(route, action: action)
+        return CompiledRoute(route, action: action, filterSettings: filterSettings)
     }
 }

@@ -55,8 +55,12 @@ final class CompiledVirtualHost: Sendable {
     let responseHeaders: HeaderMutations
     let includeRequestAttemptCount: Bool
     let includeAttemptCountInResponse: Bool
+    /// Per-filter settings of the virtual host (over the route configuration's), for requests
+    /// that match no route.
+    let filterSettings: [RouteFilterSetting]
 
-    init(_ host: VirtualHost, routes: [CompiledRoute]) {
+    init(_ host: VirtualHost, routes: [CompiledRoute], filterSettings: [RouteFilterSetting] = []) {
+        self.filterSettings = filterSettings
         name = host.name
         domains = host.domains
         self.routes = routes

@@ -16,6 +16,10 @@ extension ActiveStream {
             self.details = details
             return resetDownstream()
         }
+        if !filters.isEmpty, let takeover = filtersIntercept(status: status, local: true) {
+            self.details = details
+            return takeover()
+        }
         isLocalReply = true
         self.details = details
         localBody = body
@@ -102,6 +106,7 @@ extension ActiveStream {
     }
 
     func sendBody(_ data: ByteBuffer) {
+        for filter in filters.reversed() { filter.encodeData(self, data) }
         bodyBytesSent += UInt64(data.readableBytes)
         lastTxAt = worker.now
         encoder.encodeData(data, for: self)
@@ -146,6 +151,10 @@ extension ActiveStream {
         guard !finished else { return }
         finished = true
         finishedAt = worker.now
+        if let wake = filterWake {
+            filterWake = nil
+            wake.cancel()
+        }
         worker.timers.remove(self)
         shard.add(stats.rqActive, -1)
         if isAwaitingConnection { pool?.cancel(self) }

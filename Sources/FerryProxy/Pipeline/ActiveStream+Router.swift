@@ -348,6 +348,14 @@ extension ActiveStream {
         }
         routeDeadline = nil
         perTryDeadline = nil
+        if !filters.isEmpty, let takeover = filtersIntercept(status: head.status, local: false) {
+            // The upstream's response is replaced: its connection cannot carry on.
+            let connection = upstream
+            upstream = nil
+            endAttempt()
+            connection?.abort()
+            return takeover()
+        }
         var response = consume head
         response.headers.remove("connection")
         response.headers.remove("keep-alive")

@@ -38,6 +38,11 @@ final class ActiveStream {
     var routeAction: CompiledRouteAction?
     /// This stream's filter objects (empty when only the router is configured).
     var filters: [StreamFilter] = []
+    /// The next filter whose decode hook runs.
+    var decodeFilterIndex = 0
+    /// A filter's pending wake-up (`wake(after:)`).
+    var filterWake: Scheduled<Void>?
+    var interceptingResponse = false
     var isHealthCheck = false
     var weightedTarget: CompiledRouteAction.WeightedTarget?
     var cluster: WorkerCluster?
@@ -226,15 +231,12 @@ final class ActiveStream {
     private func routeRequest() {
         virtualHost = hcm.routeTable.virtualHost(for: request.authority)
         route = virtualHost?.route(for: request)
-        if !hcm.filterFactories.isEmpty {
-            filters = hcm.filterFactories.map { $0.makeFilter() }
-            for filter in filters where filter.decodeHeaders(self, endStream: requestEnded) == .stop { return }
-        }
-        runRouter()
+        if hcm.filterFactories.isEmpty { return runRouter() }
+        startFilterChain()
     }
 
     /// The router: the terminal step of the filter chain.
-    private func runRouter() {
+    func runRouter() {
         guard let route else {
             shard.inc(stats.noRoute)
             flags.insert(.noRouteFound)

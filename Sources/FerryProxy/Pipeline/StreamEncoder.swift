@@ -33,6 +33,9 @@ final class DownstreamConnectionInfo {
     let remoteString: String?
     let localString: String?
     let remoteIP: String?
+    /// Per-connection state of filters that keep some (a per-connection rate limit bucket), by
+    /// the filter config's identity.
+    var filterState: [ObjectIdentifier: AnyObject] = [:]
 
     init(id: UInt64, remote: NIOCore.SocketAddress?, local: NIOCore.SocketAddress?) {
         self.id = id

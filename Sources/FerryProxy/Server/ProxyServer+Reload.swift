@@ -35,7 +35,7 @@ extension ProxyServer {
         }
         options.adjustConfig?(&loaded)
         let next: ConfigGeneration
-        switch GenerationCompiler.compile(loaded, id: previous.id + 1, store: store, previous: previous) {
+        switch GenerationCompiler.compile(loaded, id: previous.id + 1, store: store, previous: previous, governance: governance) {
         case .success(let g): next = g
         case .failure(let errors): return reloadFailed(errors.description)
         }
@@ -108,6 +108,7 @@ extension ProxyServer {
             }
         }
         current.withLockedValue { $0 = next }
+        governance.retain(next.governanceKeys)
         store.set(serverStats.configGeneration, Int64(next.id))
         if !lateErrors.isEmpty {
             // The new routes and clusters are live; report the listener that could not bind again.

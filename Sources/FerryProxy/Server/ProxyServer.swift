@@ -24,11 +24,16 @@ public final class ProxyServer: Sendable {
     let serverStats: ServerStats
     let reloadGate = ReloadGate()
     let lastReload = NIOLockedValueBox<(generation: Int, error: String?)>((1, nil))
+    /// Live state of the governance filters' rules, kept across reloads (admin `/governance`).
+    public let governance: GovernanceRegistry
+    /// The runtime admin layer's values (`/runtime_modify`).
+    let runtimeOverrides = NIOLockedValueBox<[String: String]>([:])
     var logger: Logger { options.logger }
 
     private init(generation: ConfigGeneration, store: StatsStore, options: ProxyOptions, group: MultiThreadedEventLoopGroup,
                  mainGroup: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, workers: [NIOLoopBound<Worker>],
-                 clusterManager: ClusterManager, state: ServerState) {
+                 clusterManager: ClusterManager, state: ServerState, governance: GovernanceRegistry) {
+        self.governance = governance
         self.store = store
         self.options = options
         self.group = group
@@ -50,7 +55,8 @@ public final class ProxyServer: Sendable {
     public static func start(config: LoadedConfig, options: ProxyOptions) async throws -> ProxyServer {
         let store = StatsStore()
         raiseOpenFileLimit(logger: options.logger)
-        let generation = try GenerationCompiler.compile(config, id: 1, store: store).get()
+        let governance = GovernanceRegistry()
+        let generation = try GenerationCompiler.compile(config, id: 1, store: store, previous: nil, governance: governance).get()
         let concurrency = max(1, options.concurrency)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: concurrency)
         let mainGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -70,7 +76,8 @@ public final class ProxyServer: Sendable {
         let manager = ClusterManager(loop: mainGroup.next(), resolver: DNSResolver(threadPool: threadPool, overrides: options.hostOverrides),
                                      store: store, logger: options.logger)
         let server = ProxyServer(generation: generation, store: store, options: options, group: group, mainGroup: mainGroup,
-                                 threadPool: threadPool, workers: workers, clusterManager: manager, state: state)
+                                 threadPool: threadPool, workers: workers, clusterManager: manager, state: state,
+                                 governance: governance)
         manager.subscribe { [workers] name, hosts in
             for w in workers { w.eventLoop.execute { w.value.updateHosts(cluster: name, hosts) } }
         }
@@ -111,6 +118,21 @@ public final class ProxyServer: Sendable {
     }
 
     public var generation: ConfigGeneration { current.withLockedValue { $0 } }
+
+    /// `/runtime_modify`: sets (or, with an empty value, removes) admin-layer runtime values and
+    /// hands the result to every worker. Fails when the bootstrap has no admin layer, as Envoy.
+    public func modifyRuntime(_ changes: [String: String]) async -> Result<Void, RuntimeModifyError> {
+        guard generation.bootstrap.runtime.hasAdminLayer else { return .failure(.noAdminLayer) }
+        let overrides = runtimeOverrides.withLockedValue { values in
+            for (key, value) in changes { values[key] = value.isEmpty ? nil : value }
+            return values
+        }
+        for w in workers { try? await w.eventLoop.submit { w.value.setRuntimeOverrides(overrides) }.get() }
+        return .success(())
+    }
+
+    /// The admin layer's values (for `/runtime`).
+    public var adminRuntimeValues: [String: String] { runtimeOverrides.withLockedValue { $0 } }
 
     /// Names and bound addresses of the listeners (port 0 resolved to the real port).
     public var listenerAddresses: [(name: String, address: NIOCore.SocketAddress)] {
@@ -261,5 +283,15 @@ struct ServerStats: Sendable {
         store.set(live, phase == .live ? 1 : 0)
         store.set(state, Int64(phase == .live ? 0 : phase == .draining ? 1 : 2))
         store.set(totalConnections, Int64(connections))
+    }
+}
+
+public enum RuntimeModifyError: Error, CustomStringConvertible {
+    case noAdminLayer
+
+    public var description: String {
+        switch self {
+        case .noAdminLayer: "No admin layer specified"
+        }
     }
 }

@@ -31,6 +31,9 @@ final class Worker {
     private var clustersByName: [String: WorkerCluster] = [:]
     /// Open downstream connections, for draining.
     var connections: [ObjectIdentifier: DownstreamHTTP1Handler] = [:]
+    /// Effective runtime values: the generation's layers, with the admin layer's overrides.
+    private(set) var runtime: [String: String]
+    private var runtimeOverrides: [String: String] = [:]
 
     init(index: Int, workerCount: Int, loop: EventLoop, generation: ConfigGeneration, store: StatsStore, server: ServerState,
          logger: Logger) {
@@ -38,6 +41,7 @@ final class Worker {
         self.workerCount = workerCount
         self.loop = loop
         self.generation = generation
+        runtime = generation.runtime
         self.store = store
         self.server = server
         self.logger = logger
@@ -83,6 +87,28 @@ final class Worker {
         clustersByName = byName
         clusters = list
         generation = next
+        runtime = runtimeOverrides.isEmpty ? next.runtime : next.bootstrap.runtime.values(admin: runtimeOverrides)
+    }
+
+    /// The admin layer changed (`/runtime_modify`).
+    func setRuntimeOverrides(_ overrides: [String: String]) {
+        loop.preconditionInEventLoop()
+        runtimeOverrides = overrides
+        runtime = overrides.isEmpty ? generation.runtime : generation.bootstrap.runtime.values(admin: overrides)
+    }
+
+    /// Envoy's `featureEnabled` for a runtime fractional percent: the runtime key's value if it
+    /// is set and valid, else the default, as a chance per call.
+    func featureEnabled(_ fraction: RuntimeFractionalPercent) -> Bool {
+        var percent = fraction.defaultValue
+        if let key = fraction.runtimeKey, let text = runtime[key],
+           let value = FractionalPercent.parse(runtime: text, defaultDenominator: percent.denominator) {
+            percent = value
+        }
+        let share = percent.perMillion
+        if share >= 1_000_000 { return true }
+        if share == 0 { return false }
+        return random.next() % 1_000_000 < share
     }
 
     func updateHosts(cluster name: String, _ hosts: HostSet) {

@@ -7,10 +7,12 @@ import FerryConfig
 /// as usual, which is what rolling deploys need, and carries
 /// `x-envoy-immediate-health-check-fail: true` while the server is failed, as in Envoy.
 struct HealthCheckFilterFactory: StreamFilterFactory {
+    let name: String
+    let disabledByDefault: Bool
     let config: HttpFilter.HealthCheckConfig
     let cluster: String
 
-    func makeFilter() -> StreamFilter { HealthCheckFilter(config: config, cluster: cluster) }
+    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter { HealthCheckFilter(config: config, cluster: cluster) }
 }
 
 final class HealthCheckFilter: StreamFilter {

@@ -1,0 +1,73 @@
+import FerryConfig
+import NIOCore
+
+/// The HTTP filter chain of a stream: building it with the route's per-filter settings,
+/// running the decode hooks in order, pausing and resuming, and the response-side hooks.
+extension ActiveStream {
+    /// Makes this stream's filters (skipping those the route turns off) and runs their decode
+    /// hooks; the router runs when every filter has let the request through.
+    func startFilterChain() {
+        let factories = hcm.filterFactories
+        let settings = route?.filterSettings ?? virtualHost?.filterSettings ?? []
+        filters.reserveCapacity(factories.count)
+        for (i, factory) in factories.enumerated() {
+            let setting = i < settings.count ? settings[i] : .inherit
+            switch setting {
+            case .disabled: continue
+            case .inherit: if factory.disabledByDefault { continue }
+            case .enabled, .config: break
+            }
+            if case .config(let config) = setting {
+                filters.append(factory.makeFilter(routeConfig: config))
+            } else {
+                filters.append(factory.makeFilter(routeConfig: nil))
+            }
+        }
+        decodeFilterIndex = 0
+        continueDecoding()
+    }
+
+    /// Runs the remaining decode hooks, then the router. A filter that stopped the chain calls
+    /// this to let the request go on (after a delay or a wait in a queue).
+    func continueDecoding() {
+        guard !finished else { return }
+        while decodeFilterIndex < filters.count {
+            let filter = filters[decodeFilterIndex]
+            decodeFilterIndex += 1
+            if filter.decodeHeaders(self, endStream: requestEnded) == .stop {
+                // Hold the request body in the codec until the chain goes on.
+                if !finished { encoder.pauseRequestBody() }
+                return
+            }
+        }
+        runRouter()
+    }
+
+    /// Runs `body` on the stream's loop after `delay`, unless the stream finishes first (one
+    /// pending wake-up per stream; a filter delay or queue wait is rare, so a scheduled task
+    /// is cheaper overall than a per-tick check).
+    func wake(after delay: TimeAmount, _ body: @escaping () -> Void) {
+        filterWake?.cancel()
+        filterWake = worker.loop.scheduleTask(in: delay) { [weak self] in
+            guard let self, !self.finished else { return }
+            self.filterWake = nil
+            body()
+        }
+    }
+
+    /// Offers a response about to start to the filters (encode order); the first takeover
+    /// wins. While it runs, its own reply is not offered again.
+    func filtersIntercept(status: Int, local: Bool) -> ResponseTakeover? {
+        guard !interceptingResponse else { return nil }
+        for filter in filters.reversed() {
+            if let takeover = filter.interceptResponse(self, status: status, local: local) {
+                return { [unowned self] in
+                    self.interceptingResponse = true
+                    takeover()
+                    self.interceptingResponse = false
+                }
+            }
+        }
+        return nil
+    }
+}
