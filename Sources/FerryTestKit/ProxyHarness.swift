@@ -87,10 +87,11 @@ public enum TestConfig {
     /// `clusters` maps a name to its STATIC loopback endpoint ports, with `clusterExtra` fields;
     /// `extraClusters` holds more cluster list items (weights, hostnames, DNS names).
     public static func bootstrap(routes: String, clusters: [(String, [Int])], hcmExtra: String = "", clusterExtra: String = "",
-                                 extraClusters: String = "", admin: Bool = true) -> String {
+                                 extraClusters: String = "", admin: Bool = true, httpFilters: String = "", top: String = "") -> String {
         bootstrap(
             routeConfig: "virtual_hosts:\n" + virtualHost("all", domains: ["*"], routes: routes), clusters: clusters,
-            hcmExtra: hcmExtra, clusterExtra: clusterExtra, extraClusters: extraClusters, admin: admin)
+            hcmExtra: hcmExtra, clusterExtra: clusterExtra, extraClusters: extraClusters, admin: admin,
+            httpFilters: httpFilters, top: top)
     }
 
     static func indent(_ text: String, _ spaces: Int) -> String {

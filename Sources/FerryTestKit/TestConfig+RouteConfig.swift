@@ -3,12 +3,14 @@
 extension TestConfig {
     /// A bootstrap whose listener `main` (port 0) carries `routeConfig` (YAML at route_config
     /// field level: `virtual_hosts`, header mutations, ...). `clusters` become STATIC loopback
-    /// clusters with `clusterExtra` fields; `extraClusters` holds more cluster list items.
+    /// clusters with `clusterExtra` fields; `extraClusters` holds more cluster list items;
+    /// `httpFilters` are `http_filters` list items that go before the router.
     public static func bootstrap(
         routeConfig: String, clusters: [(String, [Int])] = [], hcmExtra: String = "",
-        clusterExtra: String = "", extraClusters: String = "", admin: Bool = true
+        clusterExtra: String = "", extraClusters: String = "", admin: Bool = true, httpFilters: String = "",
+        top: String = ""
     ) -> String {
-        var yaml = ""
+        var yaml = top.isEmpty ? "" : top + "\n"
         if admin { yaml += "admin:\n  address: {socket_address: {address: 127.0.0.1, port_value: 0}}\n" }
         yaml += """
             static_resources:
@@ -26,6 +28,7 @@ extension TestConfig {
                         name: local_route
             \(indent(routeConfig, 12))
                       http_filters:
+            \(indent(httpFilters, 10))
                       - name: envoy.filters.http.router
                         typed_config: {"@type": \(routerType)}
               clusters:\(clusters.isEmpty && extraClusters.isEmpty ? " []" : "")

@@ -83,6 +83,7 @@ enum EnvoySchema {
         "envoy.extensions.access_loggers.file.v3.FileAccessLog": ["path", "format", "json_format", "typed_json_format", "log_format"],
         "envoy.extensions.access_loggers.stream.v3.StderrAccessLog": ["log_format"],
         "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog": ["log_format"],
+        "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit": ["stat_prefix", "status", "token_bucket", "filter_enabled", "filter_enforced", "request_headers_to_add_when_not_enforced", "response_headers_to_add", "descriptors", "stage", "local_rate_limit_per_downstream_connection", "local_cluster_rate_limit", "enable_x_ratelimit_headers", "vh_rate_limits", "always_consume_default_token_bucket", "rate_limited_as_resource_exhausted", "rate_limits", "max_dynamic_descriptors"],
         "envoy.extensions.filters.http.router.v3.Router": ["dynamic_stats", "start_child_span", "upstream_log", "upstream_log_options", "suppress_envoy_headers", "strict_check_headers", "respect_expected_rq_timeout", "suppress_grpc_request_failure_code_stats", "upstream_http_filters", "reject_connect_request_early_data"],
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager": ["codec_type", "stat_prefix", "rds", "route_config", "scoped_routes", "http_filters", "add_user_agent", "tracing", "common_http_protocol_options", "http1_safe_max_connection_duration", "http_protocol_options", "http2_protocol_options", "http3_protocol_options", "server_name", "server_header_transformation", "scheme_header_transformation", "max_request_headers_kb", "stream_idle_timeout", "stream_flush_timeout", "request_timeout", "request_headers_timeout", "drain_timeout", "delayed_close_timeout", "access_log", "access_log_flush_interval", "flush_access_log_on_new_request", "access_log_options", "use_remote_address", "xff_num_trusted_hops", "original_ip_detection_extensions", "early_header_mutation_extensions", "internal_address_config", "skip_xff_append", "via", "generate_request_id", "preserve_external_request_id", "always_set_request_id_in_response", "forward_client_cert_details", "set_current_client_cert_details", "forward_client_cert_matcher", "proxy_100_continue", "represent_ipv4_remote_address_as_ipv4_mapped_ipv6", "upgrade_configs", "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "request_id_extension", "local_reply_config", "strip_matching_host_port", "strip_any_host_port", "stream_error_on_invalid_http_message", "path_normalization_options", "strip_trailing_host_dot", "proxy_status_config", "typed_header_validation_config", "append_x_forwarded_port", "append_local_overload", "add_proxy_protocol_connection_state", "forward_proto_config"],
         "envoy.config.core.v3.CidrRange": ["address_prefix", "prefix_len"],
@@ -95,7 +96,9 @@ enum EnvoySchema {
         "envoy.type.matcher.v3.RegexMatcher": ["google_re2", "regex"],
         "envoy.type.matcher.v3.StringMatcher": ["exact", "prefix", "suffix", "safe_regex", "contains", "custom", "ignore_case"],
         "envoy.type.v3.FractionalPercent": ["numerator", "denominator"],
+        "envoy.type.v3.HttpStatus": ["code"],
         "envoy.type.v3.Int64Range": ["start", "end"],
+        "envoy.type.v3.TokenBucket": ["max_tokens", "tokens_per_fill", "fill_interval"],
         "google.protobuf.Duration": ["seconds", "nanos"],
     ]
 }

@@ -108,6 +108,8 @@ enum StreamFilterFactories {
             case .healthCheck(let config):
                 return HealthCheckFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config,
                                                 cluster: context.node.cluster)
+            case .localRateLimit(let config):
+                return LocalRateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             }
         }
     }

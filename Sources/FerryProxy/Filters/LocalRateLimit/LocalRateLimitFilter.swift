@@ -1,0 +1,136 @@
+import FerryConfig
+import FerryTelemetry
+import NIOCore
+
+/// One compiled `LocalRateLimit` (the listener's, or a route's): its bucket, shared by every
+/// loop (or one per downstream connection), and its stats `<stat_prefix>.http_local_rate_limit.*`.
+final class LocalRateLimitRule: GovernanceState {
+    let config: LocalRateLimitConfig
+    /// The process-wide bucket (nil with no token_bucket, or per-connection buckets).
+    let bucket: AtomicTokenBucket?
+    let enabled, enforced, ok, rateLimited: CounterID
+    var kind: String { "local_ratelimit" }
+
+    init(config: LocalRateLimitConfig, store: StatsStore) {
+        self.config = config
+        if let b = config.tokenBucket, !config.perDownstreamConnection {
+            bucket = AtomicTokenBucket(maxTokens: b.maxTokens, tokensPerFill: b.tokensPerFill,
+                                       fillIntervalNanos: Int64(TimeAmount(b.fillInterval).nanoseconds),
+                                       now: Int64(NIODeadline.now().uptimeNanoseconds))
+        } else {
+            bucket = nil
+        }
+        func c(_ name: String) -> CounterID { store.counter(.plain("\(config.statPrefix).http_local_rate_limit.\(name)")) }
+        enabled = c("enabled")
+        enforced = c("enforced")
+        ok = c("ok")
+        rateLimited = c("rate_limited")
+    }
+
+    /// The bucket this stream draws from: the shared one, or its connection's own.
+    func bucket(for stream: ActiveStream) -> AtomicTokenBucket? {
+        guard config.perDownstreamConnection, let b = config.tokenBucket else { return bucket }
+        let key = ObjectIdentifier(self)
+        if let existing = stream.connection.filterState[key] as? AtomicTokenBucket { return existing }
+        let made = AtomicTokenBucket(maxTokens: b.maxTokens, tokensPerFill: b.tokensPerFill,
+                                     fillIntervalNanos: Int64(TimeAmount(b.fillInterval).nanoseconds),
+                                     now: Int64(stream.worker.now.uptimeNanoseconds))
+        stream.connection.filterState[key] = made
+        return made
+    }
+
+    func json(now: NIODeadline) -> String {
+        var fields = ["\"kind\":\"local_ratelimit\"", "\"stat_prefix\":\(JSON.quote(config.statPrefix))",
+                      "\"per_downstream_connection\":\(config.perDownstreamConnection)"]
+        if let b = config.tokenBucket {
+            fields.append("\"max_tokens\":\(b.maxTokens)")
+            fields.append("\"tokens_per_second\":\(Double(b.tokensPerFill) / (Double(TimeAmount(b.fillInterval).nanoseconds) / 1e9))")
+        }
+        if let bucket { fields.append("\"tokens\":\(Int(bucket.available(now: Int64(now.uptimeNanoseconds))))") }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    /// The rule's identity for keeping its bucket across reloads.
+    static func fingerprint(_ config: LocalRateLimitConfig) -> String { "\(config)" }
+}
+
+/// `envoy.filters.http.local_ratelimit`, as Envoy 1.40: a request the filter is enabled for
+/// takes a token; without one it is rate limited, and when enforced answered with the
+/// configured status (429), body `local_rate_limited`, `response_headers_to_add` and flag RL.
+/// Not enforced (shadow mode), it goes on with `request_headers_to_add_when_not_enforced`.
+struct LocalRateLimitFilterFactory: StreamFilterFactory {
+    let name: String
+    let disabledByDefault: Bool
+    let rule: LocalRateLimitRule
+
+    init(name: String, disabledByDefault: Bool, config: LocalRateLimitConfig, context: FilterFactoryContext) {
+        self.name = name
+        self.disabledByDefault = disabledByDefault
+        rule = context.governanceState(filter: name, scope: "", fingerprint: LocalRateLimitRule.fingerprint(config)) {
+            LocalRateLimitRule(config: config, store: context.store)
+        }
+    }
+
+    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
+        guard case .localRateLimit(let config)? = override.kind else {
+            context.diagnostics.error(override.location, override.path, "\(name) is a local_ratelimit filter; this entry has another type",
+                                      fix: "use @type type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit")
+            return nil
+        }
+        return context.governanceState(filter: name, scope: scope, fingerprint: LocalRateLimitRule.fingerprint(config)) {
+            LocalRateLimitRule(config: config, store: context.store)
+        }
+    }
+
+    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
+        LocalRateLimitFilter(rule: routeConfig as? LocalRateLimitRule ?? rule)
+    }
+}
+
+final class LocalRateLimitFilter: StreamFilter {
+    let rule: LocalRateLimitRule
+    /// x-ratelimit-* values for the response, when enable_x_ratelimit_headers is on.
+    private var xHeaders: (remaining: UInt32, resetSeconds: Int64)?
+
+    init(rule: LocalRateLimitRule) { self.rule = rule }
+
+    func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
+        let config = rule.config
+        let worker = stream.worker
+        guard worker.featureEnabled(config.filterEnabled) else { return .proceed }
+        let shard = worker.stats
+        shard.inc(rule.enabled)
+        guard let bucket = rule.bucket(for: stream) else {
+            shard.inc(rule.ok)
+            return .proceed
+        }
+        let take = bucket.take(now: Int64(worker.now.uptimeNanoseconds))
+        if config.xRateLimitHeaders {
+            xHeaders = (take.remaining, (take.nextTokenNanos + 999_999_999) / 1_000_000_000)
+        }
+        if take.allowed {
+            shard.inc(rule.ok)
+            return .proceed
+        }
+        shard.inc(rule.rateLimited)
+        guard worker.featureEnabled(config.filterEnforced) else {
+            if !config.requestHeadersToAddWhenNotEnforced.isEmpty {
+                stream.apply(HeaderMutations(add: config.requestHeadersToAddWhenNotEnforced), to: &stream.request.headers)
+            }
+            return .proceed
+        }
+        shard.inc(rule.enforced)
+        stream.flags.insert(.rateLimited)
+        var headers = HeaderMap()
+        if !config.responseHeadersToAdd.isEmpty { stream.apply(HeaderMutations(add: config.responseHeadersToAdd), to: &headers) }
+        stream.sendLocalReply(config.status, body: "local_rate_limited", details: "local_rate_limited", extraHeaders: headers)
+        return .stop
+    }
+
+    func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead) {
+        guard let (remaining, reset) = xHeaders, let bucket = rule.config.tokenBucket else { return }
+        head.headers.set("x-ratelimit-limit", String(bucket.maxTokens))
+        head.headers.set("x-ratelimit-remaining", String(remaining))
+        head.headers.set("x-ratelimit-reset", String(reset))
+    }
+}

@@ -1,0 +1,51 @@
+import Atomics
+
+/// A token bucket shared by every worker loop without a lock, as Envoy 1.40's atomic bucket:
+/// it starts full, refills continuously at `tokensPerFill / fillInterval`, holds at most
+/// `maxTokens`, and a take is one compare-and-swap. The state is the (virtual) time at which
+/// the bucket was empty: tokens(now) = min(max, (now − emptyAt) / nanosPerToken).
+final class AtomicTokenBucket: Sendable {
+    let maxTokens: Double
+    let nanosPerToken: Double
+    private let emptyAt: ManagedAtomic<Int64>
+
+    init(maxTokens: UInt32, tokensPerFill: UInt32, fillIntervalNanos: Int64, now: Int64) {
+        self.maxTokens = Double(maxTokens)
+        nanosPerToken = Double(fillIntervalNanos) / Double(max(tokensPerFill, 1))
+        emptyAt = ManagedAtomic(now - Int64(Double(maxTokens) * nanosPerToken))
+    }
+
+    struct Take {
+        var allowed: Bool
+        /// Whole tokens left after this take.
+        var remaining: UInt32
+        /// Nanoseconds until the next whole token, 0 when one is there already.
+        var nextTokenNanos: Int64
+    }
+
+    /// Takes one token if there is one.
+    func take(now: Int64) -> Take {
+        var current = emptyAt.load(ordering: .relaxed)
+        while true {
+            let available = tokens(emptyAt: current, now: now)
+            if available < 1 {
+                return Take(allowed: false, remaining: 0, nextTokenNanos: Int64(((1 - available) * nanosPerToken).rounded(.up)))
+            }
+            let left = available - 1
+            let next = now - Int64(left * nanosPerToken)
+            let (exchanged, original) = emptyAt.compareExchange(expected: current, desired: next, ordering: .relaxed)
+            if exchanged {
+                return Take(allowed: true, remaining: UInt32(left), nextTokenNanos: left >= 1 ? 0 : Int64(((1 - left) * nanosPerToken).rounded(.up)))
+            }
+            current = original
+        }
+    }
+
+    /// Tokens in the bucket now (fractional), without taking any.
+    func available(now: Int64) -> Double { tokens(emptyAt: emptyAt.load(ordering: .relaxed), now: now) }
+
+    @inline(__always)
+    private func tokens(emptyAt: Int64, now: Int64) -> Double {
+        min(maxTokens, Double(max(now - emptyAt, 0)) / nanosPerToken)
+    }
+}
