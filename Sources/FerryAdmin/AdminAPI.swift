@@ -10,6 +10,14 @@ public final class AdminAPI: Sendable {
     public struct Result: Sendable {
         var response: AdminResponse
         var afterSend: (@Sendable () -> Void)?
+        /// Set for a server-sent events response (`response` gives status and content type).
+        var events: EventStream?
+
+        init(response: AdminResponse, afterSend: (@Sendable () -> Void)? = nil, events: EventStream? = nil) {
+            self.response = response
+            self.afterSend = afterSend
+            self.events = events
+        }
     }
 
     struct Endpoint: Sendable {
@@ -53,6 +61,12 @@ public final class AdminAPI: Sendable {
         Endpoint(path: "/listeners", help: "print listener info (format=text|json)", mutates: false) { a, r in .init(response: a.listeners(r)) },
         Endpoint(path: "/memory", help: "print current allocation/heap usage", mutates: false) { _, _ in .init(response: memory()) },
         Endpoint(path: "/runtime", help: "print runtime values", mutates: false) { a, _ in .init(response: a.runtime()) },
+        Endpoint(path: "/governance", help: "Ferry: live state of the governance rules (rate limits, breakers, bulkheads) with their counters, as JSON", mutates: false) { a, _ in
+            .init(response: await a.governance())
+        },
+        Endpoint(path: "/governance/stream", help: "Ferry: /governance as server-sent events, once a second (interval_ms=, count=)", mutates: false) { a, r in
+            a.governanceStream(r)
+        },
         Endpoint(path: "/runtime_modify", help: "Adds or modifies runtime values as passed in query parameters. To delete a previously added key, use an empty string as the value.", mutates: true) { a, r in
             .init(response: await a.runtimeModify(r))
         },

@@ -133,10 +133,44 @@ final class AdminHandler: ChannelInboundHandler {
             let admin = self.admin
             let future = context.eventLoop.makeFutureWithTask { await admin.handle(request) }
             future.assumeIsolated().whenSuccess { response in
+                if let events = response.events, response.response.status == .ok, head.method == .GET {
+                    return self.stream(events, response: response.response, head: head, context: context)
+                }
                 self.write(response, keepAlive: keepAlive, head: head, context: context)
                 if let after = response.afterSend { after() }
             }
         }
+    }
+
+    /// Server-sent events: the head, then one chunk per event until the count is reached or
+    /// the client closes the connection (which ends the stream; the connection is not reused).
+    private func stream(_ events: EventStream, response: AdminResponse, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: response.contentType)
+        headers.add(name: "cache-control", value: "no-cache")
+        headers.add(name: "x-content-type-options", value: "nosniff")
+        headers.add(name: "connection", value: "close")
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+        let loop = context.eventLoop
+        let channel = context.channel
+        let bound = NIOLoopBound((handler: self, context: context), eventLoop: loop)
+        func emit(_ sent: Int) {
+            guard channel.isActive else { return }
+            loop.makeFutureWithTask { await events.next() }.assumeIsolated().whenSuccess { text in
+                guard channel.isActive else { return }
+                let (handler, context) = bound.value
+                let sent = sent + 1
+                context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+                if let count = events.count, sent >= count {
+                    context.writeAndFlush(handler.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                        context.close(promise: nil)
+                    }
+                    return
+                }
+                loop.scheduleTask(in: events.interval) { emit(sent) }
+            }
+        }
+        emit(0)
     }
 
     private func write(_ response: AdminAPI.Result, keepAlive: Bool, head: HTTPRequestHead, context: ChannelHandlerContext) {

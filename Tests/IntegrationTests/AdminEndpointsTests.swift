@@ -7,7 +7,7 @@ import Testing
 struct AdminEndpointsTests {
     static let endpoints = [
         "/help", "/ready", "/server_info", "/stats", "/stats/prometheus", "/clusters", "/config_dump", "/listeners",
-        "/memory", "/runtime", "/runtime_modify", "/logging", "/healthcheck/fail", "/healthcheck/ok", "/reset_counters",
+        "/memory", "/runtime", "/governance", "/governance/stream", "/runtime_modify", "/logging", "/healthcheck/fail", "/healthcheck/ok", "/reset_counters",
         "/quitquitquit", "/drain_listeners", "/reload",
     ]
     static let mutating = [

@@ -125,6 +125,23 @@ struct LocalRateLimitTests {
             #expect(shared == [200, 200, 200, 429])
             #expect(try await proxy.stat("route_limit.http_local_rate_limit.rate_limited") == 2)
             #expect(try await proxy.stat("http_local_rate_limiter.http_local_rate_limit.rate_limited") == 1)
+            // /governance shows both rules with their buckets and counters.
+            let live = try await Curl.fetch("http://127.0.0.1:\(proxy.adminPort)/governance")
+            #expect(live.status == 200 && live.header("content-type") == "application/json")
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(live.body.utf8)) as? [String: Any])
+            let rules = try #require(document["rules"] as? [[String: Any]])
+            #expect(rules.compactMap { $0["key"] as? String }
+                == ["main/envoy.filters.http.local_ratelimit", "main/envoy.filters.http.local_ratelimit/route:all/0"])
+            let ownRule = try #require(rules.last)
+            #expect((ownRule["state"] as? [String: Any])?["tokens"] as? Int == 0)
+            #expect((ownRule["state"] as? [String: Any])?["max_tokens"] as? Int == 1)
+            #expect((ownRule["counters"] as? [String: Any])?["rate_limited"] as? Int == 2)
+            #expect(((rules.first?["state"] as? [String: Any])?["tokens"] as? Int) == 0)
+            // The same document as server-sent events, here two of them 100 ms apart.
+            let stream = try await Curl.fetch("http://127.0.0.1:\(proxy.adminPort)/governance/stream?count=2&interval_ms=100")
+            #expect(stream.header("content-type") == "text/event-stream")
+            let events = stream.body.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            #expect(events.count == 2 && events.allSatisfy { $0.hasPrefix("data: {\"time\":") && $0.contains("route:all/0") })
         }
     }
 

@@ -6,8 +6,11 @@ import NIOCore
 public protocol GovernanceState: AnyObject, Sendable {
     /// What kind of rule: `rate_limit`, `local_ratelimit`, `circuit_breaker`, `bulkhead`, ….
     var kind: String { get }
-    /// One JSON object with the rule's current numbers (no trailing newline).
+    /// One JSON object with the rule's current state (no trailing newline).
     func json(now: NIODeadline) -> String
+    /// The rule's counters by label (`rate_limited` → its full stat name); `/governance` adds
+    /// their current totals, summed over the worker loops.
+    var statNames: [(label: String, name: String)] { get }
 }
 
 /// Governance state by rule key (`<listener>/<filter name>/<scope>`), shared by the loops and

@@ -10,6 +10,9 @@ final class LocalRateLimitRule: GovernanceState {
     let bucket: AtomicTokenBucket?
     let enabled, enforced, ok, rateLimited: CounterID
     var kind: String { "local_ratelimit" }
+    var statNames: [(label: String, name: String)] {
+        ["enabled", "enforced", "ok", "rate_limited"].map { ($0, "\(config.statPrefix).http_local_rate_limit.\($0)") }
+    }
 
     init(config: LocalRateLimitConfig, store: StatsStore) {
         self.config = config
