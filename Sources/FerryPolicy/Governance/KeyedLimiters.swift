@@ -43,10 +43,8 @@ public struct KeyedLimiters<Limiter: RateLimiter> {
     @usableFromInline var oldest = -1
     /// Slots of expired keys, reused before the array grows.
     @usableFromInline var freeSlots: [Int] = []
-    /// Keys dropped to make room for a new one.
-    public internal(set) var evictions = 0
-    /// Keys dropped after `idleTimeout` without a request.
-    public internal(set) var expirations = 0
+    @usableFromInline var evictionCount = 0
+    @usableFromInline var expirationCount = 0
 
     public init(configuration: Limiter.Configuration, maxKeys: Int, idleTimeout: Duration) {
         precondition(maxKeys > 0, "maxKeys must be positive")
@@ -59,6 +57,10 @@ public struct KeyedLimiters<Limiter: RateLimiter> {
 
     /// Keys tracked now.
     public var count: Int { index.count }
+    /// Keys dropped to make room for a new one.
+    public var evictions: Int { evictionCount }
+    /// Keys dropped after `idleTimeout` without a request.
+    public var expirations: Int { expirationCount }
 
     /// The key's limiter decides a request arriving at `now` (a new or idle key gets a fresh one).
     @inlinable
@@ -101,7 +103,10 @@ public struct KeyedLimiters<Limiter: RateLimiter> {
         expireIdle(now.wholeNanoseconds, atMost: .max)
     }
 
-    @usableFromInline
+    // The helpers below are @inlinable too, so a caller in another module gets them specialized
+    // for its limiter: called generically, through type metadata, they made a known key's
+    // decision cost ~540 ns in ferry-policy-bench.
+    @inlinable
     mutating func insert(_ key: String, now: Duration) -> Int {
         let t = now.wholeNanoseconds
         expireIdle(t, atMost: 2)
@@ -118,14 +123,14 @@ public struct KeyedLimiters<Limiter: RateLimiter> {
             index[slots[s].key] = nil
             unlink(s)
             slots[s] = slot
-            evictions += 1
+            evictionCount += 1
         }
         index[key] = s
         linkAsNewest(s)
         return s
     }
 
-    @discardableResult
+    @inlinable @discardableResult
     mutating func expireIdle(_ t: Int64, atMost limit: Int) -> Int {
         var dropped = 0
         while dropped < limit, oldest >= 0, t - slots[oldest].lastUsed >= idle {
@@ -136,11 +141,11 @@ public struct KeyedLimiters<Limiter: RateLimiter> {
             freeSlots.append(s)
             dropped += 1
         }
-        expirations += dropped
+        expirationCount += dropped
         return dropped
     }
 
-    @usableFromInline
+    @inlinable
     mutating func unlink(_ s: Int) {
         let newer = slots[s].newer, older = slots[s].older
         if newer >= 0 { slots[newer].older = older } else { newest = older }
@@ -149,7 +154,7 @@ public struct KeyedLimiters<Limiter: RateLimiter> {
         slots[s].older = -1
     }
 
-    @usableFromInline
+    @inlinable
     mutating func linkAsNewest(_ s: Int) {
         slots[s].older = newest
         if newest >= 0 { slots[newest].newer = s }
