@@ -62,6 +62,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        .executableTarget(name: "ferry-policy-bench", dependencies: ["FerryPolicy"], path: "Sources/ferry-policy-bench"),
         // libFuzzer targets (scripts/fuzz); in normal builds they replay corpus files.
         .executableTarget(name: "ferry-fuzz-http1", dependencies: ["FerryProxy"], path: "Sources/ferry-fuzz-http1"),
         .executableTarget(name: "ferry-fuzz-config", dependencies: ["FerryProxy"], path: "Sources/ferry-fuzz-config"),
