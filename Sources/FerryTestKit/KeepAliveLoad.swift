@@ -18,6 +18,9 @@ public enum KeepAliveLoad {
         /// The value of the response header named in `run(header:)`.
         public var value: String?
         public var started: ContinuousClock.Instant
+        /// `started` on the proxy's clock (NIO's monotonic uptime), for checks against
+        /// windows the proxy aligns to its own clock.
+        public var startedUptimeNanos: UInt64 = 0
         public var ended: ContinuousClock.Instant
         public var error: String?
 
@@ -70,6 +73,7 @@ public enum KeepAliveLoad {
             guard ContinuousClock.now < deadline else { break }
             let started = ContinuousClock.now
             var outcome = Outcome(client: client, index: index, status: 0, started: started, ended: started)
+            outcome.startedUptimeNanos = NIODeadline.now().uptimeNanoseconds
             do {
                 if connection == nil || !connection!.isActive {
                     await connection?.close()

@@ -4,6 +4,7 @@ public struct HttpFilter: Sendable {
         case router(RouterConfig)
         case healthCheck(HealthCheckConfig)
         case localRateLimit(LocalRateLimitConfig)
+        case rateLimit(RateLimitConfig)
     }
 
     /// `envoy.extensions.filters.http.health_check.v3.HealthCheck`: answers (or marks) health
@@ -36,6 +37,7 @@ public struct HttpFilter: Sendable {
     static let decoders: [String: @Sendable (ObjectReader) -> Kind?] = [
         "envoy.extensions.filters.http.health_check.v3.HealthCheck": HealthCheckConfig.decode,
         "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit": LocalRateLimitConfig.decode,
+        RateLimitConfig.messageName: RateLimitConfig.decode,
     ]
 
     public var name: String

@@ -110,6 +110,8 @@ enum StreamFilterFactories {
                                                 cluster: context.node.cluster)
             case .localRateLimit(let config):
                 return LocalRateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .rateLimit(let config):
+                return RateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             }
         }
     }

@@ -1,0 +1,142 @@
+import FerryConfig
+import FerryPolicy
+import FerryTelemetry
+import NIOCore
+
+/// `ferry.filters.http.rate_limit`: one of five algorithms per rule, keyed by request
+/// descriptors. A request over the limit gets 429 (configurable) with `Retry-After` and
+/// `RateLimit-Limit/-Remaining/-Reset`, flag RL; a leaky bucket with delayed admission makes it
+/// wait its turn instead; not enforced (shadow mode), it is counted and let through.
+struct RateLimitFilterFactory: StreamFilterFactory {
+    let name: String
+    let disabledByDefault: Bool
+    let rule: RateLimitRule
+
+    init(name: String, disabledByDefault: Bool, config: RateLimitConfig, context: FilterFactoryContext) {
+        self.name = name
+        self.disabledByDefault = disabledByDefault
+        rule = context.governanceState(filter: name, scope: "", fingerprint: RateLimitRule.fingerprint(config)) {
+            RateLimitRule(config: config, store: context.store)
+        }
+    }
+
+    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
+        guard case .rateLimit(let config)? = override.kind else {
+            context.diagnostics.error(override.location, override.path, "\(name) is a rate_limit filter; this entry has another type",
+                                      fix: "use @type type.googleapis.com/\(RateLimitConfig.messageName)")
+            return nil
+        }
+        return context.governanceState(filter: name, scope: scope, fingerprint: RateLimitRule.fingerprint(config)) {
+            RateLimitRule(config: config, store: context.store)
+        }
+    }
+
+    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
+        RateLimitFilter(rule: routeConfig as? RateLimitRule ?? rule)
+    }
+}
+
+final class RateLimitFilter: StreamFilter {
+    let rule: RateLimitRule
+    /// The key holding an in-flight place (CONCURRENCY), released at completion.
+    private var heldKey: String?
+    private var successHeaders: (limit: Int, remaining: Int, reset: Int64)?
+
+    init(rule: RateLimitRule) { self.rule = rule }
+
+    func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
+        let config = rule.config
+        let worker = stream.worker
+        guard worker.featureEnabled(config.filterEnabled), let key = Self.key(config.descriptors, stream) else { return .proceed }
+        let shard = worker.stats
+        var limit = 0, remaining = 0, retryAfter: Int64?, reset: Int64 = 0
+        if config.algorithm == .concurrency {
+            let place = rule.acquire(key: key)
+            limit = place.limit
+            remaining = max(place.limit - place.inUse, 0)
+            if place.allowed {
+                heldKey = key
+                shard.inc(rule.ok)
+                if config.headersOnSuccess { successHeaders = (limit, remaining, 0) }
+                return .proceed
+            }
+            retryAfter = 1
+        } else if let decision = rule.decide(key: key, now: worker.now) {
+            limit = decision.limit
+            remaining = decision.remaining
+            reset = decision.resetAfterSeconds
+            if decision.isAllowed {
+                shard.inc(rule.ok)
+                if config.headersOnSuccess { successHeaders = (limit, remaining, reset) }
+                if config.delayedAdmission, decision.delay > .zero {
+                    shard.inc(rule.delayed)
+                    let nanos = decision.delay.components.seconds * 1_000_000_000 + decision.delay.components.attoseconds / 1_000_000_000
+                    stream.wake(after: .nanoseconds(nanos)) { [unowned stream] in stream.continueDecoding() }
+                    return .stop
+                }
+                return .proceed
+            }
+            retryAfter = decision.isNeverAllowed ? nil : decision.retryAfterSeconds
+        }
+        shard.inc(rule.rateLimited)
+        guard worker.featureEnabled(config.filterEnforced) else { return .proceed }
+        shard.inc(rule.enforced)
+        stream.flags.insert(.rateLimited)
+        var headers = HeaderMap()
+        if let retryAfter { headers.addLowercased("retry-after", String(max(retryAfter, 1))) }
+        Self.addRateLimitHeaders(&headers, limit: limit, remaining: remaining, reset: reset)
+        stream.sendLocalReply(config.status, body: "rate_limited", details: "rate_limited", extraHeaders: headers)
+        return .stop
+    }
+
+    func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead) {
+        guard let (limit, remaining, reset) = successHeaders, !stream.isLocalReply || head.status < 400 else { return }
+        Self.addRateLimitHeaders(&head.headers, limit: limit, remaining: remaining, reset: reset)
+    }
+
+    func onComplete(_ stream: ActiveStream) {
+        if let heldKey {
+            self.heldKey = nil
+            rule.release(key: heldKey)
+        }
+    }
+
+    static func addRateLimitHeaders(_ headers: inout HeaderMap, limit: Int, remaining: Int, reset: Int64) {
+        headers.set("ratelimit-limit", String(limit))
+        headers.set("ratelimit-remaining", String(remaining))
+        headers.set("ratelimit-reset", String(reset))
+    }
+
+    /// The descriptor values joined with `|`; nil when a `skip_if_absent` part is missing (the
+    /// rule then does not apply to this request).
+    static func key(_ descriptors: [RateLimitConfig.Descriptor], _ stream: ActiveStream) -> String? {
+        if descriptors.isEmpty { return "" }
+        var parts: [String] = []
+        parts.reserveCapacity(descriptors.count)
+        for descriptor in descriptors {
+            switch descriptor {
+            case .remoteAddress:
+                parts.append(stream.downstreamRemoteIP ?? "")
+            case .header(let name, let skip):
+                guard let value = stream.request.headers.first(name) else {
+                    if skip { return nil }
+                    parts.append("")
+                    continue
+                }
+                parts.append(value)
+            case .path:
+                parts.append(String(stream.request.pathWithoutQuery))
+            case .queryParameter(let name, let skip):
+                guard let value = QueryString.parse(stream.request.query).first(where: { $0.0 == name })?.1 else {
+                    if skip { return nil }
+                    parts.append("")
+                    continue
+                }
+                parts.append(String(value))
+            case .route:
+                parts.append("\(stream.virtualHost?.name ?? "")/\(stream.route?.name ?? "")")
+            }
+        }
+        return parts.count == 1 ? parts[0] : parts.joined(separator: "|")
+    }
+}

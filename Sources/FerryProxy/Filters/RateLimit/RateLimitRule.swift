@@ -1,0 +1,109 @@
+import FerryConfig
+import FerryPolicy
+import FerryTelemetry
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The limiters of one rate limit rule, one per key, whatever the algorithm.
+protocol KeyedDeciding: Sendable {
+    mutating func decide(key: String, now: Duration) -> RateLimitDecision
+    var trackedKeys: Int { get }
+}
+
+/// `KeyedLimiters` plus the keys with their own budget (`overrides`), which are never evicted.
+/// Only used under its rule's lock.
+struct KeyedRule<L: RateLimiter>: KeyedDeciding, @unchecked Sendable {
+    var keyed: KeyedLimiters<L>
+    var overrides: [String: L]
+
+    mutating func decide(key: String, now: Duration) -> RateLimitDecision {
+        if !overrides.isEmpty, overrides[key] != nil { return overrides[key]!.decide(now: now) }
+        return keyed.decide(key: key, now: now)
+    }
+
+    var trackedKeys: Int { keyed.count + overrides.count }
+}
+
+/// One compiled `ferry.filters.http.rate_limit` rule. Its limiters are shared by every worker
+/// loop behind one lock, so all loops draw from the same budget exactly; the critical section
+/// is one decision (tens of nanoseconds, docs/benchmarks.md).
+final class RateLimitRule: GovernanceState {
+    let config: RateLimitConfig
+    private let limiters: NIOLockedValueBox<any KeyedDeciding>?
+    /// CONCURRENCY: requests in flight per key.
+    private let inFlight = NIOLockedValueBox<[String: Int]>([:])
+    let ok, rateLimited, enforced, delayed: CounterID
+    var kind: String { "rate_limit" }
+    var statNames: [(label: String, name: String)] {
+        ["ok", "rate_limited", "enforced", "delayed"].map { ($0, "\(config.statPrefix).rate_limit.\($0)") }
+    }
+
+    init(config: RateLimitConfig, store: StatsStore) {
+        self.config = config
+        let now = Duration.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds))
+        let idle = config.keyIdleTimeout ?? config.defaultIdleTimeout
+        func rule<L: RateLimiter>(_ make: (RateLimitConfig.Budget) -> L.Configuration, _ type: L.Type) -> any KeyedDeciding {
+            KeyedRule<L>(keyed: KeyedLimiters(configuration: make(config.budget), maxKeys: config.maxKeys, idleTimeout: idle),
+                         overrides: config.overrides.mapValues { L(configuration: make($0), now: now) })
+        }
+        switch config.algorithm {
+        case .tokenBucket:
+            limiters = NIOLockedValueBox(rule({ .init(maxTokens: $0.maxTokens, tokensPerFill: $0.tokensPerFill, fillInterval: $0.fillInterval) },
+                                              TokenBucket.self))
+        case .fixedWindow:
+            limiters = NIOLockedValueBox(rule({ .init(limit: $0.limit, window: $0.window) }, FixedWindowLimiter.self))
+        case .slidingWindow:
+            limiters = NIOLockedValueBox(rule({ .init(limit: $0.limit, window: $0.window, granularity: $0.granularity) },
+                                              SlidingWindowLimiter.self))
+        case .leakyBucket:
+            limiters = NIOLockedValueBox(rule({ .init(rate: $0.rate, per: $0.per, burst: $0.burst) }, LeakyBucket.self))
+        case .concurrency:
+            limiters = nil
+        }
+        func c(_ name: String) -> CounterID { store.counter(.plain("\(config.statPrefix).rate_limit.\(name)")) }
+        ok = c("ok")
+        rateLimited = c("rate_limited")
+        enforced = c("enforced")
+        delayed = c("delayed")
+    }
+
+    /// Decides one request for `key` (a rate algorithm: counts it when admitted).
+    func decide(key: String, now: NIODeadline) -> RateLimitDecision? {
+        limiters?.withLockedValue { $0.decide(key: key, now: .nanoseconds(Int64(now.uptimeNanoseconds))) }
+    }
+
+    /// CONCURRENCY: takes an in-flight place for `key`; the result says how many are in use.
+    func acquire(key: String) -> (allowed: Bool, limit: Int, inUse: Int) {
+        let limit = config.overrides[key]?.limit ?? config.budget.limit
+        return inFlight.withLockedValue { counts in
+            let used = counts[key] ?? 0
+            if used >= limit { return (false, limit, used) }
+            if used == 0 && counts.count >= config.maxKeys { return (false, limit, used) }
+            counts[key] = used + 1
+            return (true, limit, used + 1)
+        }
+    }
+
+    func release(key: String) {
+        inFlight.withLockedValue { counts in
+            guard let used = counts[key] else { return }
+            counts[key] = used > 1 ? used - 1 : nil
+        }
+    }
+
+    func json(now: NIODeadline) -> String {
+        var fields = ["\"kind\":\"rate_limit\"", "\"algorithm\":\"\(config.algorithm.protoName)\"",
+                      "\"stat_prefix\":\(JSON.quote(config.statPrefix))"]
+        if let limiters {
+            fields.append("\"tracked_keys\":\(limiters.withLockedValue { $0.trackedKeys })")
+        } else {
+            let counts = inFlight.withLockedValue { $0 }
+            fields.append("\"in_flight\":\(counts.values.reduce(0, +))")
+            fields.append("\"tracked_keys\":\(counts.count)")
+        }
+        fields.append("\"max_keys\":\(config.maxKeys)")
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    static func fingerprint(_ config: RateLimitConfig) -> String { "\(config)" }
+}
