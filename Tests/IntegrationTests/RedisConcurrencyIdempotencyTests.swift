@@ -146,12 +146,10 @@ struct RedisConcurrencyIdempotencyTests {
     @Test("idempotency: of 20 racing requests on two event loops, exactly one proceeds")
     func idempotencyRace() async throws {
         try await withRedisOnTwoLoops { a, b throws in
-            let begin:
-                @Sendable (RedisClient, @escaping RedisGovernance.Callback<RedisGovernance.IdempotencyBegin>)
-                    -> Void = { redis, done in
-                        RedisGovernance.beginIdempotency(
-                            redis, key: "race", fingerprint: "fp", lockTTLMs: 60_000, timeout: Self.slow, done)
-                    }
+            let begin: Decide<RedisGovernance.IdempotencyBegin> = { redis, done in
+                RedisGovernance.beginIdempotency(
+                    redis, key: "race", fingerprint: "fp", lockTTLMs: 60_000, timeout: Self.slow, done)
+            }
             async let fromA = a.burst(10, begin)
             async let fromB = b.burst(10, begin)
             let all = try await (fromA + fromB).map { try $0.get() }

@@ -34,12 +34,10 @@ struct RedisRateLimitTests {
     @Test("fixed window: two clients on two event loops share one window and admit exactly the limit together")
     func fixedWindowShared() async throws {
         try await withRedisOnTwoLoops { a, b throws in
-            let decide:
-                @Sendable (RedisClient, @escaping RedisGovernance.Callback<RedisGovernance.FixedWindowDecision>)
-                    -> Void = { redis, done in
-                        RedisGovernance.fixedWindow(
-                            redis, key: "shared", limit: 25, windowMs: 60_000, timeout: Self.slow, done)
-                    }
+            let decide: Decide<RedisGovernance.FixedWindowDecision> = { redis, done in
+                RedisGovernance.fixedWindow(
+                    redis, key: "shared", limit: 25, windowMs: 60_000, timeout: Self.slow, done)
+            }
             async let fromA = a.burst(30, decide)
             async let fromB = b.burst(30, decide)
             let all = await fromA + fromB
@@ -115,13 +113,11 @@ struct RedisRateLimitTests {
     @Test("sliding window: two clients on two event loops admit exactly the limit together")
     func slidingWindowShared() async throws {
         try await withRedisOnTwoLoops { a, b throws in
-            let decide:
-                @Sendable (RedisClient, @escaping RedisGovernance.Callback<RedisGovernance.SlidingWindowDecision>)
-                    -> Void = { redis, done in
-                        RedisGovernance.slidingWindow(
-                            redis, key: "shared", limit: 20, windowMs: 60_000, granularityMs: 100, timeout: Self.slow,
-                            done)
-                    }
+            let decide: Decide<RedisGovernance.SlidingWindowDecision> = { redis, done in
+                RedisGovernance.slidingWindow(
+                    redis, key: "shared", limit: 20, windowMs: 60_000, granularityMs: 100, timeout: Self.slow,
+                    done)
+            }
             async let fromA = a.burst(25, decide)
             async let fromB = b.burst(25, decide)
             let all = await fromA + fromB
@@ -130,15 +126,14 @@ struct RedisRateLimitTests {
         }
     }
 
-    @Test("sliding window: no re-admission before a whole window since the first hit; admission once retry-after passed")
+    @Test(
+        "sliding window: no re-admission before a whole window since the first hit; admission once retry-after passed")
     func slidingWindowNeverEarly() async throws {
         try await withRedis { client throws in
-            let decide:
-                @Sendable (RedisClient, @escaping RedisGovernance.Callback<RedisGovernance.SlidingWindowDecision>)
-                    -> Void = { redis, done in
-                        RedisGovernance.slidingWindow(
-                            redis, key: "early", limit: 3, windowMs: 600, granularityMs: 100, timeout: Self.slow, done)
-                    }
+            let decide: Decide<RedisGovernance.SlidingWindowDecision> = { redis, done in
+                RedisGovernance.slidingWindow(
+                    redis, key: "early", limit: 3, windowMs: 600, granularityMs: 100, timeout: Self.slow, done)
+            }
             let start = ContinuousClock.now  // before the first hit reaches the server
             let first = try await client.burst(4, decide).map { try $0.get() }
             #expect(first.map(\.allowed) == [true, true, true, false])
@@ -178,13 +173,11 @@ struct RedisRateLimitTests {
     @Test("token bucket: a fill interval later, a request is admitted again")
     func tokenBucketRefills() async throws {
         try await withRedis { client throws in
-            let decide:
-                @Sendable (RedisClient, @escaping RedisGovernance.Callback<RedisGovernance.TokenBucketDecision>)
-                    -> Void = { redis, done in
-                        RedisGovernance.tokenBucket(
-                            redis, key: "refill", maxTokens: 2, tokensPerFill: 1, fillIntervalMs: 300,
-                            timeout: Self.slow, done)
-                    }
+            let decide: Decide<RedisGovernance.TokenBucketDecision> = { redis, done in
+                RedisGovernance.tokenBucket(
+                    redis, key: "refill", maxTokens: 2, tokensPerFill: 1, fillIntervalMs: 300,
+                    timeout: Self.slow, done)
+            }
             let drained = try await client.burst(3, decide).map { try $0.get() }
             #expect(drained.map(\.allowed) == [true, true, false])
             let wait = drained[2].nextTokenMs
@@ -197,14 +190,12 @@ struct RedisRateLimitTests {
     @Test("token bucket: two clients on two event loops spend exactly the bucket together")
     func tokenBucketShared() async throws {
         try await withRedisOnTwoLoops { a, b throws in
-            let decide:
-                @Sendable (RedisClient, @escaping RedisGovernance.Callback<RedisGovernance.TokenBucketDecision>)
-                    -> Void = { redis, done in
-                        RedisGovernance.tokenBucket(
-                            redis, key: "shared", maxTokens: 10, tokensPerFill: 1, fillIntervalMs: 60_000,
-                            timeout: Self.slow,
-                            done)
-                    }
+            let decide: Decide<RedisGovernance.TokenBucketDecision> = { redis, done in
+                RedisGovernance.tokenBucket(
+                    redis, key: "shared", maxTokens: 10, tokensPerFill: 1, fillIntervalMs: 60_000,
+                    timeout: Self.slow,
+                    done)
+            }
             async let fromA = a.burst(8, decide)
             async let fromB = b.burst(8, decide)
             let all = await fromA + fromB
@@ -215,15 +206,15 @@ struct RedisRateLimitTests {
 
     // MARK: leaky bucket
 
-    @Test("leaky bucket: one request goes now, `burst` more wait their turns a rate interval apart, the rest are rejected")
+    @Test(
+        "leaky bucket: one request goes now, `burst` more wait their turns a rate interval apart, the rest are rejected"
+    )
     func leakyBucket() async throws {
         try await withRedis { client throws in
-            let decide:
-                @Sendable (RedisClient, @escaping RedisGovernance.Callback<RedisGovernance.LeakyBucketDecision>)
-                    -> Void = { redis, done in
-                        RedisGovernance.leakyBucket(
-                            redis, key: "lb", ratePerSecond: 1, burst: 2, timeout: Self.slow, done)
-                    }
+            let decide: Decide<RedisGovernance.LeakyBucketDecision> = { redis, done in
+                RedisGovernance.leakyBucket(
+                    redis, key: "lb", ratePerSecond: 1, burst: 2, timeout: Self.slow, done)
+            }
             let decisions = try await client.burst(5, decide).map { try $0.get() }
             #expect(decisions[0] == .admitNow)
             guard case .admitAfter(let first) = decisions[1], case .admitAfter(let second) = decisions[2],
@@ -255,12 +246,10 @@ struct RedisRateLimitTests {
                 return
             }
 
-            let decide:
-                @Sendable (RedisClient, @escaping RedisGovernance.Callback<RedisGovernance.LeakyBucketDecision>)
-                    -> Void = { redis, done in
-                        RedisGovernance.leakyBucket(
-                            redis, key: "shared", ratePerSecond: 1, burst: 9, timeout: Self.slow, done)
-                    }
+            let decide: Decide<RedisGovernance.LeakyBucketDecision> = { redis, done in
+                RedisGovernance.leakyBucket(
+                    redis, key: "shared", ratePerSecond: 1, burst: 9, timeout: Self.slow, done)
+            }
             async let fromA = a.burst(8, decide)
             async let fromB = b.burst(8, decide)
             let all = try await (fromA + fromB).map { try $0.get() }

@@ -52,12 +52,10 @@ struct RedisScriptTests {
     @Test("governance decisions survive SCRIPT FLUSH and keep counting the same window")
     func governanceAfterFlush() async throws {
         try await withRedis { client throws in
-            let decide:
-                @Sendable (RedisClient, @escaping RedisGovernance.Callback<RedisGovernance.FixedWindowDecision>)
-                    -> Void = { redis, done in
-                        RedisGovernance.fixedWindow(
-                            redis, key: "fw", limit: 3, windowMs: 60_000, timeout: .seconds(5), done)
-                    }
+            let decide: Decide<RedisGovernance.FixedWindowDecision> = { redis, done in
+                RedisGovernance.fixedWindow(
+                    redis, key: "fw", limit: 3, windowMs: 60_000, timeout: .seconds(5), done)
+            }
             #expect(try await client.decide(decide).get().remaining == 2)
             _ = try await client.expectValue(["SCRIPT", "FLUSH"])
             #expect(try await client.decide(decide).get().remaining == 1)

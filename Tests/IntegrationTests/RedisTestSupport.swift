@@ -4,6 +4,9 @@ import Foundation
 import NIOCore
 import NIOPosix
 
+/// One governance call with its client and callback, to run with `burst` or `decide`.
+typealias Decide<Decision> = @Sendable (RedisClient, @escaping RedisGovernance.Callback<Decision>) -> Void
+
 /// A `RedisClient` driven from async tests: the client lives on `loop`; every call hops there
 /// and waits for the callback.
 struct RedisTestClient: Sendable {
@@ -62,9 +65,7 @@ struct RedisTestClient: Sendable {
 
     /// Starts `count` calls of `body` in one loop turn (pipelined) and returns every result,
     /// in the order the callbacks ran.
-    func burst<T: Sendable>(
-        _ count: Int, _ body: @escaping @Sendable (RedisClient, @escaping (Result<T, RedisError>) -> Void) -> Void
-    ) async -> [Result<T, RedisError>] {
+    func burst<T: Sendable>(_ count: Int, _ body: @escaping Decide<T>) async -> [Result<T, RedisError>] {
         await call { client, done in
             var results: [Result<T, RedisError>] = []
             for _ in 0..<count {
@@ -77,9 +78,7 @@ struct RedisTestClient: Sendable {
     }
 
     /// One call of `body`; its result.
-    func decide<T: Sendable>(
-        _ body: @escaping @Sendable (RedisClient, @escaping (Result<T, RedisError>) -> Void) -> Void
-    ) async -> Result<T, RedisError> {
+    func decide<T: Sendable>(_ body: @escaping Decide<T>) async -> Result<T, RedisError> {
         await burst(1, body)[0]
     }
 
