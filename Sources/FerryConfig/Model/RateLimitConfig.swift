@@ -35,8 +35,26 @@ public struct RateLimitConfig: Sendable {
         case route
     }
 
+    /// GLOBAL: a Redis server shared by many Ferry processes holds the budget.
+    public struct Redis: Sendable, Equatable {
+        public var host = "127.0.0.1"
+        public var port = 6379
+        public var username: String?
+        public var password: String?
+        public var database: Int?
+        /// Per decision; a slower answer counts as Redis being unreachable.
+        public var timeout: Duration = .milliseconds(100)
+        /// Redis unreachable: reject (500, flag RLSE) instead of letting requests through.
+        public var failureModeDeny = false
+        public var keyPrefix = "ferry:ratelimit:"
+        /// CONCURRENCY: a lease not released (a crashed process) frees itself after this.
+        public var leaseTTL: Duration = .seconds(60)
+    }
+
     public var statPrefix: String
     public var algorithm: Algorithm
+    /// nil: LOCAL scope (one process, all its loops).
+    public var redis: Redis?
     public var budget: Budget
     /// LEAKY_BUCKET: requests over the rate wait their turn (true) or, false, only those that
     /// fit with no wait go at once and the queue is only an allowance for bursts.
@@ -80,7 +98,7 @@ public struct RateLimitConfig: Sendable {
         defer {
             r.finish(known: ["stat_prefix", "algorithm", "limit", "window", "granularity", "token_bucket", "leaky_bucket",
                              "descriptors", "overrides", "max_keys", "key_idle_timeout", "status", "filter_enabled",
-                             "filter_enforced", "headers_on_success"])
+                             "filter_enforced", "headers_on_success", "scope", "redis"])
         }
         let prefix = r.requiredString("stat_prefix", fix: "add `stat_prefix: api` (stats are <stat_prefix>.rate_limit.*)")
         guard let algorithm = r.enumeration("algorithm", Algorithm.self) else {
@@ -121,6 +139,25 @@ public struct RateLimitConfig: Sendable {
         if let enabled = r.runtimeFraction("filter_enabled") { config.filterEnabled = enabled }
         if let enforced = r.runtimeFraction("filter_enforced") { config.filterEnforced = enforced }
         config.headersOnSuccess = r.bool("headers_on_success") ?? false
+        let scope = r.string("scope") ?? "LOCAL"
+        switch scope {
+        case "LOCAL":
+            if r.has("redis") {
+                r.accept("redis")
+                r.diagnostics.error(r.location(of: "redis"), r.join("redis"), "redis is only used with `scope: GLOBAL`",
+                                    fix: "add `scope: GLOBAL`, or remove redis")
+            }
+        case "GLOBAL":
+            guard let reader = r.object("redis", "") else {
+                r.diagnostics.error(r.location(of: "scope"), r.join("redis"), "scope GLOBAL needs a redis server",
+                                    fix: "add `redis: {host: 127.0.0.1, port: 6379}`")
+                return nil
+            }
+            config.redis = decodeRedis(reader)
+        default:
+            r.diagnostics.error(r.valueLocation(of: "scope"), r.join("scope"), "unknown scope \"\(scope)\"",
+                                fix: "use LOCAL (this process) or GLOBAL (shared through Redis)")
+        }
         return .rateLimit(config)
     }
 }
@@ -204,5 +241,24 @@ extension RateLimitConfig {
             return key == "header" ? .header(name: name.lowercased(), skipIfAbsent: skip) : .queryParameter(name: name, skipIfAbsent: skip)
         default: return nil
         }
+    }
+}
+
+extension RateLimitConfig {
+    static func decodeRedis(_ r: ObjectReader) -> Redis {
+        defer {
+            r.finish(known: ["host", "port", "username", "password", "database", "timeout", "failure_mode_deny", "key_prefix", "lease_ttl"])
+        }
+        var redis = Redis()
+        if let host = r.string("host") { redis.host = host }
+        if let port = r.integer("port", in: 1...65535, fix: "use a TCP port, e.g. 6379") { redis.port = Int(port) }
+        redis.username = r.string("username")
+        redis.password = r.string("password")
+        redis.database = r.integer("database", in: 0...1_000_000, fix: "use a Redis database number").map { Int($0) }
+        if let t = r.duration("timeout", positive: true, fix: "use a duration such as `100ms`") { redis.timeout = t }
+        redis.failureModeDeny = r.bool("failure_mode_deny") ?? false
+        if let prefix = r.string("key_prefix") { redis.keyPrefix = prefix }
+        if let ttl = r.duration("lease_ttl", positive: true, fix: "use a duration such as `60s`") { redis.leaseTTL = ttl }
+        return redis
     }
 }

@@ -34,6 +34,8 @@ final class Worker {
     /// Effective runtime values: the generation's layers, with the admin layer's overrides.
     private(set) var runtime: [String: String]
     private var runtimeOverrides: [String: String] = [:]
+    /// Redis clients of the governance filters' GLOBAL scope, one per server, opened on first use.
+    private var redisClients: [String: RedisClient] = [:]
 
     init(index: Int, workerCount: Int, loop: EventLoop, generation: ConfigGeneration, store: StatsStore, server: ServerState,
          logger: Logger) {
@@ -56,8 +58,20 @@ final class Worker {
         clock.start(on: loop)
     }
 
+    /// This loop's client for a Redis server (started the first time it is asked for).
+    func redisClient(_ configuration: RedisClient.Configuration) -> RedisClient {
+        let key = "\(configuration.host):\(configuration.port)/\(configuration.database ?? 0)/\(configuration.username ?? "")/\(configuration.password ?? "")"
+        if let client = redisClients[key] { return client }
+        let client = RedisClient(configuration: configuration, eventLoop: loop)
+        client.start()
+        redisClients[key] = client
+        return client
+    }
+
     func stop() {
         clock.stop()
+        for client in redisClients.values { client.close() }
+        redisClients = [:]
         for cluster in clusters { cluster.drainPools() }
     }
 

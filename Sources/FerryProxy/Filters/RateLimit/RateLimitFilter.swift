@@ -40,6 +40,8 @@ final class RateLimitFilter: StreamFilter {
     let rule: RateLimitRule
     /// The key holding an in-flight place (CONCURRENCY), released at completion.
     private var heldKey: String?
+    /// GLOBAL CONCURRENCY: the Redis lease to give back at completion.
+    private var heldLease: (key: String, id: String)?
     private var successHeaders: (limit: Int, remaining: Int, reset: Int64)?
 
     init(rule: RateLimitRule) { self.rule = rule }
@@ -48,35 +50,35 @@ final class RateLimitFilter: StreamFilter {
         let config = rule.config
         let worker = stream.worker
         guard worker.featureEnabled(config.filterEnabled), let key = Self.key(config.descriptors, stream) else { return .proceed }
-        let shard = worker.stats
-        var limit = 0, remaining = 0, retryAfter: Int64?, reset: Int64 = 0
+        if let redis = config.redis { return decideGlobal(stream, redis: redis, key: key) }
         if config.algorithm == .concurrency {
             let place = rule.acquire(key: key)
-            limit = place.limit
-            remaining = max(place.limit - place.inUse, 0)
-            if place.allowed {
-                heldKey = key
-                shard.inc(rule.ok)
-                if config.headersOnSuccess { successHeaders = (limit, remaining, 0) }
-                return .proceed
+            if place.allowed { heldKey = key }
+            return apply(stream, allowed: place.allowed, limit: place.limit, remaining: max(place.limit - place.inUse, 0),
+                         retryAfter: 1, reset: 0, delay: .zero)
+        }
+        guard let d = rule.decide(key: key, now: worker.now) else { return .proceed }
+        let delay = d.delay.components.seconds * 1_000_000_000 + d.delay.components.attoseconds / 1_000_000_000
+        return apply(stream, allowed: d.isAllowed, limit: d.limit, remaining: d.remaining,
+                     retryAfter: d.isNeverAllowed ? nil : d.retryAfterSeconds, reset: d.resetAfterSeconds, delay: .nanoseconds(delay))
+    }
+
+    /// Acts on a decision: go on (after the delay, for delayed admission), or answer 429 (or,
+    /// not enforced, count and go on).
+    private func apply(_ stream: ActiveStream, allowed: Bool, limit: Int, remaining: Int, retryAfter: Int64?, reset: Int64,
+                       delay: TimeAmount) -> FilterStatus {
+        let config = rule.config
+        let worker = stream.worker
+        let shard = worker.stats
+        if allowed {
+            shard.inc(rule.ok)
+            if config.headersOnSuccess { successHeaders = (limit, remaining, reset) }
+            if config.delayedAdmission, delay > .zero {
+                shard.inc(rule.delayed)
+                stream.wake(after: delay) { [unowned stream] in stream.continueDecoding() }
+                return .stop
             }
-            retryAfter = 1
-        } else if let decision = rule.decide(key: key, now: worker.now) {
-            limit = decision.limit
-            remaining = decision.remaining
-            reset = decision.resetAfterSeconds
-            if decision.isAllowed {
-                shard.inc(rule.ok)
-                if config.headersOnSuccess { successHeaders = (limit, remaining, reset) }
-                if config.delayedAdmission, decision.delay > .zero {
-                    shard.inc(rule.delayed)
-                    let nanos = decision.delay.components.seconds * 1_000_000_000 + decision.delay.components.attoseconds / 1_000_000_000
-                    stream.wake(after: .nanoseconds(nanos)) { [unowned stream] in stream.continueDecoding() }
-                    return .stop
-                }
-                return .proceed
-            }
-            retryAfter = decision.isNeverAllowed ? nil : decision.retryAfterSeconds
+            return .proceed
         }
         shard.inc(rule.rateLimited)
         guard worker.featureEnabled(config.filterEnforced) else { return .proceed }
@@ -89,6 +91,41 @@ final class RateLimitFilter: StreamFilter {
         return .stop
     }
 
+    /// GLOBAL scope: the stream waits for Redis. Unreachable or slow Redis lets the request
+    /// through, or with `failure_mode_deny` answers 500 with flag RLSE, as Envoy's ratelimit.
+    private func decideGlobal(_ stream: ActiveStream, redis: RateLimitConfig.Redis, key: String) -> FilterStatus {
+        let leaseID = "\(stream.worker.index)-\(stream.connection.id)-\(stream.started.uptimeNanoseconds)"
+        var waiting = false
+        var early: FilterStatus?
+        rule.decideGlobal(redis, key: key, leaseID: leaseID, worker: stream.worker) { [self] result in
+            let status: FilterStatus
+            switch result {
+            case .success(let d):
+                if d.allowed && rule.config.algorithm == .concurrency { heldLease = (key, leaseID) }
+                status = apply(stream, allowed: d.allowed, limit: d.limit, remaining: d.remaining, retryAfter: d.retryAfterSeconds,
+                               reset: d.resetSeconds, delay: d.delay)
+            case .failure:
+                stream.worker.stats.inc(rule.redisErrors)
+                if redis.failureModeDeny {
+                    stream.flags.insert(.rateLimitServiceError)
+                    stream.sendLocalReply(500, body: "", details: "rate_limiter_error")
+                    status = .stop
+                } else {
+                    stream.worker.stats.inc(rule.failureModeAllowed)
+                    status = .proceed
+                }
+            }
+            if waiting {
+                if status == .proceed { stream.continueDecoding() }
+            } else {
+                early = status
+            }
+        }
+        if let early { return early }
+        waiting = true
+        return .stop
+    }
+
     func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead) {
         guard let (limit, remaining, reset) = successHeaders, !stream.isLocalReply || head.status < 400 else { return }
         Self.addRateLimitHeaders(&head.headers, limit: limit, remaining: remaining, reset: reset)
@@ -98,6 +135,10 @@ final class RateLimitFilter: StreamFilter {
         if let heldKey {
             self.heldKey = nil
             rule.release(key: heldKey)
+        }
+        if let (key, lease) = heldLease, let redis = rule.config.redis {
+            heldLease = nil
+            rule.releaseGlobal(redis, key: key, leaseID: lease, worker: stream.worker)
         }
     }
 

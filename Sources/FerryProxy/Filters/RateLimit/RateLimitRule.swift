@@ -32,10 +32,10 @@ final class RateLimitRule: GovernanceState {
     private let limiters: NIOLockedValueBox<any KeyedDeciding>?
     /// CONCURRENCY: requests in flight per key.
     private let inFlight = NIOLockedValueBox<[String: Int]>([:])
-    let ok, rateLimited, enforced, delayed: CounterID
+    let ok, rateLimited, enforced, delayed, redisErrors, failureModeAllowed: CounterID
     var kind: String { "rate_limit" }
     var statNames: [(label: String, name: String)] {
-        ["ok", "rate_limited", "enforced", "delayed"].map { ($0, "\(config.statPrefix).rate_limit.\($0)") }
+        ["ok", "rate_limited", "enforced", "delayed", "error", "failure_mode_allowed"].map { ($0, "\(config.statPrefix).rate_limit.\($0)") }
     }
 
     init(config: RateLimitConfig, store: StatsStore) {
@@ -46,7 +46,7 @@ final class RateLimitRule: GovernanceState {
             KeyedRule<L>(keyed: KeyedLimiters(configuration: make(config.budget), maxKeys: config.maxKeys, idleTimeout: idle),
                          overrides: config.overrides.mapValues { L(configuration: make($0), now: now) })
         }
-        switch config.algorithm {
+        switch config.redis == nil ? config.algorithm : .concurrency {
         case .tokenBucket:
             limiters = NIOLockedValueBox(rule({ .init(maxTokens: $0.maxTokens, tokensPerFill: $0.tokensPerFill, fillInterval: $0.fillInterval) },
                                               TokenBucket.self))
@@ -65,6 +65,8 @@ final class RateLimitRule: GovernanceState {
         rateLimited = c("rate_limited")
         enforced = c("enforced")
         delayed = c("delayed")
+        redisErrors = c("error")
+        failureModeAllowed = c("failure_mode_allowed")
     }
 
     /// Decides one request for `key` (a rate algorithm: counts it when admitted).
