@@ -3,6 +3,7 @@ public struct HttpFilter: Sendable {
     public enum Kind: Sendable {
         case router(RouterConfig)
         case healthCheck(HealthCheckConfig)
+        case fault(FaultConfig)
     }
 
     /// `envoy.extensions.filters.http.health_check.v3.HealthCheck`: answers (or marks) health
@@ -34,6 +35,7 @@ public struct HttpFilter: Sendable {
     /// Ferry's HTTP filters by config type (the router aside).
     static let decoders: [String: @Sendable (ObjectReader) -> Kind?] = [
         "envoy.extensions.filters.http.health_check.v3.HealthCheck": HealthCheckConfig.decode,
+        "envoy.extensions.filters.http.fault.v3.HTTPFault": FaultConfig.decode,
     ]
 
     public var name: String

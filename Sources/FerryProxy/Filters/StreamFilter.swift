@@ -122,6 +122,8 @@ enum StreamFilterFactories {
             case .healthCheck(let config):
                 return HealthCheckFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config,
                                                 cluster: context.node.cluster)
+            case .fault(let config):
+                return FaultFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             }
         }
     }

@@ -37,6 +37,8 @@ final class Worker {
     private var runtimeOverrides: [String: String] = [:]
     /// Disk layer values by layer name (`RuntimeDiskLayers`).
     private var runtimeDisk: [String: [String: String]] = [:]
+    /// Counters registered on first use (names that depend on the request).
+    private var dynamicCounters: [String: CounterID] = [:]
 
     init(index: Int, workerCount: Int, loop: EventLoop, generation: ConfigGeneration, store: StatsStore, server: ServerState,
          logger: Logger) {
@@ -119,6 +121,15 @@ final class Worker {
     func runtimeInteger(_ key: String, default defaultValue: UInt64) -> UInt64 {
         guard let text = runtime[key] else { return defaultValue }
         return RuntimeValue.integer(text) ?? defaultValue
+    }
+
+    /// The counter `key`, registered on first use (stats whose names depend on the request).
+    func counter(_ key: StatKey) -> CounterID {
+        if let id = dynamicCounters[key.name] { return id }
+        let id = store.counter(key)
+        dynamicCounters[key.name] = id
+        stats.grow(to: store)
+        return id
     }
 
     /// Envoy's `featureEnabled` for a runtime fractional percent: the runtime key's value if it
