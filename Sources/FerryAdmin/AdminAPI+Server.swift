@@ -108,14 +108,16 @@ extension AdminAPI {
     }
 
     func runtime() -> AdminResponse {
+        // Disk layers whose directory is missing are not listed, as in Envoy.
         let runtime = proxy.generation.bootstrap.runtime
-        let admin = proxy.adminRuntimeValues
-        let final = runtime.values(admin: admin)
+        let admin = proxy.adminRuntimeValues, disk = proxy.runtimeDiskValues
+        let layered = runtime.effectiveLayers(admin: admin, disk: disk)
+        let final = runtime.values(admin: admin, disk: disk)
         let entries = final.keys.sorted().map { key -> String in
-            let values = runtime.layers.map { JSON.quote(($0.values ?? admin)[key] ?? "") }.joined(separator: ",")
+            let values = layered.map { JSON.quote($0.values[key] ?? "") }.joined(separator: ",")
             return "\(JSON.quote(key)):{\"layer_values\":[\(values)],\"final_value\":\(JSON.quote(final[key] ?? ""))}"
         }
-        let layers = runtime.layers.map { JSON.quote($0.name) }.joined(separator: ",")
+        let layers = layered.map { JSON.quote($0.name) }.joined(separator: ",")
         return .json("{\"entries\":{\(entries.joined(separator: ","))},\"layers\":[\(layers)]}\n")
     }
 

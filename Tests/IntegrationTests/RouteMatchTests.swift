@@ -41,11 +41,13 @@ struct RouteMatchTests {
         #expect(actual == probes.map { "\($0.label) → \($0.expected)" }, sourceLocation: sourceLocation)
     }
 
-    /// The body of the matched direct response, or "status N" when nothing matched.
+    /// The body of the matched direct response, or "status N" when nothing matched. A gRPC
+    /// request gets it as Envoy sends it: in the trailers-only answer's grpc-message.
     static func matched(_ proxy: ProxyHarness, _ probe: Probe) async throws -> String {
         var arguments = ["-X", probe.method]
         for (name, value) in probe.headers.sorted(by: { $0.key < $1.key }) { arguments += ["-H", "\(name): \(value)"] }
         let result = try await Curl.perform(arguments + [proxy.url(probe.path)])
+        if result.header("content-type") == "application/grpc" { return result.header("grpc-message") ?? "" }
         return result.status == 200 ? result.body : "status \(result.status)"
     }
 

@@ -67,8 +67,10 @@ public struct Admin: Sendable {
 public struct Runtime: Sendable {
     public struct Layer: Sendable {
         public var name: String
-        /// nil for the admin layer (values set through `/runtime_modify`).
+        /// nil for the admin layer (values set through `/runtime_modify`) and disk layers.
         public var values: [String: String]?
+        /// A `disk_layer`: its values are read from files at run time (`Runtime+Layers.swift`).
+        public var disk: DiskLayer? = nil
     }
 
     public var layers: [Layer] = []
@@ -81,14 +83,15 @@ public struct Runtime: Sendable {
         return nil
     }
 
-    public var hasAdminLayer: Bool { layers.contains { $0.values == nil } }
+    public var hasAdminLayer: Bool { layers.contains { $0.values == nil && $0.disk == nil } }
 
     /// Every key's effective value, later layers over earlier ones; the admin layer (if any)
-    /// contributes `admin` (the `/runtime_modify` overrides) at its place in the order.
-    public func values(admin: [String: String]) -> [String: String] {
+    /// contributes `admin` (the `/runtime_modify` overrides) and each disk layer its values in
+    /// `disk` (by layer name) at its place in the order.
+    public func values(admin: [String: String], disk: [String: [String: String]] = [:]) -> [String: String] {
         var result: [String: String] = [:]
-        for layer in layers {
-            for (key, value) in layer.values ?? admin { result[key] = value }
+        for layer in effectiveLayers(admin: admin, disk: disk) {
+            for (key, value) in layer.values { result[key] = value }
         }
         return result
     }
@@ -99,12 +102,24 @@ public struct Runtime: Sendable {
         for layer in r.objects("layers", "envoy.config.bootstrap.v3.RuntimeLayer") {
             defer { layer.finish() }
             let name = layer.requiredString("name") ?? ""
+            if runtime.layers.contains(where: { $0.name == name }) {
+                layer.diagnostics.error(layer.valueLocation(of: "name"), layer.join("name"), "duplicate layer name \"\(name)\"",
+                                        fix: "give each runtime layer its own name")
+            }
             switch layer.oneOf(["static_layer", "disk_layer", "admin_layer", "rtds_layer"], required: true, what: "layer kind") {
             case "static_layer":
                 var values: [String: String] = [:]
                 if let node = layer.raw("static_layer") { flatten(node, prefix: "", into: &values, path: layer.join("static_layer"), diagnostics: layer.diagnostics) }
                 runtime.layers.append(Layer(name: name, values: values))
+            case "disk_layer":
+                let reader = layer.object("disk_layer", "envoy.config.bootstrap.v3.RuntimeLayer.DiskLayer")
+                if let disk = reader.flatMap(DiskLayer.decode) { runtime.layers.append(Layer(name: name, values: nil, disk: disk)) }
             case "admin_layer":
+                if runtime.hasAdminLayer {
+                    layer.diagnostics.error(layer.location(of: "admin_layer"), layer.join("admin_layer"),
+                                            "at most one admin layer may be specified",
+                                            fix: "remove this layer; /runtime_modify writes to the first admin layer")
+                }
                 layer.object("admin_layer", "envoy.config.bootstrap.v3.RuntimeLayer.AdminLayer")?.finish()
                 runtime.layers.append(Layer(name: name, values: nil))
             default: break

@@ -41,17 +41,20 @@ public struct FractionalPercent: Sendable, Equatable {
         return FractionalPercent(numerator: numerator, denominator: denominator)
     }
 
-    /// A runtime value as Envoy reads it for a fractional percent: `n/DENOMINATOR` (a
-    /// FractionalPercent written in a static layer) or a bare number (the numerator, over the
-    /// default's denominator).
-    public static func parse(runtime value: String, defaultDenominator: Denominator) -> FractionalPercent? {
+    /// A runtime value as Envoy's `featureEnabled` reads it for a fractional percent: a
+    /// FractionalPercent written as YAML (`{numerator: 5, denominator: TEN_THOUSAND}`, or one
+    /// field a line), Ferry's flattened static-layer form `5/TEN_THOUSAND`, or a plain number,
+    /// which is a percentage whatever the default's denominator (above 100: always). Nil for
+    /// anything else (the default applies).
+    public static func parse(runtime value: String) -> FractionalPercent? {
         if let slash = value.firstIndex(of: "/") {
             guard let n = UInt32(value[..<slash]),
                   let d = Denominator(rawValue: String(value[value.index(after: slash)...])) else { return nil }
             return FractionalPercent(numerator: n, denominator: d)
         }
-        guard let n = UInt32(value) else { return nil }
-        return FractionalPercent(numerator: n, denominator: defaultDenominator)
+        if let yaml = RuntimeValue.fractionalPercentYAML(value) { return yaml }
+        guard let number = RuntimeValue.integer(value) else { return nil }
+        return FractionalPercent(numerator: UInt32(min(number, 100)))
     }
 }
 

@@ -5,6 +5,7 @@ public struct HttpFilter: Sendable {
         case healthCheck(HealthCheckConfig)
         case localRateLimit(LocalRateLimitConfig)
         case rateLimit(RateLimitConfig)
+        case fault(FaultConfig)
     }
 
     /// `envoy.extensions.filters.http.health_check.v3.HealthCheck`: answers (or marks) health
@@ -38,6 +39,7 @@ public struct HttpFilter: Sendable {
         "envoy.extensions.filters.http.health_check.v3.HealthCheck": HealthCheckConfig.decode,
         "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit": LocalRateLimitConfig.decode,
         RateLimitConfig.messageName: RateLimitConfig.decode,
+        "envoy.extensions.filters.http.fault.v3.HTTPFault": FaultConfig.decode,
     ]
 
     public var name: String

@@ -26,7 +26,20 @@ protocol StreamFilter: AnyObject {
     func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead)
     /// A chunk of the response body on its way downstream (read-only).
     func encodeData(_ stream: ActiveStream, _ data: ByteBuffer)
+    /// Pacing (the fault filter's response_rate_limit): offered each part of the response body
+    /// (chunks, then the end) before `encodeData`. Return true to keep the part: the filter
+    /// owns it and hands it on later with `stream.releaseBody(_:from:)`, and must keep every
+    /// later part too until it has released what it holds, so order is kept. While it holds
+    /// more than it wants, `stream.pauseResponseBody()` stops the upstream.
+    func holdBody(_ stream: ActiveStream, _ part: BodyPart) -> Bool
     func onComplete(_ stream: ActiveStream)
+}
+
+/// A part of the response body, for `StreamFilter.holdBody`.
+enum BodyPart {
+    case data(ByteBuffer)
+    /// The end of the response (HTTP/1 sends no trailers; they are kept for the access log).
+    case end(trailers: HeaderMap?)
 }
 
 extension StreamFilter {
@@ -34,6 +47,7 @@ extension StreamFilter {
     func interceptResponse(_ stream: ActiveStream, status: Int, local: Bool) -> ResponseTakeover? { nil }
     func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead) {}
     func encodeData(_ stream: ActiveStream, _ data: ByteBuffer) {}
+    func holdBody(_ stream: ActiveStream, _ part: BodyPart) -> Bool { false }
     func onComplete(_ stream: ActiveStream) {}
 }
 
@@ -112,6 +126,8 @@ enum StreamFilterFactories {
                 return LocalRateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .rateLimit(let config):
                 return RateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .fault(let config):
+                return FaultFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             }
         }
     }

@@ -51,6 +51,8 @@ extension ActiveStream {
         filterWake = worker.loop.scheduleTask(in: delay) { [weak self] in
             guard let self, !self.finished else { return }
             self.filterWake = nil
+            // Timestamps taken from here on (access log durations) see the wake-up's time.
+            self.worker.tick()
             body()
         }
     }
@@ -69,5 +71,54 @@ extension ActiveStream {
             }
         }
         return nil
+    }
+
+    // MARK: response body held by a filter (pacing)
+
+    /// Runs the body hooks of `filters[..<end]` in encode order; true when one kept the chunk.
+    func filtersEncodeData(_ data: ByteBuffer, below end: Int) -> Bool {
+        var i = end
+        while i > 0 {
+            i -= 1
+            if filters[i].holdBody(self, .data(data)) { return true }
+            filters[i].encodeData(self, data)
+        }
+        return false
+    }
+
+    /// Offers the end of the response to `filters[..<end]` in encode order; true when one kept it.
+    func filtersHoldEnd(_ trailers: HeaderMap?, below end: Int) -> Bool {
+        var i = end
+        while i > 0 {
+            i -= 1
+            if filters[i].holdBody(self, .end(trailers: trailers)) { return true }
+        }
+        return false
+    }
+
+    /// A filter hands on a part of the body it held (`holdBody`): it continues through the
+    /// filters after that one in encode order, then to the client.
+    func releaseBody(_ part: BodyPart, from filter: StreamFilter) {
+        guard !finished, let index = filters.firstIndex(where: { $0 === filter }) else { return }
+        lastActivity = worker.now
+        switch part {
+        case .data(let data):
+            if !filtersEncodeData(data, below: index) { writeBody(data) }
+        case .end(let trailers):
+            if !filtersHoldEnd(trailers, below: index) { completeResponse(trailers: trailers) }
+        }
+        encoder.flush()
+    }
+
+    /// A filter holds more response body than it wants to: stop reading the upstream response
+    /// (downstream writability no longer resumes it) until `resumeResponseBody()`.
+    func pauseResponseBody() {
+        responseBodyPaused = true
+        upstream?.pauseReading()
+    }
+
+    func resumeResponseBody() {
+        responseBodyPaused = false
+        if encoder.isWritable { upstream?.resumeReading() }
     }
 }

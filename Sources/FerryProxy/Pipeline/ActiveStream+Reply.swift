@@ -7,9 +7,10 @@ import NIOCore
 extension ActiveStream {
     /// Answers from the proxy itself with Envoy's local reply semantics: `local_reply_config`
     /// mappers may change the status, body, format and headers; `content-type: text/plain`
-    /// when there is a body; HEAD gets no body.
+    /// when there is a body; HEAD gets no body; a gRPC request gets a trailers-only gRPC
+    /// response with `grpcStatus` (else one derived from the status; ActiveStream+GRPCReply).
     func sendLocalReply(_ status: Int, body: String, details: String, extraHeaders: HeaderMap? = nil,
-                        applyRouteHeaders: Bool = false) {
+                        applyRouteHeaders: Bool = false, grpcStatus: UInt64? = nil) {
         guard !finished else { return }
         if responseStarted {
             // Too late for a reply: the client already has part of a response.
@@ -50,6 +51,11 @@ extension ActiveStream {
             pendingLocalStatus = nil
         }
         if applyRouteHeaders { applyResponseMutations(&headers) }
+        if isGRPCRequest {
+            headers = grpcReplyHeaders(status: status, grpcStatus: grpcStatus, message: text, extra: headers)
+            status = 200
+            text = ""
+        }
         // 204 and 304 carry neither a body nor a length (RFC 9110 §8.6), as Envoy sends them.
         let bodiless = status == 204 || status == 304 || status < 200
         if bodiless { text = "" }
@@ -106,13 +112,26 @@ extension ActiveStream {
     }
 
     func sendBody(_ data: ByteBuffer) {
-        for filter in filters.reversed() { filter.encodeData(self, data) }
+        // A filter may keep the chunk and release it later (StreamFilter.holdBody).
+        if !filters.isEmpty, filtersEncodeData(data, below: filters.count) { return }
+        writeBody(data)
+    }
+
+    /// Hands a body chunk to the codec (after the filters).
+    func writeBody(_ data: ByteBuffer) {
         bodyBytesSent += UInt64(data.readableBytes)
         lastTxAt = worker.now
         encoder.encodeData(data, for: self)
     }
 
     func endResponse(trailers: HeaderMap?) {
+        // A filter still holding body keeps the end too, and completes it after the body.
+        if !filters.isEmpty, filtersHoldEnd(trailers, below: filters.count) { return }
+        completeResponse(trailers: trailers)
+    }
+
+    /// Ends the response at the codec (after the filters) and finishes the stream.
+    func completeResponse(trailers: HeaderMap?) {
         responseEnded = true
         lastTxAt = worker.now
         encoder.encodeEnd(trailers: trailers, for: self)

@@ -14,7 +14,8 @@ extension ActiveStream {
         case .header(let name):
             handle = request.headers.first(name).flatMap { name in generation.clusterIndex[name].map { ClusterHandle(name: name, index: $0) } }
         case .weighted(let pick, let targets):
-            let target = targets[pick.pick(using: &worker.random)]
+            // A filter may have picked already (fault's upstream_cluster; Envoy picks at route time).
+            let target = weightedTarget ?? targets[pick.pick(using: &worker.random)]
             weightedTarget = target
             handle = target.cluster
         }

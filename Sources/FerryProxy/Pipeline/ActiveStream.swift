@@ -43,6 +43,8 @@ final class ActiveStream {
     /// A filter's pending wake-up (`wake(after:)`).
     var filterWake: Scheduled<Void>?
     var interceptingResponse = false
+    /// A filter holding response body asked for no more (`pauseResponseBody`).
+    var responseBodyPaused = false
     var isHealthCheck = false
     var weightedTarget: CompiledRouteAction.WeightedTarget?
     var cluster: WorkerCluster?
@@ -337,6 +339,6 @@ final class ActiveStream {
 
     /// The downstream can take more bytes again.
     func downstreamWritabilityChanged(_ writable: Bool) {
-        if writable { upstream?.resumeReading() }
+        if writable && !responseBodyPaused { upstream?.resumeReading() }
     }
 }

@@ -28,6 +28,8 @@ public final class ProxyServer: Sendable {
     public let governance: GovernanceRegistry
     /// The runtime admin layer's values (`/runtime_modify`).
     let runtimeOverrides = NIOLockedValueBox<[String: String]>([:])
+    /// The runtime disk layers' values and their poll (ProxyServer+Runtime).
+    let runtimeDisk = RuntimeDiskLayers()
     var logger: Logger { options.logger }
 
     private init(generation: ConfigGeneration, store: StatsStore, options: ProxyOptions, group: MultiThreadedEventLoopGroup,
@@ -94,6 +96,7 @@ public final class ProxyServer: Sendable {
                                         reason: Self.describeBind(error))
             }
         }
+        server.startRuntimePolling()
         server.serverStats.setStatic(concurrency: concurrency)
         store.set(server.serverStats.configGeneration, 1)
         state.phase = .live
@@ -112,8 +115,11 @@ public final class ProxyServer: Sendable {
         let snapshot = hosts
         let shared = resources
         let detectors = outliers
+        let disk = runtimeDisk.load(generation, logger: logger)
         for w in workers {
-            try await w.eventLoop.submit { w.value.install(generation, hosts: snapshot, resources: shared, outliers: detectors) }.get()
+            try await w.eventLoop.submit {
+                w.value.install(generation, hosts: snapshot, resources: shared, outliers: detectors, runtimeDisk: disk)
+            }.get()
         }
     }
 
@@ -210,6 +216,7 @@ public final class ProxyServer: Sendable {
         let listeners = bound.withLockedValue { $0 }
         for l in listeners { try? await l.close().get() }
         clusterManager.shutdown()
+        runtimeDisk.stop()
         for w in workers { try? await w.eventLoop.submit { w.value.stop() }.get() }
         AccessLogSinks.shared.flushAll()
         try? await group.shutdownGracefully()

@@ -31,11 +31,16 @@ final class Worker {
     private var clustersByName: [String: WorkerCluster] = [:]
     /// Open downstream connections, for draining.
     var connections: [ObjectIdentifier: DownstreamHTTP1Handler] = [:]
-    /// Effective runtime values: the generation's layers, with the admin layer's overrides.
+    /// Effective runtime values: the generation's static layers, the disk layers' values and
+    /// the admin layer's overrides, in layer order.
     private(set) var runtime: [String: String]
     private var runtimeOverrides: [String: String] = [:]
     /// Redis clients of the governance filters' GLOBAL scope, one per server, opened on first use.
     private var redisClients: [String: RedisClient] = [:]
+    /// Disk layer values by layer name (`RuntimeDiskLayers`).
+    private var runtimeDisk: [String: [String: String]] = [:]
+    /// Counters registered on first use (names that depend on the request).
+    private var dynamicCounters: [String: CounterID] = [:]
 
     init(index: Int, workerCount: Int, loop: EventLoop, generation: ConfigGeneration, store: StatsStore, server: ServerState,
          logger: Logger) {
@@ -77,7 +82,7 @@ final class Worker {
 
     /// Switches new streams to `next`, keeping per-cluster state for clusters that did not change.
     func install(_ next: ConfigGeneration, hosts: [String: HostSet], resources: [String: ClusterResources] = [:],
-                 outliers: [String: ClusterOutlierDetector] = [:]) {
+                 outliers: [String: ClusterOutlierDetector] = [:], runtimeDisk: [String: [String: String]] = [:]) {
         loop.preconditionInEventLoop()
         stats.grow(to: store)
         var byName: [String: WorkerCluster] = [:]
@@ -101,14 +106,44 @@ final class Worker {
         clustersByName = byName
         clusters = list
         generation = next
-        runtime = runtimeOverrides.isEmpty ? next.runtime : next.bootstrap.runtime.values(admin: runtimeOverrides)
+        self.runtimeDisk = runtimeDisk
+        updateRuntime()
     }
 
     /// The admin layer changed (`/runtime_modify`).
     func setRuntimeOverrides(_ overrides: [String: String]) {
         loop.preconditionInEventLoop()
         runtimeOverrides = overrides
-        runtime = overrides.isEmpty ? generation.runtime : generation.bootstrap.runtime.values(admin: overrides)
+        updateRuntime()
+    }
+
+    /// The disk layers of generation `id` changed; ignored when this worker already runs a
+    /// newer generation (its install brought that one's disk values).
+    func setRuntimeDisk(_ values: [String: [String: String]], generation id: Int) {
+        loop.preconditionInEventLoop()
+        guard generation.id == id else { return }
+        runtimeDisk = values
+        updateRuntime()
+    }
+
+    private func updateRuntime() {
+        runtime = runtimeOverrides.isEmpty && runtimeDisk.isEmpty
+            ? generation.runtime : generation.bootstrap.runtime.values(admin: runtimeOverrides, disk: runtimeDisk)
+    }
+
+    /// Envoy's `getInteger`: the runtime key's value as a whole number, else `defaultValue`.
+    func runtimeInteger(_ key: String, default defaultValue: UInt64) -> UInt64 {
+        guard let text = runtime[key] else { return defaultValue }
+        return RuntimeValue.integer(text) ?? defaultValue
+    }
+
+    /// The counter `key`, registered on first use (stats whose names depend on the request).
+    func counter(_ key: StatKey) -> CounterID {
+        if let id = dynamicCounters[key.name] { return id }
+        let id = store.counter(key)
+        dynamicCounters[key.name] = id
+        stats.grow(to: store)
+        return id
     }
 
     /// Envoy's `featureEnabled` for a runtime fractional percent: the runtime key's value if it
@@ -116,7 +151,7 @@ final class Worker {
     func featureEnabled(_ fraction: RuntimeFractionalPercent) -> Bool {
         var percent = fraction.defaultValue
         if let key = fraction.runtimeKey, let text = runtime[key],
-           let value = FractionalPercent.parse(runtime: text, defaultDenominator: percent.denominator) {
+           let value = FractionalPercent.parse(runtime: text) {
             percent = value
         }
         let share = percent.perMillion

@@ -1,0 +1,82 @@
+import Atomics
+import FerryConfig
+import FerryTelemetry
+import NIOCore
+
+/// `envoy.filters.http.fault`: the listener-level settings, the stats every stream shares, and
+/// the count of active faults behind `max_active_faults`. A route's `typed_per_filter_config`
+/// HTTPFault replaces the listener-level settings for its requests, as in Envoy.
+struct FaultFilterFactory: StreamFilterFactory {
+    let name: String
+    let disabledByDefault: Bool
+    let settings: FaultSettings
+    let shared: FaultShared
+
+    init(name: String, disabledByDefault: Bool, config: HttpFilter.FaultConfig, context: FilterFactoryContext) {
+        self.name = name
+        self.disabledByDefault = disabledByDefault
+        settings = FaultSettings(config)
+        // One count per filter, kept across reloads like Envoy's active_faults gauge.
+        let active = context.governanceState(filter: name, scope: "", fingerprint: "fault") { ActiveFaults() }
+        shared = FaultShared(statPrefix: context.statPrefix, store: context.store, active: active)
+    }
+
+    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
+        guard case .fault(let config)? = override.kind else {
+            context.diagnostics.error(override.location, override.path, "\(name) takes an HTTPFault as its per-route config",
+                                      fix: "use \"@type\": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault")
+            return nil
+        }
+        return FaultSettings(config)
+    }
+
+    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
+        FaultFilter(settings: routeConfig as? FaultSettings ?? settings, shared: shared)
+    }
+}
+
+/// One HTTPFault config (the listener's or a route's), shared by the streams that use it.
+final class FaultSettings: Sendable {
+    let config: HttpFilter.FaultConfig
+
+    init(_ config: HttpFilter.FaultConfig) { self.config = config }
+}
+
+/// What every stream of one fault filter shares: `http.<stat_prefix>.fault.*` and the count of
+/// streams with an active fault (across workers).
+final class FaultShared: Sendable {
+    let statPrefix: String
+    let delaysInjected, abortsInjected, responseRLInjected, faultsOverflow: CounterID
+    let activeFaults: GaugeID
+    let active: ActiveFaults
+
+    init(statPrefix: String, store: StatsStore, active: ActiveFaults) {
+        self.statPrefix = statPrefix
+        self.active = active
+        delaysInjected = store.counter(.http(statPrefix, "fault.delays_injected"))
+        abortsInjected = store.counter(.http(statPrefix, "fault.aborts_injected"))
+        responseRLInjected = store.counter(.http(statPrefix, "fault.response_rl_injected"))
+        faultsOverflow = store.counter(.http(statPrefix, "fault.faults_overflow"))
+        activeFaults = store.gauge(.http(statPrefix, "fault.active_faults"))
+    }
+
+    /// `http.<prefix>.fault.<downstream cluster>.<stat>`. Envoy's tag extractor takes the cluster
+    /// name up to its first dot as `envoy_fault_downstream_cluster`; the rest stays in the name.
+    func downstreamKey(_ cluster: String, _ stat: String) -> StatKey {
+        let tag = cluster.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        let rest = tag.count > 1 ? "\(tag[1])." : ""
+        return StatKey(name: "http.\(statPrefix).fault.\(cluster).\(stat)",
+                       family: StatKey.familyName("http.fault.\(rest)\(stat)"),
+                       labels: [.init("envoy_fault_downstream_cluster", String(tag[0])),
+                                .init("envoy_http_conn_manager_prefix", statPrefix)])
+    }
+}
+
+/// Streams with an active fault, across every worker (Envoy's `active_faults` gauge, which
+/// `max_active_faults` is checked against; a fuzzy limit in Envoy too).
+final class ActiveFaults: GovernanceState {
+    let count = ManagedAtomic<Int>(0)
+    var kind: String { "fault" }
+
+    func json(now: NIODeadline) -> String { "{\"active_faults\":\(count.load(ordering: .relaxed))}" }
+}
