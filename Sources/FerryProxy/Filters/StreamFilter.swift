@@ -110,6 +110,10 @@ enum StreamFilterFactories {
                                                 cluster: context.node.cluster)
             case .localRateLimit(let config):
                 return LocalRateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .circuitBreaker(let config):
+                return CircuitBreakerFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .fallback(let config):
+                return FallbackFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             }
         }
     }
