@@ -140,11 +140,13 @@ final class FallbackFilter: StreamFilter {
         let flags = stream.flags
         let breakerRejected = stream.filters.contains { ($0 as? CircuitBreakerFilter)?.rejected == true }
         if breakerRejected { return on.contains(.circuitOpen) }
+        // An upstream's own response: only its status counts (the flags may be an earlier
+        // attempt's, e.g. the connect failure that sent the request to a backup cluster).
+        if !local { return on.contains(.fiveXX) && status >= 500 }
         if on.contains(.timeout) && flags.contains(.upstreamRequestTimeout) { return true }
         if on.contains(.connectFailure) && flags.contains(.upstreamConnectionFailure) { return true }
         if on.contains(.reset) && flags.contains(.upstreamConnectionTermination) { return true }
         if on.contains(.overflow) && flags.contains(.upstreamOverflow) { return true }
-        if on.contains(.fiveXX) && !local && status >= 500 { return true }
         if on.contains(.rateLimited) && (flags.contains(.rateLimited) || status == 429) { return true }
         return false
     }
