@@ -6,6 +6,8 @@ public struct HttpFilter: Sendable {
         case localRateLimit(LocalRateLimitConfig)
         case rateLimit(RateLimitConfig)
         case fault(FaultConfig)
+        case circuitBreaker(CircuitBreakerFilterConfig)
+        case fallback(FallbackConfig)
     }
 
     /// `envoy.extensions.filters.http.health_check.v3.HealthCheck`: answers (or marks) health
@@ -40,6 +42,8 @@ public struct HttpFilter: Sendable {
         "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit": LocalRateLimitConfig.decode,
         RateLimitConfig.messageName: RateLimitConfig.decode,
         "envoy.extensions.filters.http.fault.v3.HTTPFault": FaultConfig.decode,
+        "ferry.filters.http.circuit_breaker.v1.CircuitBreaker": CircuitBreakerFilterConfig.decode,
+        "ferry.filters.http.fallback.v1.Fallback": FallbackConfig.decode,
     ]
 
     public var name: String

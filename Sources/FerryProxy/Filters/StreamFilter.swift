@@ -128,6 +128,10 @@ enum StreamFilterFactories {
                 return RateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .fault(let config):
                 return FaultFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .circuitBreaker(let config):
+                return CircuitBreakerFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .fallback(let config):
+                return FallbackFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             }
         }
     }

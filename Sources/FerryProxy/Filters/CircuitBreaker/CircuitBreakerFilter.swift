@@ -1,0 +1,116 @@
+import FerryConfig
+import FerryPolicy
+import FerryTelemetry
+import NIOCore
+
+/// `ferry.filters.http.circuit_breaker`: asks the route's (or cluster's) breaker before the
+/// router runs; while it is open, answers 503 `circuit breaker is open` (flag UO, details
+/// `circuit_breaker_open`, `x-ferry-circuit-breaker: open`, `retry-after`). A call's outcome
+/// is recorded when the stream completes, from the first response offered to the filters (the
+/// upstream's head, or the router's own reply for a failed attempt) and the response flags.
+struct CircuitBreakerFilterFactory: StreamFilterFactory {
+    let name: String
+    let disabledByDefault: Bool
+    let rule: CircuitBreakerRule
+
+    init(name: String, disabledByDefault: Bool, config: CircuitBreakerFilterConfig, context: FilterFactoryContext) {
+        self.name = name
+        self.disabledByDefault = disabledByDefault
+        rule = context.governanceState(filter: name, scope: "", fingerprint: CircuitBreakerRule.fingerprint(config)) {
+            CircuitBreakerRule(config: config, store: context.store)
+        }
+    }
+
+    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
+        guard case .circuitBreaker(let config)? = override.kind else {
+            context.diagnostics.error(override.location, override.path, "\(name) is a circuit_breaker filter; this entry has another type",
+                                      fix: "use @type type.googleapis.com/ferry.filters.http.circuit_breaker.v1.CircuitBreaker")
+            return nil
+        }
+        return context.governanceState(filter: name, scope: scope, fingerprint: CircuitBreakerRule.fingerprint(config)) {
+            CircuitBreakerRule(config: config, store: context.store)
+        }
+    }
+
+    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
+        CircuitBreakerFilter(rule: routeConfig as? CircuitBreakerRule ?? rule)
+    }
+}
+
+final class CircuitBreakerFilter: StreamFilter {
+    let rule: CircuitBreakerRule
+    private var key: String?
+    private var permission: CircuitBreakerStateMachine.Permission?
+    /// The status of the first response offered after the call was permitted, and when.
+    private var observed: (status: Int, at: NIODeadline)?
+    /// This filter refused the request (the fallback's `circuit-open`).
+    private(set) var rejected = false
+
+    init(rule: CircuitBreakerRule) { self.rule = rule }
+
+    private static func clock(_ worker: Worker) -> Duration { .nanoseconds(Int64(worker.now.uptimeNanoseconds)) }
+
+    func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
+        let worker = stream.worker
+        guard worker.featureEnabled(rule.config.filterEnabled), let key = rule.key(for: stream) else { return .proceed }
+        let admission = rule.acquire(key, now: Self.clock(worker))
+        count(admission.changes, worker.stats)
+        if let permission = admission.permission {
+            self.key = key
+            self.permission = permission
+            worker.stats.inc(rule.callsPermitted)
+            return .proceed
+        }
+        guard worker.featureEnabled(rule.config.filterEnforced) else {
+            // Shadow mode: the call goes through without a permission, so it does not count.
+            worker.stats.inc(rule.shadowRejected)
+            return .proceed
+        }
+        worker.stats.inc(rule.callsRejected)
+        rejected = true
+        stream.flags.insert(.upstreamOverflow)
+        var headers = HeaderMap()
+        headers.addLowercased("x-ferry-circuit-breaker", "open")
+        let nanos = admission.retryAfter.components.seconds * 1_000_000_000 + admission.retryAfter.components.attoseconds / 1_000_000_000
+        headers.addLowercased("retry-after", String(max(1, (nanos + 999_999_999) / 1_000_000_000)))
+        stream.sendLocalReply(rule.config.status, body: "circuit breaker is open", details: "circuit_breaker_open", extraHeaders: headers)
+        return .stop
+    }
+
+    func interceptResponse(_ stream: ActiveStream, status: Int, local: Bool) -> ResponseTakeover? {
+        observe(stream, status: status)
+        return nil
+    }
+
+    /// Notes the first response of a permitted call (a fallback calls this before it replaces
+    /// the response, whatever the filter order).
+    func observe(_ stream: ActiveStream, status: Int) {
+        guard permission != nil, observed == nil else { return }
+        observed = (status, stream.worker.now)
+    }
+
+    func onComplete(_ stream: ActiveStream) {
+        guard let key, let permission else { return }
+        self.permission = nil
+        // Calls that never reached an upstream (no healthy host, another filter's reply) and
+        // calls the client gave up on before any response do not count.
+        guard stream.attemptCount > 0, let observed else {
+            return rule.release(key, permission: permission)
+        }
+        let worker = stream.worker
+        let failed = rule.isFailure(status: observed.status, flags: stream.flags.all)
+        let duration = Duration.nanoseconds((observed.at - stream.started).nanoseconds)
+        let changes = rule.record(key, failed: failed, duration: duration, permission: permission, now: Self.clock(worker))
+        let shard = worker.stats
+        shard.inc(failed ? rule.failures : rule.successes)
+        if duration > rule.config.slowCallDurationThreshold { shard.inc(rule.slowCalls) }
+        count(changes, shard)
+    }
+
+    private func count(_ changes: CircuitBreakerRule.Changes, _ shard: StatsShard) {
+        guard changes.any else { return }
+        if changes.opened > 0 { shard.inc(rule.opened, by: UInt64(changes.opened)) }
+        if changes.halfOpened > 0 { shard.inc(rule.halfOpened, by: UInt64(changes.halfOpened)) }
+        if changes.closed > 0 { shard.inc(rule.closed, by: UInt64(changes.closed)) }
+    }
+}

@@ -1,0 +1,166 @@
+import FerryConfig
+import FerryPolicy
+import FerryTelemetry
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// One compiled `CircuitBreaker` config (the listener's, or a route's): its breakers, one per
+/// route or per cluster (`scope`), shared by every worker loop, and its stats
+/// `<stat_prefix>.circuit_breaker.*`.
+///
+/// The breakers sit behind one lock: a request takes it twice (admission and outcome), for a
+/// dictionary lookup and a few additions. The lock is uncontended in practice (two loops meet
+/// only when they touch the same rule in the same few hundred nanoseconds); a lock-free design
+/// would need the window in atomics, which the resilience4j semantics do not fit.
+final class CircuitBreakerRule: GovernanceState {
+    typealias Machine = CircuitBreakerStateMachine
+
+    let config: CircuitBreakerFilterConfig
+    let machineConfiguration: Machine.Configuration
+    let callsPermitted, callsRejected, successes, failures, slowCalls, opened, halfOpened, closed, shadowRejected: CounterID
+    /// 0 closed, 1 open, 2 half-open: the worst state among the rule's breakers (open before
+    /// half-open), set when a request sees a breaker change state.
+    let stateGauge: GaugeID
+    private let store: StatsStore
+    private let breakers = NIOLockedValueBox<[String: Machine]>([:])
+
+    var kind: String { "circuit_breaker" }
+    static let counterNames = ["calls_permitted", "calls_rejected", "successes", "failures", "slow_calls", "opened", "half_opened",
+                               "closed", "shadow_rejected"]
+    var statNames: [(label: String, name: String)] {
+        Self.counterNames.map { ($0, "\(config.statPrefix).circuit_breaker.\($0)") }
+    }
+
+    init(config: CircuitBreakerFilterConfig, store: StatsStore) {
+        self.config = config
+        self.store = store
+        var m = Machine.Configuration()
+        m.slidingWindow = config.windowType == .countBased ? .countBased(calls: config.windowSize) : .timeBased(seconds: config.windowSize)
+        m.failureRateThreshold = config.failureRateThreshold
+        m.failureCountThreshold = config.failureCountThreshold
+        m.slowCallDurationThreshold = config.slowCallDurationThreshold
+        m.slowCallRateThreshold = config.slowCallRateThreshold
+        m.minimumNumberOfCalls = config.minimumNumberOfCalls
+        m.waitDurationInOpenState = config.waitDurationInOpenState
+        m.permittedCallsInHalfOpenState = config.permittedCallsInHalfOpenState
+        m.maxWaitDurationInHalfOpenState = config.maxWaitDurationInHalfOpenState
+        machineConfiguration = m
+        func c(_ name: String) -> CounterID { store.counter(.plain("\(config.statPrefix).circuit_breaker.\(name)")) }
+        (callsPermitted, callsRejected, successes, failures) = (c("calls_permitted"), c("calls_rejected"), c("successes"), c("failures"))
+        (slowCalls, opened, halfOpened, closed, shadowRejected) = (c("slow_calls"), c("opened"), c("half_opened"), c("closed"),
+                                                                   c("shadow_rejected"))
+        stateGauge = store.gauge(.plain("\(config.statPrefix).circuit_breaker.state"))
+    }
+
+    /// The rule's identity for keeping its breakers across reloads.
+    static func fingerprint(_ config: CircuitBreakerFilterConfig) -> String { "\(config)" }
+
+    /// The breaker that guards `stream`, or nil when none does (no route, or a route that
+    /// answers itself: direct responses and redirects).
+    func key(for stream: ActiveStream) -> String? {
+        guard case .route(let action)? = stream.route?.action else { return nil }
+        guard config.scope == .cluster else { return stream.routeKey }
+        switch action.target {
+        case .cluster(let handle):
+            return handle.name
+        case .header(let name):
+            // The router's own lookup; an unknown cluster gets the router's 503 unguarded.
+            guard let cluster = stream.request.headers.first(name), stream.generation.clusterIndex[cluster] != nil else { return nil }
+            return cluster
+        case .weighted:
+            // The cluster is picked by the router after the filters: the route's own breaker.
+            return stream.routeKey.map { "weighted:\($0)" }
+        }
+    }
+
+    /// State changes a call saw, for the stats.
+    struct Changes {
+        var opened = 0, halfOpened = 0, closed = 0
+        var any: Bool { opened + halfOpened + closed > 0 }
+    }
+
+    /// Asks `key`'s breaker for leave to make a call; without it, how long until probes go through.
+    func acquire(_ key: String, now: Duration) -> (permission: Machine.Permission?, retryAfter: Duration, changes: Changes) {
+        breakers.withLockedValue { breakers in
+            var machine = breakers[key] ?? Machine(configuration: machineConfiguration, now: now)
+            let before = machine.stats
+            let permission = machine.tryAcquire(now: now)
+            let retryAfter = permission == nil ? machine.retryAfter(now: now) : .zero
+            breakers[key] = machine
+            let changes = Self.changes(before, machine.stats)
+            if changes.any { updateGauge(breakers) }
+            return (permission, retryAfter, changes)
+        }
+    }
+
+    func record(_ key: String, failed: Bool, duration: Duration, permission: Machine.Permission, now: Duration) -> Changes {
+        breakers.withLockedValue { breakers in
+            guard var machine = breakers[key] else { return Changes() }
+            let before = machine.stats
+            machine.record(failed ? .failure : .success, duration: duration, permission: permission, now: now)
+            breakers[key] = machine
+            let changes = Self.changes(before, machine.stats)
+            if changes.any { updateGauge(breakers) }
+            return changes
+        }
+    }
+
+    /// Gives back a permission whose call did not reach an upstream.
+    func release(_ key: String, permission: Machine.Permission) {
+        breakers.withLockedValue { breakers in breakers[key]?.release(permission) }
+    }
+
+    /// Whether a call that ended with `status` (nil: no response) and `flags` failed.
+    func isFailure(status: Int?, flags: ResponseFlags) -> Bool {
+        if let status, config.failureStatusCodes.contains(status) { return true }
+        for failure in config.failureOn {
+            switch failure {
+            case .fiveXX: if let status, status >= 500 { return true }
+            case .gatewayError: if let status, (502...504).contains(status) { return true }
+            case .connectFailure: if flags.contains(.upstreamConnectionFailure) { return true }
+            case .reset: if flags.contains(.upstreamConnectionTermination) { return true }
+            case .timeout: if flags.contains(.upstreamRequestTimeout) { return true }
+            case .localOrigin:
+                if !flags.isDisjoint(with: [.upstreamConnectionFailure, .upstreamConnectionTermination, .upstreamRequestTimeout,
+                                            .upstreamOverflow]) { return true }
+            }
+        }
+        return false
+    }
+
+    private static func changes(_ a: Machine.Stats, _ b: Machine.Stats) -> Changes {
+        Changes(opened: b.openedCount - a.openedCount, halfOpened: b.halfOpenedCount - a.halfOpenedCount,
+                closed: b.closedCount - a.closedCount)
+    }
+
+    private func updateGauge(_ breakers: [String: Machine]) {
+        let states = breakers.values.map(\.state)
+        store.set(stateGauge, states.contains(.open) ? 1 : states.contains(.halfOpen) ? 2 : 0)
+    }
+
+    static func name(_ state: Machine.State) -> String {
+        switch state {
+        case .closed: "closed"
+        case .open: "open"
+        case .halfOpen: "half_open"
+        }
+    }
+
+    func json(now: NIODeadline) -> String {
+        let t = Duration.nanoseconds(Int64(now.uptimeNanoseconds))
+        let entries = breakers.withLockedValue { $0 }.sorted { $0.key < $1.key }
+        var worst = Machine.State.closed
+        let items = entries.map { key, machine -> String in
+            var machine = machine  // a copy: reading the state must not move the shared one
+            let state = machine.state(now: t)
+            if state == .open || (state == .halfOpen && worst == .closed) { worst = state }
+            let c = machine.counts(now: t)
+            let retryMs = machine.retryAfter(now: t).components.seconds * 1000 + machine.retryAfter(now: t).components.attoseconds / 1_000_000_000_000_000
+            return "{\"key\":\(JSON.quote(key)),\"state\":\"\(Self.name(state))\",\"calls\":\(c.calls),\"failures\":\(c.failures),"
+                + "\"slow_calls\":\(c.slowCalls),\"failure_rate\":\(c.failureRate),\"slow_call_rate\":\(c.slowCallRate),"
+                + "\"retry_after_ms\":\(retryMs),\"probes_left\":\(machine.probesLeft)}"
+        }
+        return "{\"kind\":\"circuit_breaker\",\"stat_prefix\":\(JSON.quote(config.statPrefix)),\"scope\":\"\(config.scope.rawValue)\","
+            + "\"state\":\"\(Self.name(worst))\",\"breakers\":[\(items.joined(separator: ","))]}"
+    }
+}

@@ -1,0 +1,190 @@
+import FerryConfig
+import FerryTelemetry
+import NIOCore
+
+/// A `Fallback` config compiled for one generation: the rule (shared, reload-surviving) and the
+/// actions with their clusters resolved.
+struct FallbackPlan: Sendable {
+    enum Action: Sendable {
+        case stale
+        case backup(ClusterHandle)
+        case staticReply(FallbackConfig.StaticReply)
+    }
+
+    let rule: FallbackRule
+    let actions: [Action]
+
+    /// Resolves `config`'s backup clusters (a located error for an unknown one) and gets the rule.
+    static func compile(_ config: FallbackConfig, filter: String, scope: String, context: FilterFactoryContext) -> FallbackPlan? {
+        var actions: [Action] = []
+        var valid = true
+        var staleSeen = false
+        for action in config.actions {
+            switch action {
+            case .stale:
+                // One cache per rule: a second stale action would only repeat the first.
+                if staleSeen { continue }
+                staleSeen = true
+                actions.append(.stale)
+            case .backupCluster(let name, let location, let path):
+                guard let index = context.clusterIndex[name] else {
+                    let suggestion = Suggestion.closest(to: name, in: context.clusterIndex.keys)
+                    context.diagnostics.error(location, path, "unknown cluster \"\(name)\""
+                                                  + (suggestion.map { " (did you mean \($0)?)" } ?? ""),
+                                              fix: "name a cluster of static_resources.clusters")
+                    valid = false
+                    continue
+                }
+                actions.append(.backup(ClusterHandle(name: name, index: index)))
+            case .staticReply(let reply):
+                actions.append(.staticReply(reply))
+            }
+        }
+        guard valid else { return nil }
+        let rule = context.governanceState(filter: filter, scope: scope, fingerprint: FallbackRule.fingerprint(config)) {
+            FallbackRule(config: config, store: context.store)
+        }
+        return FallbackPlan(rule: rule, actions: actions)
+    }
+}
+
+/// `ferry.filters.http.fallback`: when the upstream path fails in a way listed in `on`, answers
+/// with the first available action: the last good response (`stale`), another cluster
+/// (`backup_cluster`), or a fixed reply (`static`). It sees failures through
+/// `interceptResponse`, so it catches the breaker's rejection and the router's own replies
+/// whatever its place in `http_filters` (see docs/governance.md).
+struct FallbackFilterFactory: StreamFilterFactory {
+    let name: String
+    let disabledByDefault: Bool
+    let plan: FallbackPlan?
+
+    init(name: String, disabledByDefault: Bool, config: FallbackConfig, context: FilterFactoryContext) {
+        self.name = name
+        self.disabledByDefault = disabledByDefault
+        plan = FallbackPlan.compile(config, filter: name, scope: "", context: context)
+    }
+
+    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
+        guard case .fallback(let config)? = override.kind else {
+            context.diagnostics.error(override.location, override.path, "\(name) is a fallback filter; this entry has another type",
+                                      fix: "use @type type.googleapis.com/ferry.filters.http.fallback.v1.Fallback")
+            return nil
+        }
+        return FallbackPlan.compile(config, filter: name, scope: scope, context: context)
+    }
+
+    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
+        // A plan is missing only when compiling failed, and then the generation is refused.
+        FallbackFilter(plan: routeConfig as? FallbackPlan ?? plan!)
+    }
+}
+
+final class FallbackFilter: StreamFilter {
+    let plan: FallbackPlan
+    private var staleKey: String?
+    /// The next action to consider: a backup that fails in turn goes on to the ones after it.
+    private var nextAction = 0
+    /// What this filter put in place of the response, for its header.
+    private var serving: String?
+    /// A good response being kept for later.
+    private var capture: (status: Int, headers: HeaderMap, body: ByteBuffer)?
+
+    init(plan: FallbackPlan) { self.plan = plan }
+
+    var rule: FallbackRule { plan.rule }
+
+    func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
+        // Keyed before the router rewrites the request in place.
+        staleKey = rule.staleKey(for: stream)
+        return .proceed
+    }
+
+    func interceptResponse(_ stream: ActiveStream, status: Int, local: Bool) -> ResponseTakeover? {
+        guard triggered(stream, status: status, local: local) else { return nil }
+        // Breakers must see the failure before it is replaced, wherever they sit in the chain.
+        for filter in stream.filters { (filter as? CircuitBreakerFilter)?.observe(stream, status: status) }
+        let shard = stream.worker.stats
+        while nextAction < plan.actions.count {
+            let action = plan.actions[nextAction]
+            nextAction += 1
+            switch action {
+            case .stale:
+                if staleKey == nil, stream.attemptCount == 0 { staleKey = rule.staleKey(for: stream) }
+                guard let key = staleKey, let entry = rule.lookup(key, now: stream.worker.now) else { continue }
+                shard.inc(rule.staleServed)
+                return { [self] in serveStale(stream, entry) }
+            case .backup(let handle):
+                guard stream.canReroute else { continue }
+                shard.inc(rule.backupServed)
+                return { [self] in
+                    serving = "backup"
+                    _ = stream.reroute(to: handle)
+                }
+            case .staticReply(let reply):
+                shard.inc(rule.staticServed)
+                return { [self] in
+                    serving = "static"
+                    var headers = HeaderMap()
+                    for (name, value) in reply.headers { headers.addLowercased(name, value) }
+                    stream.sendFallbackResponse(status: reply.status, headers: headers, body: ByteBuffer(string: reply.body),
+                                                details: "fallback_static")
+                }
+            }
+        }
+        shard.inc(rule.unavailable)
+        return nil
+    }
+
+    private func triggered(_ stream: ActiveStream, status: Int, local: Bool) -> Bool {
+        let on = rule.config.on
+        let flags = stream.flags
+        let breakerRejected = stream.filters.contains { ($0 as? CircuitBreakerFilter)?.rejected == true }
+        if breakerRejected { return on.contains(.circuitOpen) }
+        // An upstream's own response: only its status counts (the flags may be an earlier
+        // attempt's, e.g. the connect failure that sent the request to a backup cluster).
+        if !local { return on.contains(.fiveXX) && status >= 500 }
+        if on.contains(.timeout) && flags.contains(.upstreamRequestTimeout) { return true }
+        if on.contains(.connectFailure) && flags.contains(.upstreamConnectionFailure) { return true }
+        if on.contains(.reset) && flags.contains(.upstreamConnectionTermination) { return true }
+        if on.contains(.overflow) && flags.contains(.upstreamOverflow) { return true }
+        if on.contains(.rateLimited) && (flags.contains(.rateLimited) || status == 429) { return true }
+        return false
+    }
+
+    private func serveStale(_ stream: ActiveStream, _ entry: FallbackRule.Entry) {
+        serving = "stale"
+        var headers = entry.headers
+        let age = (stream.worker.now - entry.storedAt).nanoseconds / 1_000_000_000
+        headers.set("age", String(age))
+        stream.sendFallbackResponse(status: entry.status, headers: headers, body: entry.body, details: "fallback_stale")
+    }
+
+    func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead) {
+        if let serving {
+            head.headers.set("x-ferry-fallback", serving)
+            return
+        }
+        guard let stale = rule.stale, staleKey != nil, stream.request.method == "GET", (200...299).contains(head.status),
+              !stream.isLocalReply else { return }
+        var headers = head.headers
+        for name in ["date", "content-length", "transfer-encoding", "age"] { headers.remove(name) }
+        capture = (head.status, headers, ByteBufferAllocator.shared.buffer(capacity: min(stale.maxBodyBytes, 4096)))
+    }
+
+    func encodeData(_ stream: ActiveStream, _ data: ByteBuffer) {
+        guard capture != nil, let stale = rule.stale else { return }
+        if capture!.body.readableBytes + data.readableBytes > stale.maxBodyBytes {
+            capture = nil
+            return
+        }
+        var chunk = data
+        capture!.body.writeBuffer(&chunk)
+    }
+
+    func onComplete(_ stream: ActiveStream) {
+        guard let capture, let key = staleKey, stream.responseEnded,
+              !stream.flags.contains(.upstreamConnectionTermination), !stream.flags.contains(.upstreamProtocolError) else { return }
+        self.capture = nil
+        rule.store(key, status: capture.status, headers: capture.headers, body: capture.body, now: stream.worker.now)
+    }
+}
