@@ -4,6 +4,8 @@ public struct HttpFilter: Sendable {
         case router(RouterConfig)
         case healthCheck(HealthCheckConfig)
         case localRateLimit(LocalRateLimitConfig)
+        case bulkhead(BulkheadConfig)
+        case idempotency(IdempotencyConfig)
     }
 
     /// `envoy.extensions.filters.http.health_check.v3.HealthCheck`: answers (or marks) health
@@ -36,6 +38,8 @@ public struct HttpFilter: Sendable {
     static let decoders: [String: @Sendable (ObjectReader) -> Kind?] = [
         "envoy.extensions.filters.http.health_check.v3.HealthCheck": HealthCheckConfig.decode,
         "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit": LocalRateLimitConfig.decode,
+        "ferry.filters.http.bulkhead.v1.Bulkhead": BulkheadConfig.decode,
+        "ferry.filters.http.idempotency.v1.Idempotency": IdempotencyConfig.decode,
     ]
 
     public var name: String

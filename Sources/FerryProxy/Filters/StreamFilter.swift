@@ -110,6 +110,10 @@ enum StreamFilterFactories {
                                                 cluster: context.node.cluster)
             case .localRateLimit(let config):
                 return LocalRateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .bulkhead(let config):
+                return BulkheadFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .idempotency(let config):
+                return IdempotencyFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             }
         }
     }

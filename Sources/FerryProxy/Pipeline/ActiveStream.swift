@@ -43,6 +43,8 @@ final class ActiveStream {
     /// A filter's pending wake-up (`wake(after:)`).
     var filterWake: Scheduled<Void>?
     var interceptingResponse = false
+    /// The request body a filter holds back (`bufferRequestBody`); the router sends it.
+    var requestBodyBuffer: RequestBodyBuffer?
     var isHealthCheck = false
     var weightedTarget: CompiledRouteAction.WeightedTarget?
     var cluster: WorkerCluster?
@@ -303,6 +305,7 @@ final class ActiveStream {
     func decodeData(_ data: ByteBuffer, endStream: Bool) {
         bodyBytesReceived += UInt64(data.readableBytes)
         lastActivity = worker.now
+        if requestBodyBuffer != nil, bufferRequestData(data, endStream: endStream) { return }
         if let retry, !retry.keep(data), let cluster { shard.inc(cluster.definition.stats.retryOrShadowAbandoned) }
         if let upstream, !finished {
             attemptActivityAt = worker.now
