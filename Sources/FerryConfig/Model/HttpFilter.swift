@@ -8,6 +8,8 @@ public struct HttpFilter: Sendable {
         case fault(FaultConfig)
         case circuitBreaker(CircuitBreakerFilterConfig)
         case fallback(FallbackConfig)
+        case bulkhead(BulkheadConfig)
+        case idempotency(IdempotencyConfig)
     }
 
     /// `envoy.extensions.filters.http.health_check.v3.HealthCheck`: answers (or marks) health
@@ -44,6 +46,8 @@ public struct HttpFilter: Sendable {
         "envoy.extensions.filters.http.fault.v3.HTTPFault": FaultConfig.decode,
         "ferry.filters.http.circuit_breaker.v1.CircuitBreaker": CircuitBreakerFilterConfig.decode,
         "ferry.filters.http.fallback.v1.Fallback": FallbackConfig.decode,
+        "ferry.filters.http.bulkhead.v1.Bulkhead": BulkheadConfig.decode,
+        "ferry.filters.http.idempotency.v1.Idempotency": IdempotencyConfig.decode,
     ]
 
     public var name: String

@@ -132,6 +132,10 @@ enum StreamFilterFactories {
                 return CircuitBreakerFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .fallback(let config):
                 return FallbackFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .bulkhead(let config):
+                return BulkheadFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .idempotency(let config):
+                return IdempotencyFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             }
         }
     }

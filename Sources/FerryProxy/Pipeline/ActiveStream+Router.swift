@@ -252,7 +252,8 @@ extension ActiveStream {
         upstreamStarted = worker.now
         lastActivity = upstreamStarted!
         if perTryIdleTimeout != nil { attemptActivityAt = upstreamStarted }
-        let replay = attemptCount > 1 ? (retry?.body ?? []) : []
+        // A body a filter buffered goes on every attempt; else a retry replays what it kept.
+        let replay = requestBodyBuffer?.chunks ?? (attemptCount > 1 ? (retry?.body ?? []) : [])
         if replay.isEmpty {
             connection.sendHeaders(request, endStream: requestEnded)
         } else {

@@ -45,6 +45,8 @@ final class ActiveStream {
     var interceptingResponse = false
     /// A filter holding response body asked for no more (`pauseResponseBody`).
     var responseBodyPaused = false
+    /// The request body a filter holds back (`bufferRequestBody`); the router sends it.
+    var requestBodyBuffer: RequestBodyBuffer?
     var isHealthCheck = false
     var weightedTarget: CompiledRouteAction.WeightedTarget?
     var cluster: WorkerCluster?
@@ -305,6 +307,7 @@ final class ActiveStream {
     func decodeData(_ data: ByteBuffer, endStream: Bool) {
         bodyBytesReceived += UInt64(data.readableBytes)
         lastActivity = worker.now
+        if requestBodyBuffer != nil, bufferRequestData(data, endStream: endStream) { return }
         if let retry, !retry.keep(data), let cluster { shard.inc(cluster.definition.stats.retryOrShadowAbandoned) }
         if let upstream, !finished {
             attemptActivityAt = worker.now

@@ -1,0 +1,140 @@
+import FerryConfig
+import FerryPolicy
+import FerryTelemetry
+import NIOCore
+
+/// `ferry.filters.http.bulkhead`: isolates a route (or a key) with a concurrency pool, so a
+/// slow dependency cannot take every connection and loop time the others need. See
+/// docs/governance.md for the fields and replies.
+struct BulkheadFilterFactory: StreamFilterFactory {
+    let name: String
+    let disabledByDefault: Bool
+    let rule: BulkheadRule
+
+    init(name: String, disabledByDefault: Bool, config: BulkheadConfig, context: FilterFactoryContext) {
+        self.name = name
+        self.disabledByDefault = disabledByDefault
+        rule = context.governanceState(filter: name, scope: "", fingerprint: BulkheadRule.fingerprint(config)) {
+            BulkheadRule(config: config, store: context.store)
+        }
+    }
+
+    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
+        guard case .bulkhead(let config)? = override.kind else {
+            context.diagnostics.error(override.location, override.path, "\(name) is a bulkhead filter; this entry has another type",
+                                      fix: "use @type type.googleapis.com/ferry.filters.http.bulkhead.v1.Bulkhead")
+            return nil
+        }
+        return context.governanceState(filter: name, scope: scope, fingerprint: BulkheadRule.fingerprint(config)) {
+            BulkheadRule(config: config, store: context.store)
+        }
+    }
+
+    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
+        BulkheadFilter(rule: routeConfig as? BulkheadRule ?? rule)
+    }
+}
+
+/// One stream's place in a bulkhead: taken in `decodeHeaders` (at once, or after a wait in the
+/// queue), given back in `onComplete` — also when the client resets — to the oldest waiter.
+final class BulkheadFilter: StreamFilter {
+    private enum State {
+        case outside
+        case holding(key: String)
+        case waiting(key: String, ticket: Bulkhead.Ticket)
+        case done
+    }
+
+    let rule: BulkheadRule
+    private var state = State.outside
+    /// Set while waiting: a freed place resumes the stream through it.
+    private weak var stream: ActiveStream?
+
+    init(rule: BulkheadRule) { self.rule = rule }
+
+    func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
+        let config = rule.config
+        let worker = stream.worker
+        guard worker.featureEnabled(config.filterEnabled) else { return .proceed }
+        let enforce = worker.featureEnabled(config.filterEnforced)
+        let key = rule.key(for: stream)
+        let entry = rule.enter(key: key, now: Self.now(worker), enforce: enforce) {
+            BulkheadWaiter(filter: NIOLoopBound(self, eventLoop: worker.loop))
+        }
+        let shard = worker.stats
+        switch entry {
+        case .admitted:
+            state = .holding(key: key)
+            shard.inc(rule.admitted)
+            shard.add(rule.active, 1)
+            return .proceed
+        case .queued(let ticket):
+            state = .waiting(key: key, ticket: ticket)
+            self.stream = stream
+            shard.inc(rule.queued)
+            shard.add(rule.queueDepth, 1)
+            stream.wake(after: TimeAmount(config.maxWait)) { [unowned self, unowned stream] in self.waitRanOut(stream) }
+            return .stop
+        case .rejected:
+            guard enforce else {
+                shard.inc(rule.shadowRejected)
+                return .proceed
+            }
+            shard.inc(rule.rejected)
+            refuse(stream, details: "bulkhead_full")
+            return .stop
+        }
+    }
+
+    /// A place was handed to this stream (on its own loop).
+    func admitFromQueue() {
+        guard case .waiting(let key, _) = state, let stream, !stream.finished else { return }
+        state = .holding(key: key)
+        let shard = stream.worker.stats
+        shard.add(rule.queueDepth, -1)
+        shard.inc(rule.admitted)
+        shard.add(rule.active, 1)
+        stream.continueDecoding()
+    }
+
+    private func waitRanOut(_ stream: ActiveStream) {
+        guard case .waiting(let key, let ticket) = state else { return }
+        // Lost the race: a place was handed over and the wake-up is on its way.
+        guard rule.cancel(key: key, ticket: ticket) else { return }
+        state = .done
+        let shard = stream.worker.stats
+        shard.add(rule.queueDepth, -1)
+        shard.inc(rule.waitTimeout)
+        refuse(stream, details: "bulkhead_wait_timeout")
+    }
+
+    func onComplete(_ stream: ActiveStream) {
+        switch state {
+        case .holding(let key):
+            stream.worker.stats.add(rule.active, -1)
+            passOn(key: key, stream.worker)
+        case .waiting(let key, let ticket):
+            stream.worker.stats.add(rule.queueDepth, -1)
+            // Handed a place before the wake-up arrived: give it back at once.
+            if !rule.cancel(key: key, ticket: ticket) { passOn(key: key, stream.worker) }
+        case .outside, .done:
+            break
+        }
+        state = .done
+    }
+
+    /// Gives this stream's place back; the waiter that takes it resumes on its own loop.
+    private func passOn(key: String, _ worker: Worker) {
+        guard let next = rule.leave(key: key, now: Self.now(worker)) else { return }
+        next.filter.eventLoop.execute { next.filter.value.admitFromQueue() }
+    }
+
+    private func refuse(_ stream: ActiveStream, details: String) {
+        stream.flags.insert(.upstreamOverflow)
+        var headers = HeaderMap()
+        headers.addLowercased("x-ferry-bulkhead", "full")
+        stream.sendLocalReply(rule.config.status, body: "bulkhead full", details: details, extraHeaders: headers)
+    }
+
+    private static func now(_ worker: Worker) -> Duration { .nanoseconds(Int64(worker.now.uptimeNanoseconds)) }
+}

@@ -1,0 +1,131 @@
+import FerryConfig
+import FerryPolicy
+import FerryTelemetry
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A queued stream's way back in: its filter, which only its own loop may touch.
+struct BulkheadWaiter: Sendable {
+    let filter: NIOLoopBound<BulkheadFilter>
+}
+
+/// One compiled `Bulkhead` (the listener's, or a route's): its pools, shared by every worker
+/// loop behind one lock (each call is a few dictionary and queue operations), and its stats
+/// `<stat_prefix>.bulkhead.*`. A pool exists while it has a request inside or waiting; an idle
+/// pool is dropped, so `max_keys` bounds the busy keys, and a pool that comes back starts empty,
+/// exactly as the dropped one was.
+final class BulkheadRule: GovernanceState {
+    enum Entry {
+        case admitted
+        case queued(Bulkhead.Ticket)
+        case rejected
+    }
+
+    private struct Pool {
+        var bulkhead: Bulkhead
+        /// Queued streams by ticket number.
+        var waiters: [UInt64: BulkheadWaiter] = [:]
+        var isIdle: Bool { bulkhead.occupancy == 0 && bulkhead.queueDepth == 0 }
+    }
+
+    let config: BulkheadConfig
+    private let limits: Bulkhead.Configuration
+    private let pools = NIOLockedValueBox<[String: Pool]>([:])
+    let admitted, queued, rejected, waitTimeout, shadowRejected: CounterID
+    /// Summed over the loops: each loop adds what its own streams take and give back.
+    let active, queueDepth: GaugeID
+    var kind: String { "bulkhead" }
+    var statNames: [(label: String, name: String)] {
+        ["admitted", "queued", "rejected", "wait_timeout", "shadow_rejected"].map { ($0, "\(config.statPrefix).bulkhead.\($0)") }
+    }
+
+    init(config: BulkheadConfig, store: StatsStore) {
+        self.config = config
+        limits = Bulkhead.Configuration(maxConcurrent: config.maxConcurrentRequests, maxQueue: config.maxQueue,
+                                        maxWait: config.maxQueue > 0 ? config.maxWait : .zero)
+        func c(_ name: String) -> CounterID { store.counter(.plain("\(config.statPrefix).bulkhead.\(name)")) }
+        admitted = c("admitted")
+        queued = c("queued")
+        rejected = c("rejected")
+        waitTimeout = c("wait_timeout")
+        shadowRejected = c("shadow_rejected")
+        active = store.gauge(.plain("\(config.statPrefix).bulkhead.active"))
+        queueDepth = store.gauge(.plain("\(config.statPrefix).bulkhead.queue_depth"))
+    }
+
+    /// The pool a stream belongs to: "" for the rule's single pool, and for a keyed rule
+    /// whose request lacks the key (those requests share one pool).
+    func key(for stream: ActiveStream) -> String {
+        switch config.key {
+        case nil: ""
+        case .header(let name)?: stream.request.headers.first(name) ?? ""
+        case .remoteAddress?: stream.downstreamRemoteIP ?? ""
+        case .path?: String(stream.request.pathWithoutQuery)
+        }
+    }
+
+    /// A request arrives. `enforce` false (shadow mode): never queued; a full pool says
+    /// `rejected` and the caller lets the request through without a place.
+    func enter(key: String, now: Duration, enforce: Bool, waiter: () -> BulkheadWaiter) -> Entry {
+        pools.withLockedValue { pools in
+            if pools[key] == nil {
+                // Only busy pools are kept, so this bounds the keys in use.
+                if config.key != nil && pools.count >= config.maxKeys { return .rejected }
+                pools[key] = Pool(bulkhead: Bulkhead(configuration: limits))
+            }
+            if !enforce, pools[key]!.bulkhead.occupancy >= limits.maxConcurrent { return .rejected }
+            switch pools[key]!.bulkhead.tryEnter(now: now) {
+            case .admitted:
+                return .admitted
+            case .queued(let ticket):
+                pools[key]!.waiters[ticket.number] = waiter()
+                return .queued(ticket)
+            case .rejected:
+                return .rejected
+            }
+        }
+    }
+
+    /// A request inside is done; returns the waiter its place goes to (the oldest whose wait
+    /// has not run out), which the caller must wake on its own loop.
+    func leave(key: String, now: Duration) -> BulkheadWaiter? {
+        pools.withLockedValue { pools in
+            defer { if pools[key]?.isIdle == true { pools[key] = nil } }
+            // A ticket without a waiter cannot happen; should it, its place is passed on.
+            while let ticket = pools[key]?.bulkhead.leave(now: now) {
+                if let waiter = pools[key]!.waiters.removeValue(forKey: ticket.number) { return waiter }
+            }
+            return nil
+        }
+    }
+
+    /// A waiter gives up (its wait ran out, or its client left); false when it was already
+    /// given a place (the caller then owns that place).
+    func cancel(key: String, ticket: Bulkhead.Ticket) -> Bool {
+        pools.withLockedValue { pools in
+            guard pools[key]?.bulkhead.cancel(ticket) == true else { return false }
+            pools[key]!.waiters[ticket.number] = nil
+            if pools[key]!.isIdle { pools[key] = nil }
+            return true
+        }
+    }
+
+    func json(now: NIODeadline) -> String {
+        let (occupancy, waiting, keys) = pools.withLockedValue { pools in
+            pools.values.reduce((0, 0, pools.count)) { ($0.0 + $1.bulkhead.occupancy, $0.1 + $1.bulkhead.queueDepth, $0.2) }
+        }
+        var fields = ["\"kind\":\"bulkhead\"", "\"stat_prefix\":\(JSON.quote(config.statPrefix))",
+                      "\"max_concurrent_requests\":\(config.maxConcurrentRequests)", "\"max_queue\":\(config.maxQueue)",
+                      "\"max_wait_ms\":\(TimeAmount(config.maxWait).nanoseconds / 1_000_000)",
+                      "\"occupancy\":\(occupancy)", "\"queue_depth\":\(waiting)"]
+        if let key = config.key {
+            fields.append("\"key\":\(JSON.quote(key.description))")
+            fields.append("\"max_keys\":\(config.maxKeys)")
+            fields.append("\"keys\":\(keys)")
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    /// The rule's identity for keeping its pools across reloads.
+    static func fingerprint(_ config: BulkheadConfig) -> String { "\(config)" }
+}
