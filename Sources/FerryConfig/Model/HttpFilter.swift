@@ -5,6 +5,7 @@ public struct HttpFilter: Sendable {
         case healthCheck(HealthCheckConfig)
         case localRateLimit(LocalRateLimitConfig)
         case rateLimit(RateLimitConfig)
+        case adaptiveConcurrency(AdaptiveConcurrencyConfig)
     }
 
     /// `envoy.extensions.filters.http.health_check.v3.HealthCheck`: answers (or marks) health
@@ -38,6 +39,7 @@ public struct HttpFilter: Sendable {
         "envoy.extensions.filters.http.health_check.v3.HealthCheck": HealthCheckConfig.decode,
         "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit": LocalRateLimitConfig.decode,
         RateLimitConfig.messageName: RateLimitConfig.decode,
+        AdaptiveConcurrencyConfig.messageName: AdaptiveConcurrencyConfig.decode,
     ]
 
     public var name: String

@@ -112,6 +112,9 @@ enum StreamFilterFactories {
                 return LocalRateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .rateLimit(let config):
                 return RateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .adaptiveConcurrency(let config):
+                return AdaptiveConcurrencyFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config,
+                                                        context: context)
             }
         }
     }
