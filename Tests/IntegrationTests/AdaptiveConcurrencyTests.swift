@@ -10,14 +10,15 @@ struct AdaptiveConcurrencyTests {
     static let type = "type.googleapis.com/envoy.extensions.filters.http.adaptive_concurrency.v3.AdaptiveConcurrency"
     static let prefix = "http.ingress_http.adaptive_concurrency.gradient_controller."
 
-    static func filter(update: String = "60s", requestCount: Int = 1000, minConcurrency: Int = 1, extra: String = "") -> String {
+    static func filter(update: String = "60s", requestCount: Int = 1000, minConcurrency: Int = 1, buffer: Int = 25,
+                       extra: String = "") -> String {
         """
         - name: envoy.filters.http.adaptive_concurrency
           typed_config:
             "@type": \(type)
             gradient_controller_config:
               concurrency_limit_params: {concurrency_update_interval: \(update)}
-              min_rtt_calc_params: {interval: 60s, request_count: \(requestCount), min_concurrency: \(minConcurrency), jitter: {value: 0}}
+              min_rtt_calc_params: {interval: 60s, request_count: \(requestCount), min_concurrency: \(minConcurrency), jitter: {value: 0}, buffer: {value: \(buffer)}}
         \(extra.isEmpty ? "" : "    " + extra.replacingOccurrences(of: "\n", with: "\n    "))
         """
     }
@@ -57,7 +58,7 @@ struct AdaptiveConcurrencyTests {
 
     /// With `slow` requests held by the upstream, one more request: what it gets, and the stats.
     static func rejection(port: Int, admin: Int, slow: Int) async throws -> Rejection {
-        let held = (0..<slow).map { _ in Task { try await Curl.fetch("http://127.0.0.1:\(port)/delay/1500") } }
+        let held = (0..<slow).map { _ in Task { try await Curl.fetch("http://127.0.0.1:\(port)/delay/2500") } }
         try await waitForActive(slow, admin: admin)
         let r = try await Curl.fetch("http://127.0.0.1:\(port)/")
         for task in held { #expect(try await task.value.status == 200) }
@@ -96,26 +97,27 @@ struct AdaptiveConcurrencyTests {
 
     @Test("the limit grows while latency stays at minRTT and falls to the floor when the upstream slows down")
     func followsLatency() async throws {
-        let filter = Self.filter(update: "0.1s", requestCount: 5, minConcurrency: 3)
+        // 20 ms answers set minRTT; a 100% buffer keeps the gradient near 2 despite scheduling noise.
+        let filter = Self.filter(update: "0.1s", requestCount: 5, minConcurrency: 3, buffer: 100)
         try await ProxyHarness.with(upstreams: ["backend"], yaml: { ports in Self.yaml(filter, port: ports[0]) }) { proxy, _ in
             let limit = Self.prefix + "concurrency_limit"
-            // Fast requests: minRTT is measured, then each update doubles the limit (plus headroom).
             var grown = 0
-            for _ in 0..<300 where grown < 20 {
-                #expect(try await Curl.fetch(proxy.url("/")).status == 200)
+            for _ in 0..<200 where grown < 15 {
+                #expect(try await Curl.fetch(proxy.url("/delay/20")).status == 200)
                 grown = try await proxy.stat(limit) ?? 0
             }
-            #expect(grown >= 20)
-            // 150 ms answers are far above minRTT × 1.25: the gradient is 0.5 and the limit halves.
+            #expect(grown >= 15)
+            #expect(try await proxy.stat(Self.prefix + "min_rtt_msecs") ?? 0 >= 20)
+            // 200 ms answers are far above minRTT × 2: the gradient is 0.5 and the limit halves.
             var sawHalf = false
             var current = grown
-            for _ in 0..<100 where current > 3 {
-                #expect(try await Curl.fetch(proxy.url("/delay/150")).status == 200)
+            for _ in 0..<60 where current > 3 {
+                #expect(try await Curl.fetch(proxy.url("/delay/200")).status == 200)
                 current = try await proxy.stat(limit) ?? 0
                 if try await proxy.stat(Self.prefix + "gradient") == 500 { sawHalf = true }
             }
             #expect(current == 3 && sawHalf)
-            #expect(try await proxy.stat(Self.prefix + "sample_rtt_msecs") ?? 0 >= 150)
+            #expect(try await proxy.stat(Self.prefix + "sample_rtt_msecs") ?? 0 >= 200)
             #expect(try await proxy.stat(Self.prefix + "rq_blocked") == 0)
         }
     }
@@ -137,7 +139,7 @@ struct AdaptiveConcurrencyTests {
     @Test("/governance shows the limit, outstanding requests, minRTT, sampleRTT, gradient and the measuring flag")
     func governance() async throws {
         try await ProxyHarness.with(upstreams: ["backend"], yaml: { ports in Self.yaml(Self.filter(minConcurrency: 4), port: ports[0]) }) { proxy, _ in
-            let held = Task { try await Curl.fetch(proxy.url("/delay/1000")) }
+            let held = Task { try await Curl.fetch(proxy.url("/delay/3000")) }
             try await Self.waitForActive(1, admin: proxy.adminPort)
             let live = try await Curl.fetch("http://127.0.0.1:\(proxy.adminPort)/governance")
             _ = try await held.value
