@@ -10,6 +10,7 @@ public struct HttpFilter: Sendable {
         case fallback(FallbackConfig)
         case bulkhead(BulkheadConfig)
         case idempotency(IdempotencyConfig)
+        case adaptiveConcurrency(AdaptiveConcurrencyConfig)
     }
 
     /// `envoy.extensions.filters.http.health_check.v3.HealthCheck`: answers (or marks) health
@@ -48,6 +49,7 @@ public struct HttpFilter: Sendable {
         "ferry.filters.http.fallback.v1.Fallback": FallbackConfig.decode,
         "ferry.filters.http.bulkhead.v1.Bulkhead": BulkheadConfig.decode,
         "ferry.filters.http.idempotency.v1.Idempotency": IdempotencyConfig.decode,
+        AdaptiveConcurrencyConfig.messageName: AdaptiveConcurrencyConfig.decode,
     ]
 
     public var name: String

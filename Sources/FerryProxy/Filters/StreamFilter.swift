@@ -136,6 +136,9 @@ enum StreamFilterFactories {
                 return BulkheadFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .idempotency(let config):
                 return IdempotencyFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+            case .adaptiveConcurrency(let config):
+                return AdaptiveConcurrencyFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config,
+                                                        context: context)
             }
         }
     }

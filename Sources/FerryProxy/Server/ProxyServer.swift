@@ -149,6 +149,8 @@ public final class ProxyServer: Sendable {
     public func statsView() async -> StatsView {
         serverStats.update(state: state, connections: await connectionCount())
         clusterManager.publishCircuitBreakerGauges(generation.clusters)
+        // Adaptive concurrency timers are deadlines; fire the due ones so idle gauges are current.
+        for (_, state) in governance.snapshot() { (state as? AdaptiveConcurrencyRule)?.tick(now: .now()) }
         var snapshots: [StatsSnapshot] = []
         for w in workers {
             if let s = try? await w.eventLoop.submit({ w.value.stats.grow(to: w.value.store); return w.value.stats.snapshot() }).get() {

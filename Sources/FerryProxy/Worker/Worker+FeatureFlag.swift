@@ -1,0 +1,10 @@
+import FerryConfig
+
+extension Worker {
+    /// Envoy's `Runtime::FeatureFlag`: the runtime key's boolean value if it has one, else the
+    /// flag's default.
+    func featureEnabled(_ flag: RuntimeFeatureFlag) -> Bool {
+        guard let key = flag.runtimeKey else { return flag.defaultValue }
+        return flag.value(runtime: runtime[key])
+    }
+}
