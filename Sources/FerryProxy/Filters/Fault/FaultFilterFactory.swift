@@ -17,7 +17,7 @@ struct FaultFilterFactory: StreamFilterFactory {
         self.disabledByDefault = disabledByDefault
         settings = FaultSettings(config)
         // One count per filter, kept across reloads like Envoy's active_faults gauge.
-        let active = context.governanceState(filter: name, scope: "", fingerprint: "fault") { ActiveFaults() }
+        let active = context.governanceState(filter: name, scope: "", fingerprint: "fault") { ActiveFaults(statPrefix: context.statPrefix) }
         shared = FaultShared(statPrefix: context.statPrefix, store: context.store, active: active)
     }
 
@@ -76,7 +76,13 @@ final class FaultShared: Sendable {
 /// `max_active_faults` is checked against; a fuzzy limit in Envoy too).
 final class ActiveFaults: GovernanceState {
     let count = ManagedAtomic<Int>(0)
+    let statPrefix: String
     var kind: String { "fault" }
+    var statNames: [(label: String, name: String)] {
+        ["delays_injected", "aborts_injected", "response_rl_injected", "faults_overflow"].map { ($0, "http.\(statPrefix).fault.\($0)") }
+    }
+
+    init(statPrefix: String) { self.statPrefix = statPrefix }
 
     func json(now: NIODeadline) -> String { "{\"active_faults\":\(count.load(ordering: .relaxed))}" }
 }
