@@ -21,6 +21,8 @@ public enum KeepAliveLoad {
         /// `started` on the proxy's clock (NIO's monotonic uptime), for checks against
         /// windows the proxy aligns to its own clock.
         public var startedUptimeNanos: UInt64 = 0
+        /// `ended` on the proxy's clock.
+        public var endedUptimeNanos: UInt64 = 0
         public var ended: ContinuousClock.Instant
         public var error: String?
 
@@ -93,6 +95,7 @@ public enum KeepAliveLoad {
                 connection = nil
             }
             outcome.ended = ContinuousClock.now
+            outcome.endedUptimeNanos = NIODeadline.now().uptimeNanoseconds
             outcomes.append(outcome)
             if pause > .zero { try? await Task.sleep(for: pause) }
         }

@@ -28,9 +28,9 @@ struct RateLimitFilterTests {
     struct AccuracyCase: Sendable, CustomTestStringConvertible {
         var name: String
         var fields: String
-        /// The admitted count the rule allows for the run's requests (start times on the
-        /// proxy's clock, in nanoseconds) over `seconds`.
-        var expected: @Sendable (_ seconds: Double, _ starts: [UInt64]) -> Double
+        /// The admitted count the rule allows for the run's requests over `seconds`, as a
+        /// range (`requests` are each request's start and end on the proxy's clock).
+        var expected: @Sendable (_ seconds: Double, _ requests: [(UInt64, UInt64)]) -> ClosedRange<Double>
         var testDescription: String { name }
     }
 
@@ -38,21 +38,29 @@ struct RateLimitFilterTests {
     // so the limiter, not the client, sets the count.
     static let accuracyCases: [AccuracyCase] = [
         AccuracyCase(name: "TOKEN_BUCKET 50/s burst 20", fields: "algorithm: TOKEN_BUCKET\ntoken_bucket: {max_tokens: 20, tokens_per_fill: 5, fill_interval: 0.1s}") {
-            seconds, _ in 20 + 50 * seconds
+            seconds, _ in (20 + 50 * seconds)...(20 + 50 * seconds)
         },
-        // Windows are aligned to multiples of 50 ms of the proxy's clock: each window in which
-        // requests arrived admits min(5, arrivals). (A window the client, stalled on a loaded
-        // machine, sent nothing in admits nothing: that is the client, not the limiter.)
-        AccuracyCase(name: "FIXED_WINDOW 5 per 50ms", fields: "algorithm: FIXED_WINDOW\nlimit: 5\nwindow: 0.05s") { _, starts in
-            Double(Dictionary(grouping: starts) { $0 / 50_000_000 }.values.reduce(0) { $0 + min($1.count, 5) })
+        // Windows are aligned to multiples of 50 ms of the proxy's clock: each window admits
+        // min(5, requests decided in it). A request is decided between its start and end, so
+        // the count lies between what the requests wholly inside each window allow and what
+        // the requests touching each window allow. (A window in which a client stalled on a
+        // loaded machine sent nothing admits nothing: that is the client, not the limiter.)
+        AccuracyCase(name: "FIXED_WINDOW 5 per 50ms", fields: "algorithm: FIXED_WINDOW\nlimit: 5\nwindow: 0.05s") { _, requests in
+            var inside: [UInt64: Int] = [:], touching: [UInt64: Int] = [:]
+            for (start, end) in requests {
+                let (first, last) = (start / 50_000_000, end / 50_000_000)
+                if first == last { inside[first, default: 0] += 1 }
+                for w in first...last { touching[w, default: 0] += 1 }
+            }
+            return Double(inside.values.reduce(0) { $0 + min($1, 5) })...Double(touching.values.reduce(0) { $0 + min($1, 5) })
         },
         // Never more than the limit in any window: a saturated sliding window admits `limit`
         // every window + granularity.
         AccuracyCase(name: "SLIDING_WINDOW 3 per 50ms (10ms steps)", fields: "algorithm: SLIDING_WINDOW\nlimit: 3\nwindow: 0.05s\ngranularity: 0.01s") {
-            seconds, _ in 3 * (seconds / 0.06)
+            seconds, _ in (3 * (seconds / 0.06))...(3 * (seconds / 0.06))
         },
         AccuracyCase(name: "LEAKY_BUCKET 50/s burst 5", fields: "algorithm: LEAKY_BUCKET\nleaky_bucket: {rate: 50, per: 1s, burst: 5}") {
-            seconds, _ in 6 + 50 * seconds
+            seconds, _ in (6 + 50 * seconds)...(6 + 50 * seconds)
         },
     ]
 
@@ -70,9 +78,11 @@ struct RateLimitFilterTests {
             let last = try #require(report.outcomes.max { $0.ended < $1.ended }).ended
             let span = last - first
             let seconds = Double(span.components.seconds) + Double(span.components.attoseconds) / 1e18
-            let expected = c.expected(seconds, report.outcomes.map(\.startedUptimeNanos))
+            let expected = c.expected(seconds, report.outcomes.map { ($0.startedUptimeNanos, $0.endedUptimeNanos) })
             #expect(limited > admitted, "load did not saturate: \(admitted) admitted, \(limited) limited")
-            #expect(abs(Double(admitted) - expected) <= expected * 0.01, "admitted \(admitted), expected \(expected) over \(seconds) s")
+            let slack = expected.upperBound * 0.01
+            #expect(Double(admitted) >= expected.lowerBound - slack && Double(admitted) <= expected.upperBound + slack,
+                    "admitted \(admitted), expected \(expected) over \(seconds) s")
             #expect(try await proxy.stat("api.rate_limit.ok") == admitted)
             #expect(try await proxy.stat("api.rate_limit.enforced") == limited)
         }
