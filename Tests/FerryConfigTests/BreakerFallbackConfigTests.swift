@@ -141,6 +141,8 @@ struct BreakerFallbackConfigTests {
                                path: "\(Self.filters).actions[0].statc", message: "did you mean \"static\"")
         Fixture.expectOneError(Self.fallback("on: [5xx]\nactions: [{stale: {key: {path: false}}}]"), at: "false",
                                path: "\(Self.filters).actions[0].stale.key.path", message: "selects no key")
+        Fixture.expectOneError(Self.fallback("on: [5xx]\nactions: [{stale: {}}, {static: {status: 503}}, {stale: {max_age: 5s}}]"),
+                               at: "{stale: {max_age", path: "\(Self.filters).actions[2]", message: "at most one stale action")
     }
 
     @Test("a route's typed_per_filter_config may carry a CircuitBreaker")

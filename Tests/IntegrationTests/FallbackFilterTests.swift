@@ -103,6 +103,20 @@ struct FallbackFilterTests {
         }
     }
 
+    @Test("shadow mode (filter_enforced 0%): the failure goes through, counted as what the fallback would have answered")
+    func shadow() async throws {
+        let dead = try FreePort.dead()
+        try await ProxyHarness.with(yaml: { _ in
+            TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "primary"), clusters: [("primary", [dead])],
+                                 httpFilters: S.fallback("on: [connect-failure], actions: [{static: {status: 200, body: plan-b}}], filter_enforced: {default_value: {numerator: 0}}"))
+        }) { (proxy, _) async throws in
+            let reply = try await Curl.fetch(proxy.url("/"))
+            #expect(reply.status == 503 && reply.header("x-ferry-fallback") == nil)
+            #expect(try await proxy.stat("api.fallback.shadow") == 1)
+            #expect(try await proxy.stat("api.fallback.static") == 0)
+        }
+    }
+
     @Test("an unknown backup cluster fails the config load at its place, with a suggestion")
     func unknownBackupCluster() async throws {
         let yaml = TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "primary"), clusters: [("primary", [1])],

@@ -72,11 +72,15 @@ public struct FallbackConfig: Sendable, Equatable {
     public var statPrefix: String
     public var on: Set<Trigger> = []
     public var actions: [Action] = []
+    /// Share of failures the fallback looks at (default 100%).
+    public var filterEnabled = RuntimeFractionalPercent.always
+    /// Share of those it answers; the rest only count (`shadow`) and keep the failure.
+    public var filterEnforced = RuntimeFractionalPercent.always
 
     public init(statPrefix: String) { self.statPrefix = statPrefix }
 
     static func decode(_ r: ObjectReader) -> HttpFilter.Kind? {
-        defer { r.finish(known: ["stat_prefix", "on", "actions"]) }
+        defer { r.finish(known: ["stat_prefix", "on", "actions", "filter_enabled", "filter_enforced"]) }
         guard let prefix = r.requiredString("stat_prefix", fix: "add `stat_prefix: api` (stats are <stat_prefix>.fallback.*)") else {
             r.skipRemaining()
             return nil
@@ -97,13 +101,26 @@ public struct FallbackConfig: Sendable, Equatable {
             r.diagnostics.error(r.node.location, r.join("on"), "required field is missing",
                                 fix: "list the failures to answer for, e.g. `on: [circuit-open, 5xx, connect-failure]`")
         }
+        var seenStale = false
         for action in r.objects("actions", "ferry.filters.http.fallback.v1.Action") {
-            if let decoded = decodeAction(action) { c.actions.append(decoded) }
+            guard let decoded = decodeAction(action) else { continue }
+            if case .stale = decoded {
+                // One stale cache per rule: a second would never be consulted.
+                if seenStale {
+                    r.diagnostics.error(action.node.location, action.path, "a fallback has at most one stale action",
+                                        fix: "remove this stale action, or merge its settings into the first")
+                    continue
+                }
+                seenStale = true
+            }
+            c.actions.append(decoded)
         }
         if c.actions.isEmpty && !r.has("actions") {
             r.diagnostics.error(r.node.location, r.join("actions"), "required field is missing",
                                 fix: "add e.g. `actions: [{stale: {}}, {static: {status: 503, body: unavailable}}]`")
         }
+        if let enabled = r.runtimeFraction("filter_enabled") { c.filterEnabled = enabled }
+        if let enforced = r.runtimeFraction("filter_enforced") { c.filterEnforced = enforced }
         return .fallback(c)
     }
 

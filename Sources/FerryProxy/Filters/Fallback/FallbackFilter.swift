@@ -100,7 +100,12 @@ final class FallbackFilter: StreamFilter {
     }
 
     func interceptResponse(_ stream: ActiveStream, status: Int, local: Bool) -> ResponseTakeover? {
-        guard triggered(stream, status: status, local: local) else { return nil }
+        guard triggered(stream, status: status, local: local), stream.worker.featureEnabled(rule.config.filterEnabled) else { return nil }
+        // Shadow mode: count the failure the fallback would have answered, and keep it.
+        guard stream.worker.featureEnabled(rule.config.filterEnforced) else {
+            stream.worker.stats.inc(rule.shadow)
+            return nil
+        }
         // Breakers must see the failure before it is replaced, wherever they sit in the chain.
         for filter in stream.filters { (filter as? CircuitBreakerFilter)?.observe(stream, status: status) }
         let shard = stream.worker.stats

@@ -49,12 +49,12 @@ final class FallbackRule: GovernanceState {
     let config: FallbackConfig
     /// The first (only) `stale` action's settings.
     let stale: FallbackConfig.Stale?
-    let staleServed, backupServed, staticServed, unavailable: CounterID
+    let staleServed, backupServed, staticServed, unavailable, shadow: CounterID
     private let cache = NIOLockedValueBox(Cache())
 
     var kind: String { "fallback" }
     var statNames: [(label: String, name: String)] {
-        ["stale", "backup", "static", "unavailable"].map { ($0, "\(config.statPrefix).fallback.\($0)") }
+        ["stale", "backup", "static", "unavailable", "shadow"].map { ($0, "\(config.statPrefix).fallback.\($0)") }
     }
 
     init(config: FallbackConfig, store: StatsStore) {
@@ -65,6 +65,7 @@ final class FallbackRule: GovernanceState {
         backupServed = c("backup")
         staticServed = c("static")
         unavailable = c("unavailable")
+        shadow = c("shadow")
     }
 
     static func fingerprint(_ config: FallbackConfig) -> String { "\(config.statPrefix)|\(config.on.map(\.rawValue).sorted())|\(config.actions)" }

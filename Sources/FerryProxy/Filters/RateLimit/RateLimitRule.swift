@@ -95,15 +95,21 @@ final class RateLimitRule: GovernanceState {
 
     func json(now: NIODeadline) -> String {
         var fields = ["\"kind\":\"rate_limit\"", "\"algorithm\":\"\(config.algorithm.protoName)\"",
-                      "\"stat_prefix\":\(JSON.quote(config.statPrefix))"]
-        if let limiters {
+                      "\"stat_prefix\":\(JSON.quote(config.statPrefix))",
+                      "\"scope\":\"\(config.redis == nil ? "LOCAL" : "GLOBAL")\""]
+        // A GLOBAL rule's budget lives in Redis: only its counters (what this process decided)
+        // are local.
+        if let redis = config.redis {
+            fields.append("\"redis\":\(JSON.quote("\(redis.host):\(redis.port)"))")
+        } else if let limiters {
             fields.append("\"tracked_keys\":\(limiters.withLockedValue { $0.trackedKeys })")
+            fields.append("\"max_keys\":\(config.maxKeys)")
         } else {
             let counts = inFlight.withLockedValue { $0 }
             fields.append("\"in_flight\":\(counts.values.reduce(0, +))")
             fields.append("\"tracked_keys\":\(counts.count)")
+            fields.append("\"max_keys\":\(config.maxKeys)")
         }
-        fields.append("\"max_keys\":\(config.maxKeys)")
         return "{" + fields.joined(separator: ",") + "}"
     }
 
