@@ -27,6 +27,10 @@ public struct IdempotencyConfig: Sendable, Equatable {
     /// At 0% (shadow mode) duplicates are counted and run again instead of being answered.
     public var filterEnforced = RuntimeFractionalPercent.always
 
+    /// Keys in a Redis server shared by many Ferry instances instead of this process
+    /// (`failure_mode_deny`: Redis unreachable answers 503 instead of running unprotected).
+    public var redis: RateLimitConfig.Redis?
+
     public init(statPrefix: String) { self.statPrefix = statPrefix }
 
     static func decode(_ r: ObjectReader) -> HttpFilter.Kind? {
@@ -82,6 +86,9 @@ public struct IdempotencyConfig: Sendable, Equatable {
         }
         if let enabled = r.runtimeFraction("filter_enabled") { config.filterEnabled = enabled }
         if let enforced = r.runtimeFraction("filter_enforced") { config.filterEnforced = enforced }
+        if let redis = r.object("redis", "") {
+            config.redis = RateLimitConfig.decodeRedis(redis, leases: false, defaultPrefix: "ferry:idempotency:")
+        }
         return valid ? .idempotency(config) : nil
     }
 }

@@ -245,11 +245,14 @@ extension RateLimitConfig {
 }
 
 extension RateLimitConfig {
-    static func decodeRedis(_ r: ObjectReader) -> Redis {
+    /// A `redis` block; `leases` says whether `lease_ttl` applies (CONCURRENCY rate limits).
+    static func decodeRedis(_ r: ObjectReader, leases: Bool = true, defaultPrefix: String = "ferry:ratelimit:") -> Redis {
         defer {
-            r.finish(known: ["host", "port", "username", "password", "database", "timeout", "failure_mode_deny", "key_prefix", "lease_ttl"])
+            r.finish(known: Set(["host", "port", "username", "password", "database", "timeout", "failure_mode_deny", "key_prefix"]
+                                 + (leases ? ["lease_ttl"] : [])))
         }
         var redis = Redis()
+        redis.keyPrefix = defaultPrefix
         if let host = r.string("host") { redis.host = host }
         if let port = r.integer("port", in: 1...65535, fix: "use a TCP port, e.g. 6379") { redis.port = Int(port) }
         redis.username = r.string("username")
@@ -258,7 +261,7 @@ extension RateLimitConfig {
         if let t = r.duration("timeout", positive: true, fix: "use a duration such as `100ms`") { redis.timeout = t }
         redis.failureModeDeny = r.bool("failure_mode_deny") ?? false
         if let prefix = r.string("key_prefix") { redis.keyPrefix = prefix }
-        if let ttl = r.duration("lease_ttl", positive: true, fix: "use a duration such as `60s`") { redis.leaseTTL = ttl }
+        if leases, let ttl = r.duration("lease_ttl", positive: true, fix: "use a duration such as `60s`") { redis.leaseTTL = ttl }
         return redis
     }
 }

@@ -72,10 +72,11 @@ final class IdempotencyFilter: StreamFilter {
         var immediate: FilterStatus?
         let rule = rule
         let now = Duration.nanoseconds(Int64(stream.worker.now.uptimeNanoseconds))
-        rule.store.begin(key: key, fingerprint: fingerprint, now: now, loop: stream.worker.loop) { [weak self, weak stream] decision in
+        let worker = stream.worker
+        rule.store.begin(key: key, fingerprint: fingerprint, now: now, worker: worker) { [weak self, weak stream] decision in
             guard let self, let stream, !stream.finished else {
                 // The client left while the store decided: nobody will run the request.
-                if case .proceed = decision { rule.store.abandon(key: key, fingerprint: fingerprint) }
+                if case .proceed = decision { rule.store.abandon(key: key, fingerprint: fingerprint, worker: worker) }
                 return
             }
             let status = self.apply(decision, stream, key: key, fingerprint: fingerprint)
@@ -139,13 +140,13 @@ final class IdempotencyFilter: StreamFilter {
         let shard = stream.worker.stats
         let notStored = rule.notStored
         guard let response = captured, stream.responseEnded, !stream.isLocalReply else {
-            rule.store.abandon(key: key, fingerprint: fingerprint)
+            rule.store.abandon(key: key, fingerprint: fingerprint, worker: stream.worker)
             shard.inc(notStored)
             return
         }
         captured = nil
         let now = Duration.nanoseconds(Int64(stream.worker.now.uptimeNanoseconds))
-        rule.store.complete(key: key, fingerprint: fingerprint, response: response, now: now, loop: stream.worker.loop) { stored in
+        rule.store.complete(key: key, fingerprint: fingerprint, response: response, now: now, worker: stream.worker) { stored in
             if !stored { shard.inc(notStored) }
         }
     }

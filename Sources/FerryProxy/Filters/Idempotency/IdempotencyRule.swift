@@ -17,7 +17,7 @@ final class IdempotencyRule: GovernanceState {
 
     init(config: IdempotencyConfig, store: StatsStore) {
         self.config = config
-        self.store = LocalIdempotencyStore(config: config)
+        self.store = config.redis.map { RedisIdempotencyStore(config: config, redis: $0) } ?? LocalIdempotencyStore(config: config)
         func c(_ name: String) -> CounterID { store.counter(.plain("\(config.statPrefix).idempotency.\(name)")) }
         executed = c("executed")
         replayed = c("replayed")

@@ -20,7 +20,7 @@ typealias IdempotencyDecision = IdempotencyTable<IdempotentResponse>.Decision
 /// Where idempotency keys live. The in-process store (`LocalIdempotencyStore`) serves one proxy;
 /// a shared store (Redis) lets every instance behind a load balancer see the same keys.
 ///
-/// Results come back through callbacks that run on the `loop` passed in (the stream's): a local
+/// Results come back through callbacks that run on the stream's worker loop: a local
 /// store calls them before returning, a networked one later. So a store may answer
 /// asynchronously without the filter changing.
 ///
@@ -30,13 +30,13 @@ typealias IdempotencyDecision = IdempotencyTable<IdempotentResponse>.Decision
 protocol IdempotencyStore: AnyObject, Sendable {
     /// Claims `key` for a request with `fingerprint`, or says why not (in flight, another
     /// request, a stored response, no room).
-    func begin(key: String, fingerprint: UInt64, now: Duration, loop: EventLoop, _ done: @escaping (IdempotencyDecision) -> Void)
+    func begin(key: String, fingerprint: UInt64, now: Duration, worker: Worker, _ done: @escaping (IdempotencyDecision) -> Void)
     /// Stores the response of the request that claimed `key`; `done(false)` when it was not
     /// kept (too large for the store, or the claim had lapsed).
-    func complete(key: String, fingerprint: UInt64, response: IdempotentResponse, now: Duration, loop: EventLoop,
+    func complete(key: String, fingerprint: UInt64, response: IdempotentResponse, now: Duration, worker: Worker,
                   _ done: @escaping (Bool) -> Void)
     /// Releases the claim without a response: the next request with the key runs again.
-    func abandon(key: String, fingerprint: UInt64)
+    func abandon(key: String, fingerprint: UInt64, worker: Worker)
     /// The store's live state as JSON fields (no braces), for `/governance`.
     func stateFields() -> String
 }
@@ -54,17 +54,17 @@ final class LocalIdempotencyStore: IdempotencyStore {
         table = NIOLockedValueBox(IdempotencyTable(configuration: c))
     }
 
-    func begin(key: String, fingerprint: UInt64, now: Duration, loop: EventLoop, _ done: @escaping (IdempotencyDecision) -> Void) {
+    func begin(key: String, fingerprint: UInt64, now: Duration, worker: Worker, _ done: @escaping (IdempotencyDecision) -> Void) {
         done(table.withLockedValue { $0.begin(key: key, fingerprint: fingerprint, now: now) })
     }
 
-    func complete(key: String, fingerprint: UInt64, response: IdempotentResponse, now: Duration, loop: EventLoop,
+    func complete(key: String, fingerprint: UInt64, response: IdempotentResponse, now: Duration, worker: Worker,
                   _ done: @escaping (Bool) -> Void) {
         let size = response.size
         done(table.withLockedValue { $0.complete(key: key, fingerprint: fingerprint, payload: response, size: size, now: now) })
     }
 
-    func abandon(key: String, fingerprint: UInt64) {
+    func abandon(key: String, fingerprint: UInt64, worker: Worker) {
         table.withLockedValue { _ = $0.abandon(key: key, fingerprint: fingerprint) }
     }
 

@@ -104,17 +104,6 @@ final class RateLimitFilter: StreamFilter {
                 if d.allowed && rule.config.algorithm == .concurrency { heldLease = (key, leaseID) }
                 status = apply(stream, allowed: d.allowed, limit: d.limit, remaining: d.remaining, retryAfter: d.retryAfterSeconds,
                                reset: d.resetSeconds, delay: d.delay)
-            case .failure(.notConnected)
-                where stream.worker.redisClient(rule.redisConfiguration(redis)).connectionsReady == 0
-                && stream.worker.now - stream.started < TimeAmount(redis.timeout):
-                // This loop's client is still making its first connection: wait for it within
-                // the decision's timeout rather than failing at once. (Once it has been
-                // connected, a lost connection fails fast and failure_mode_deny decides.)
-                if !waiting && early == nil { early = .stop; waiting = true }
-                stream.wake(after: .milliseconds(5)) { [self] in
-                    if decideGlobal(stream, redis: redis, key: key) == .proceed { stream.continueDecoding() }
-                }
-                return
             case .failure:
                 stream.worker.stats.inc(rule.redisErrors)
                 if redis.failureModeDeny {

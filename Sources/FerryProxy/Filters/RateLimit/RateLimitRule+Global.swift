@@ -31,7 +31,13 @@ extension RateLimitRule {
     /// before this returns (when the client is down it fails at once).
     func decideGlobal(_ redis: RateLimitConfig.Redis, key: String, leaseID: String, worker: Worker,
                       _ callback: @escaping (Result<GlobalDecision, RedisError>) -> Void) {
-        let client = worker.redisClient(redisConfiguration(redis))
+        worker.redisCall(redisConfiguration(redis), until: worker.loop.now + TimeAmount(redis.timeout), { client, reply in
+            self.decideGlobal(client, redis, key: key, leaseID: leaseID, reply)
+        }, callback)
+    }
+
+    private func decideGlobal(_ client: RedisClient, _ redis: RateLimitConfig.Redis, key: String, leaseID: String,
+                              _ callback: @escaping (Result<GlobalDecision, RedisError>) -> Void) {
         let redisKey = redisKey(redis, key)
         let b = config.overrides[key] ?? config.budget
         func ms(_ d: Duration) -> Int { Int(TimeAmount(d).nanoseconds / 1_000_000) }
