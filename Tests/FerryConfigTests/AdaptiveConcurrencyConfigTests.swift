@@ -25,7 +25,7 @@ struct AdaptiveConcurrencyConfigTests {
     }
 
     static func config(_ yaml: String) -> AdaptiveConcurrencyConfig? {
-        guard case .adaptiveConcurrency(let c)? = Fixture.load(yaml)?.listeners.first?.httpConnectionManager.httpFilters.first?.kind
+        guard case .adaptiveConcurrency(let c)? = Fixture.load(yaml)?.listeners.first?.httpConnectionManager?.httpFilters.first?.kind
         else { return nil }
         return c
     }

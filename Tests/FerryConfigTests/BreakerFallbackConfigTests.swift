@@ -28,7 +28,7 @@ struct BreakerFallbackConfigTests {
     }
 
     static func filterKind(_ yaml: String) -> HttpFilter.Kind? {
-        Fixture.load(yaml)?.listeners.first?.httpConnectionManager.httpFilters.first?.kind
+        Fixture.load(yaml)?.listeners.first?.httpConnectionManager?.httpFilters.first?.kind
     }
 
     @Test("a breaker with only stat_prefix gets resilience4j's defaults, enabled and enforced at 100%, failing on 5xx and local-origin")

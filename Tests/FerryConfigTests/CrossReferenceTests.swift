@@ -167,7 +167,7 @@ struct CrossReferenceTests {
     func validDomains(domain: String) throws {
         let yaml = Fixture.bootstrap().replacingOccurrences(of: "domains: [\"*\"]", with: "domains: [\"\(domain)\"]")
         let host = try #require(
-            Fixture.load(yaml)?.listeners.first?.httpConnectionManager.routeConfig.virtualHosts.first)
+            Fixture.load(yaml)?.listeners.first?.httpConnectionManager?.routeConfig.virtualHosts.first)
         #expect(host.domains == [domain.lowercased()])
     }
 

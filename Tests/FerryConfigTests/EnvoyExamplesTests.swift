@@ -65,7 +65,7 @@ struct EnvoyExamplesTests {
         #expect(bootstrap.clusters.map(\.name) == ["api", "shop_v1", "shop_v2"])
         let listener = try #require(bootstrap.listeners.only)
         #expect(listener.address == SocketAddress(address: "127.0.0.1", port: 10000))
-        let hcm = listener.httpConnectionManager
+        let hcm = try #require(listener.httpConnectionManager)
         #expect(hcm.accessLogs.map(\.sink) == [.stdout])
         let routes = try #require(hcm.routeConfig.virtualHosts.only?.routes)
         #expect(routes.count == 3)

@@ -20,7 +20,7 @@ struct FaultConfigTests {
     }
 
     static func fault(_ fields: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> HttpFilter.FaultConfig? {
-        let filter = Fixture.load(yaml(fields), sourceLocation: sourceLocation)?.listeners.first?.httpConnectionManager.httpFilters.first
+        let filter = Fixture.load(yaml(fields), sourceLocation: sourceLocation)?.listeners.first?.httpConnectionManager?.httpFilters.first
         guard case .fault(let config)? = filter?.kind else { return nil }
         return config
     }

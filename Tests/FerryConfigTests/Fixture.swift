@@ -109,7 +109,7 @@ enum Fixture {
 
     /// The first route action of the first virtual host of `bootstrap`.
     static func firstRoute(_ bootstrap: Bootstrap?) -> Route? {
-        bootstrap?.listeners.first?.httpConnectionManager.routeConfig.virtualHosts.first?.routes.first
+        bootstrap?.listeners.first?.httpConnectionManager?.routeConfig.virtualHosts.first?.routes.first
     }
 
     // MARK: locations

@@ -112,7 +112,7 @@ struct FormatStringTests {
         let yaml = Fixture.bootstrap(
             hcm: "access_log:\n- name: log\n" + (filter.isEmpty ? "" : "  filter: \(filter)\n")
                 + "  typed_config:\n" + typedConfig.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
-        return Fixture.load(yaml, sourceLocation: sourceLocation)?.listeners.only?.httpConnectionManager.accessLogs.only
+        return Fixture.load(yaml, sourceLocation: sourceLocation)?.listeners.only?.httpConnectionManager?.accessLogs.only
     }
 
     @Test("a file access log with a JSON format keeps keys in order and types of values")
@@ -212,7 +212,7 @@ struct FormatStringTests {
                   body_format:
                     json_format: {code: "%RESPONSE_CODE%", message: "%LOCAL_REPLY_BODY%"}
                 """)
-        let config = try #require(Fixture.load(yaml)?.listeners.only?.httpConnectionManager.localReplyConfig)
+        let config = try #require(Fixture.load(yaml)?.listeners.only?.httpConnectionManager?.localReplyConfig)
         #expect(config.mappers.count == 2)
         let first = config.mappers[0], second = config.mappers[1]
         guard case .statusCode(.eq, 503) = first.filter, case .header(let header) = second.filter else {

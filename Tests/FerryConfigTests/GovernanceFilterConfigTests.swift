@@ -20,7 +20,7 @@ struct GovernanceFilterConfigTests {
     }
 
     static func decoded(_ yaml: String) -> HttpFilter.Kind? {
-        Fixture.load(yaml)?.listeners[0].httpConnectionManager.httpFilters.first?.kind
+        Fixture.load(yaml)?.listeners[0].httpConnectionManager?.httpFilters.first?.kind
     }
 
     @Test("a bulkhead decodes its fields; enabled and enforced default to 100%, status to 503, max_keys to 1000")

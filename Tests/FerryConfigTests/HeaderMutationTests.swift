@@ -141,7 +141,7 @@ struct HeaderMutationTests {
             virtualHostFields: "response_headers_to_add: [{header: {key: x-level, value: host}}]",
             routeConfigFields:
                 "response_headers_to_add: [{header: {key: x-level, value: config}}]\ninternal_only_headers: [X-Secret]")
-        let config = try #require(Fixture.load(yaml)?.listeners.only?.httpConnectionManager.routeConfig)
+        let config = try #require(Fixture.load(yaml)?.listeners.only?.httpConnectionManager?.routeConfig)
         #expect(config.responseHeaders.add.map(\.value.literalValue) == ["config"])
         #expect(config.internalOnlyHeaders == ["x-secret"])
         let host = try #require(config.virtualHosts.only)

@@ -28,7 +28,7 @@ struct PerFilterConfigTests {
             virtualHostFields: "typed_per_filter_config: {hc: {\"@type\": type.googleapis.com/envoy.config.route.v3.FilterConfig, disabled: true}}",
             routeConfigFields: "typed_per_filter_config: {hc: {\"@type\": type.googleapis.com/envoy.config.route.v3.FilterConfig, disabled: false, config: {\"@type\": \(Self.hcType), pass_through_mode: false, headers: [{name: y, present_match: true}]}}}",
             httpFilters: Self.healthCheck)))
-        let config = bootstrap.listeners[0].httpConnectionManager.routeConfig
+        let config = try #require(bootstrap.listeners[0].httpConnectionManager?.routeConfig)
         let top = try #require(config.typedPerFilterConfig["hc"])
         #expect(!top.disabled)
         guard case .healthCheck(let topHC)? = top.kind else { Issue.record("route_config entry not decoded"); return }
@@ -71,6 +71,6 @@ struct PerFilterConfigTests {
     func disabledFilter() throws {
         let filters = Self.healthCheck.replacingOccurrences(of: "- name: hc\n", with: "- name: hc\n  disabled: true\n")
         let bootstrap = try #require(Fixture.load(Fixture.bootstrap(httpFilters: filters)))
-        #expect(bootstrap.listeners[0].httpConnectionManager.httpFilters.first?.disabled == true)
+        #expect(bootstrap.listeners[0].httpConnectionManager?.httpFilters.first?.disabled == true)
     }
 }

@@ -15,7 +15,7 @@ struct RateLimitConfigTests {
     }
 
     static func config(_ fields: String) -> RateLimitConfig? {
-        guard case .rateLimit(let c)? = Fixture.load(yaml(fields))?.listeners.first?.httpConnectionManager.httpFilters.first?.kind else { return nil }
+        guard case .rateLimit(let c)? = Fixture.load(yaml(fields))?.listeners.first?.httpConnectionManager?.httpFilters.first?.kind else { return nil }
         return c
     }
 

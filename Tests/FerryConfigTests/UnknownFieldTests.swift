@@ -117,7 +117,7 @@ struct UnknownFieldTests {
                         typed_config: {"@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate}
                 """)
         let bootstrap = try #require(Fixture.load(http))
-        let route = try #require(bootstrap.listeners.first?.httpConnectionManager.routeConfig.virtualHosts.first?.routes.first)
+        let route = try #require(bootstrap.listeners.first?.httpConnectionManager?.routeConfig.virtualHosts.first?.routes.first)
         guard case .route(let action) = route.action, let policy = action.retryPolicy else {
             Issue.record("expected a route action with a retry policy")
             return
@@ -202,7 +202,7 @@ struct UnknownFieldTests {
         #expect(warning.location == Fixture.location(of: "name: envoy.filters.http.cors", in: yaml))
         #expect(warning.path == "\(Fixture.hcm).http_filters[0].name")
         #expect(warning.message.contains("is skipped (is_optional: true)"))
-        let chain = loaded.bootstrap.listeners.first?.httpConnectionManager.httpFilters.map(\.name)
+        let chain = loaded.bootstrap.listeners.first?.httpConnectionManager?.httpFilters.map(\.name)
         #expect(chain == ["envoy.filters.http.router"])
     }
 
@@ -222,7 +222,7 @@ struct UnknownFieldTests {
     @Test("an empty http_filters list gets Envoy's implicit router")
     func implicitRouter() throws {
         let yaml = Fixture.bootstrap(httpFilters: "  []")
-        let filters = try #require(Fixture.load(yaml)?.listeners.first?.httpConnectionManager.httpFilters)
+        let filters = try #require(Fixture.load(yaml)?.listeners.first?.httpConnectionManager?.httpFilters)
         #expect(filters.map(\.name) == ["envoy.filters.http.router"])
     }
 
@@ -235,7 +235,7 @@ struct UnknownFieldTests {
                     "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
                     suppress_envoy_headers: true
                 """)
-        let filter = try #require(Fixture.load(yaml)?.listeners.first?.httpConnectionManager.httpFilters.only)
+        let filter = try #require(Fixture.load(yaml)?.listeners.first?.httpConnectionManager?.httpFilters.only)
         guard case .router(let config) = filter.kind else {
             Issue.record("expected the router, got \(filter.kind)")
             return

@@ -42,7 +42,9 @@ final class DownstreamHarness {
         worker = Worker(index: 0, workerCount: 1, loop: loop, generation: generation, store: store, server: state,
                         logger: Logger(label: "test"))
         worker.install(generation, hosts: [:])
-        channel = EmbeddedChannel(handler: DownstreamHTTP1Handler(worker: worker, listener: generation.listeners[0]), loop: loop)
+        let listener = generation.listeners[0]
+        let chain = listener.chains[0]
+        channel = EmbeddedChannel(handler: DownstreamHTTP1Handler(worker: worker, listener: listener, chain: chain, hcm: chain.hcm!), loop: loop)
         try channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1234)).wait()
     }
 

@@ -39,7 +39,7 @@ struct RetryStateTests {
                   endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 1}}}}]}]
             """
         let loaded = try ConfigLoader.load(yaml: yaml).get()
-        let route = loaded.bootstrap.listeners.first?.httpConnectionManager.routeConfig.virtualHosts.first?.routes.first
+        let route = loaded.bootstrap.listeners.first?.httpConnectionManager?.routeConfig.virtualHosts.first?.routes.first
         guard case .route(let action)? = route?.action, let policy = action.retryPolicy else {
             throw PolicyMissing()
         }

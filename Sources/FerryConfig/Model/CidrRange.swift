@@ -3,6 +3,8 @@ public struct IPAddressBytes: Sendable, Hashable {
     public let bytes: [UInt8]
     public var isV4: Bool { bytes.count == 4 }
 
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
     /// Parses dotted-quad IPv4 or RFC 4291 IPv6 text (with `::` and an IPv4 tail);
     /// nil for anything else, including a port or brackets.
     public init?(_ text: some StringProtocol) {
@@ -87,6 +89,16 @@ public struct CidrRange: Sendable, Hashable {
         guard let prefix = IPAddressBytes(text), (0...prefix.bytes.count * 8).contains(length) else { return nil }
         self.prefix = prefix
         self.length = length
+    }
+
+    /// The prefix with the bits past `length` cleared: `10.1.2.3/8` is the network 10.0.0.0.
+    public var network: IPAddressBytes {
+        var bytes = prefix.bytes
+        for i in bytes.indices {
+            let keep = min(max(length - i * 8, 0), 8)
+            bytes[i] &= UInt8(truncatingIfNeeded: 0xFF << (8 - keep))
+        }
+        return IPAddressBytes(bytes: bytes)
     }
 
     /// Whether `address` lies in the range; an IPv4 address never matches an IPv6 range.

@@ -1,10 +1,19 @@
-/// `envoy.config.listener.v3.Listener` with one filter chain holding an HTTP connection manager.
+/// `envoy.config.listener.v3.Listener`: an address, the listener filters that run on each
+/// accepted connection, and the filter chains one of which then serves it.
 public struct Listener: Sendable {
     public var name: String
     public var address: SocketAddress
     /// Listener stats are rooted at `listener.<stat_prefix or address>`.
     public var statPrefix: String?
-    public var httpConnectionManager: HttpConnectionManager
+    /// In config order; each connection gets the most specific matching one (Envoy's rules).
+    public var filterChains: [FilterChain]
+    /// Serves connections no chain matches; without it they are closed (`no_filter_chain_match`).
+    public var defaultFilterChain: FilterChain?
+    public var listenerFilters: [ListenerFilter] = []
+    /// How long listener filters may wait for bytes (Envoy's default 15 s); zero waits forever.
+    public var listenerFiltersTimeout: Duration = .seconds(15)
+    /// At the timeout: go on with what is known (true) or close the connection (false, Envoy's default).
+    public var continueOnListenerFiltersTimeout = false
     public var perConnectionBufferLimitBytes: UInt32 = 1_048_576
     public var enableReusePort = true
     public var backlog: UInt32?
@@ -13,10 +22,14 @@ public struct Listener: Sendable {
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
-    public init(name: String, address: SocketAddress, httpConnectionManager: HttpConnectionManager) {
+    public init(name: String, address: SocketAddress, filterChains: [FilterChain]) {
         self.name = name
         self.address = address
-        self.httpConnectionManager = httpConnectionManager
+        self.filterChains = filterChains
+    }
+
+    public init(name: String, address: SocketAddress, httpConnectionManager: HttpConnectionManager) {
+        self.init(name: name, address: address, filterChains: [FilterChain(filter: .httpConnectionManager(httpConnectionManager))])
     }
 
     /// `listener.<this>.downstream_cx_total`: the stat prefix, or the address with ':' as '_'.
@@ -25,7 +38,11 @@ public struct Listener: Sendable {
         return "\(address.address)_\(address.port)"
     }
 
-    static let hcmNames: Set<String> = ["envoy.filters.network.http_connection_manager", "envoy.http_connection_manager"]
+    /// The filter chains, then the default one.
+    public var allFilterChains: [FilterChain] { filterChains + (defaultFilterChain.map { [$0] } ?? []) }
+
+    /// The first chain's HTTP connection manager: the whole listener in the common one-chain case.
+    public var httpConnectionManager: HttpConnectionManager? { allFilterChains.first?.httpConnectionManager }
 
     static func decode(_ r: ObjectReader, index: Int, context: DecodeContext) -> Listener? {
         defer { r.finish() }
@@ -43,63 +60,27 @@ public struct Listener: Sendable {
         let limit = r.uint32("per_connection_buffer_limit_bytes")
         let reusePort = r.bool("enable_reuse_port") ?? true
         let backlog = r.uint32("tcp_backlog_size", in: 1...65535)
-        let chains = r.objects("filter_chains", "envoy.config.listener.v3.FilterChain")
-        if chains.isEmpty && !r.has("default_filter_chain") {
+        let listenerFilters = r.objects("listener_filters", "envoy.config.listener.v3.ListenerFilter").map(ListenerFilter.decode)
+        let filtersTimeout = r.duration("listener_filters_timeout")
+        let continueOnTimeout = r.bool("continue_on_listener_filters_timeout") ?? false
+        let chainReaders = r.objects("filter_chains", "envoy.config.listener.v3.FilterChain")
+        let defaultReader = r.object("default_filter_chain", "envoy.config.listener.v3.FilterChain")
+        if chainReaders.isEmpty && defaultReader == nil {
             r.diagnostics.error(r.node.location, r.join("filter_chains"), "a listener needs a filter chain",
-                                fix: "add filter_chains with an envoy.filters.network.http_connection_manager filter")
+                                fix: "add filter_chains with an \(FilterChain.supportedFilters) filter")
             return nil
         }
-        if chains.count > 1 {
-            r.diagnostics.error(chains[1].node.location, chains[1].path,
-                                "several filter chains need filter_chain_match, which is not supported yet by Ferry",
-                                fix: "use one filter chain per listener")
-        }
-        var hcm: HttpConnectionManager?
-        // Every chain is decoded so that all of its problems are reported; only the first is used.
-        for (chainIndex, chain) in chains.enumerated() {
-            defer { chain.finish() }
-            _ = chain.string("name")
-            _ = chain.raw("metadata")
-            let filters = chain.objects("filters", "envoy.config.listener.v3.Filter")
-            if filters.isEmpty {
-                chain.diagnostics.error(chain.node.location, chain.join("filters"), "the filter chain has no filters",
-                                        fix: "add an envoy.filters.network.http_connection_manager filter")
-            }
-            for (i, f) in filters.enumerated() {
-                defer { f.finish() }
-                let filterName = f.requiredString("name") ?? ""
-                guard let (url, config) = f.any("typed_config") else {
-                    if !f.has("typed_config") {
-                        f.diagnostics.error(f.node.location, f.join("typed_config"), "filter \(filterName) has no typed_config",
-                                            fix: "add typed_config with \"@type\": type.googleapis.com/\(HttpConnectionManager.typeURL)")
-                    }
-                    continue
-                }
-                if url.hasSuffix("/" + HttpConnectionManager.typeURL) || (url == HttpConnectionManager.typeURL) {
-                    if i != filters.count - 1 {
-                        f.diagnostics.error(f.location(of: "name"), f.join("name"),
-                                            "the HTTP connection manager must be the last network filter", fix: "move it to the end")
-                    }
-                    let decoded = HttpConnectionManager.decode(config, context: context)
-                    if chainIndex == 0 { hcm = decoded }
-                } else if !url.hasPrefix("type.googleapis.com/") {
-                    f.diagnostics.error(f.valueLocation(of: "typed_config"), f.join("typed_config.@type"),
-                                        "\"\(url)\" is not a type URL", fix: "write type.googleapis.com/<message name>")
-                    config.accept(contentsOf: config.keys)
-                } else if url.contains(".filters.network.") {
-                    f.diagnostics.error(f.location(of: "name"), f.join("name"), "network filter \(filterName) (\(url)) is not supported yet by Ferry",
-                                        fix: "use envoy.filters.network.http_connection_manager")
-                    config.accept(contentsOf: config.keys)
-                } else {
-                    f.diagnostics.error(f.valueLocation(of: "typed_config"), f.join("typed_config.@type"),
-                                        "unknown network filter type \(url)",
-                                        fix: "use type.googleapis.com/\(HttpConnectionManager.typeURL)")
-                    config.accept(contentsOf: config.keys)
-                }
-            }
-        }
-        guard let address, let manager = hcm else { return nil }
-        var listener = Listener(name: name.isEmpty ? "listener_\(index)" : name, address: address, httpConnectionManager: manager)
+        // Every chain is decoded so that all of its problems are reported.
+        let decoded = chainReaders.map { FilterChain.decode($0, context: context) }
+        let defaultChain = defaultReader.map { FilterChain.decode($0, context: context) }
+        checkOverlaps(decoded.compactMap { $0 }, r.diagnostics)
+        if case .some(.none) = defaultChain { return nil }
+        guard let address, !decoded.contains(where: { $0 == nil }), !listenerFilters.contains(where: { $0 == nil }) else { return nil }
+        var listener = Listener(name: name.isEmpty ? "listener_\(index)" : name, address: address, filterChains: decoded.compactMap { $0 })
+        listener.defaultFilterChain = defaultChain ?? nil
+        listener.listenerFilters = listenerFilters.compactMap { $0 }
+        listener.listenerFiltersTimeout = filtersTimeout ?? .seconds(15)
+        listener.continueOnListenerFiltersTimeout = continueOnTimeout
         listener.statPrefix = statPrefix
         listener.perConnectionBufferLimitBytes = limit ?? 1_048_576
         listener.enableReusePort = reusePort
@@ -108,6 +89,23 @@ public struct Listener: Sendable {
         listener.location = r.node.location
         listener.path = r.path
         return listener
+    }
+
+    /// Envoy refuses two chains that could take the same connection: identical matches, or
+    /// repeated fields (server names, ports, ranges) that overlap.
+    static func checkOverlaps(_ chains: [FilterChain], _ diagnostics: DiagnosticCollector) {
+        var seen: [String: FilterChain] = [:]
+        for chain in chains {
+            for combination in chain.match.combinations {
+                if let first = seen[combination] {
+                    diagnostics.error(chain.location, "\(chain.path).filter_chain_match",
+                                      "this filter chain matches the same connections as \(first.path) (line \(first.location.line)); Envoy refuses overlapping filter_chain_match rules",
+                                      fix: "make the matches differ (server_names, destination_port, transport_protocol, ...) or remove one chain")
+                    break
+                }
+                seen[combination] = chain
+            }
+        }
     }
 }
 

@@ -30,7 +30,12 @@ enum BootstrapValidator {
                     addresses[listener.address] = listener
                 }
             }
-            validateRoutes(listener.httpConnectionManager, clusters: clusterNames, diagnostics: diagnostics)
+            for chain in listener.allFilterChains {
+                switch chain.filter {
+                case .httpConnectionManager(let hcm): validateRoutes(hcm, clusters: clusterNames, diagnostics: diagnostics)
+                case .tcpProxy(let proxy): validateTcpProxy(proxy, clusters: clusterNames, diagnostics: diagnostics)
+                }
+            }
         }
         if let admin = bootstrap.admin, admin.address.port != 0, let clash = addresses[admin.address] {
             diagnostics.error(admin.address.location, "admin.address", "admin address \(admin.address) is also used by listener \"\(clash.name)\"",
@@ -73,6 +78,18 @@ enum BootstrapValidator {
                     break
                 }
             }
+        }
+    }
+
+    /// As Envoy, a tcp_proxy may name a cluster that does not exist: its connections are closed
+    /// and counted in `downstream_cx_no_route`. Ferry loads the config but warns.
+    private static func validateTcpProxy(_ proxy: TcpProxy, clusters: [String: Cluster], diagnostics: DiagnosticCollector) {
+        for name in proxy.target.clusterNames where clusters[name] == nil {
+            let suggestion = Suggestion.closest(to: name, in: clusters.keys)
+            diagnostics.warning(proxy.targetLocation, proxy.targetPath,
+                                "tcp_proxy names cluster \"\(name)\", which is not defined; its connections will be closed (downstream_cx_no_route), as in Envoy"
+                                    + (suggestion.map { " (did you mean \"\($0)\"?)" } ?? ""),
+                                fix: suggestion.map { "change it to \($0)" } ?? "define it under static_resources.clusters")
         }
     }
 

@@ -52,7 +52,7 @@ struct ClusterStats: Sendable {
     let upstreamRqPerTryTimeout, upstreamRqPerTryIdleTimeout, upstreamRqRetryBackoffExponential: CounterID
     /// Picks made in panic mode (too few healthy hosts), and requests with no healthy host at all.
     let lbHealthyPanic, upstreamCxNoneHealthy: CounterID
-    let upstreamRqPendingOverflow, upstreamCxOverflow: CounterID
+    let upstreamRqPendingOverflow, upstreamCxOverflow, upstreamCxConnectAttemptsExceeded: CounterID
     /// `circuit_breakers.default.*` and `circuit_breakers.high.*`.
     let circuitBreakers: [CircuitBreakerGauges]
     let cluster: String
@@ -109,6 +109,7 @@ struct ClusterStats: Sendable {
         upstreamRqRetryBackoffExponential = c("upstream_rq_retry_backoff_exponential")
         upstreamRqPendingOverflow = c("upstream_rq_pending_overflow")
         upstreamCxOverflow = c("upstream_cx_overflow")
+        upstreamCxConnectAttemptsExceeded = c("upstream_cx_connect_attempts_exceeded")
         self.circuitBreakers = [CircuitBreakers.RoutingPriority.defaultPriority, .high].map { priority in
             CircuitBreakerGauges(cluster: cluster, thresholds: circuitBreakers.thresholds(for: priority), store: store)
         }

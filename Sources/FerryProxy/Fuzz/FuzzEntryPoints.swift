@@ -20,7 +20,9 @@ public enum FerryFuzz {
         let worker = Worker(index: 0, workerCount: 1, loop: loop, generation: generation, store: frontDoorStore,
                             server: ServerState(startUptimeNanos: 0, startWallSeconds: 0), logger: Logger(label: "fuzz"))
         worker.install(generation, hosts: [:])
-        let channel = EmbeddedChannel(handler: DownstreamHTTP1Handler(worker: worker, listener: generation.listeners[0]), loop: loop)
+        let listener = generation.listeners[0]
+        guard let chain = listener.chains.first, let hcm = chain.hcm else { return }
+        let channel = EmbeddedChannel(handler: DownstreamHTTP1Handler(worker: worker, listener: listener, chain: chain, hcm: hcm), loop: loop)
         _ = try? channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         let step = max(1, Int(data.first ?? 0))
         var offset = data.isEmpty ? 0 : 1

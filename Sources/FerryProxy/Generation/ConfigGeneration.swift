@@ -43,25 +43,45 @@ public final class ConfigGeneration: Sendable {
     }
 }
 
-/// A listener ready to accept: its address, limits and compiled connection manager.
+/// A listener ready to accept: its address, limits, listener filters and compiled filter chains.
 final class CompiledListener: Sendable {
     let name: String
     let config: Listener
-    let hcm: CompiledHCM
+    /// `filter_chains` in order, then the default chain.
+    let chains: [CompiledFilterChain]
+    let selector: FilterChainSelector
+    /// `envoy.filters.listener.tls_inspector` runs before the chain is chosen.
+    let inspectsTLS: Bool
+    /// `listener_filters_timeout`; nil waits forever.
+    let filtersTimeout: TimeAmount?
     let stats: ListenerStats
+    let tlsInspectorStats: TLSInspectorStats
     /// From runtime `envoy.resource_limits.listener.<name>.connection_limit`; nil = unlimited.
     let connectionLimit: Int?
     /// Open connections of this listener (shared across loops and reloads).
     let connections: ListenerConnections
 
-    init(config: Listener, hcm: CompiledHCM, stats: ListenerStats, connectionLimit: Int?, connections: ListenerConnections) {
+    init(config: Listener, chains: [CompiledFilterChain], stats: ListenerStats, tlsInspectorStats: TLSInspectorStats,
+         connectionLimit: Int?, connections: ListenerConnections) {
         name = config.name
         self.config = config
-        self.hcm = hcm
+        self.chains = chains
+        selector = FilterChainSelector(matches: config.filterChains.map(\.match), hasDefault: config.defaultFilterChain != nil)
+        inspectsTLS = config.listenerFilters.contains(.tlsInspector)
+        filtersTimeout = config.listenerFiltersTimeout == .zero ? nil : TimeAmount(config.listenerFiltersTimeout)
         self.stats = stats
+        self.tlsInspectorStats = tlsInspectorStats
         self.connectionLimit = connectionLimit
         self.connections = connections
     }
 
     var address: FerryConfig.SocketAddress { config.address }
+
+    /// The chain that serves a connection with these facts, or nil (no match, no default).
+    func chain(for facts: ConnectionFacts) -> CompiledFilterChain? {
+        selector.select(facts).map { chains[$0] }
+    }
+
+    /// This generation's version of a chain a connection was given by an earlier one.
+    func chain(key: String) -> CompiledFilterChain? { chains.first { $0.key == key } }
 }

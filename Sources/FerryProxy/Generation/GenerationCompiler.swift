@@ -28,17 +28,16 @@ public enum GenerationCompiler {
         for c in clusters { index[c.name] = c.index }
         var listeners: [CompiledListener] = []
         let governanceKeys = FilterFactoryContext.KeySet()
+        let tlsInspectorStats = TLSInspectorStats(store: store)
         for listener in bootstrap.listeners {
-            let hcmConfig = listener.httpConnectionManager
-            let context = FilterFactoryContext(node: bootstrap.node, store: store, statPrefix: hcmConfig.statPrefix,
-                                               listenerName: listener.name, clusterIndex: index, governance: governance,
-                                               diagnostics: diagnostics, governanceKeys: governanceKeys)
-            let factories = StreamFilterFactories.make(hcmConfig.httpFilters, context: context)
-            let table = compileRoutes(hcmConfig.routeConfig, clusters: clusters, index: index,
-                                      bufferLimit: Int(listener.perConnectionBufferLimitBytes), filters: (factories, context))
-            let logs = compileAccessLogs(hcmConfig.accessLogs, at: hcmConfig.location, path: "\(hcmConfig.path).access_log", diagnostics)
-            let stats = HCMStats(prefix: hcmConfig.statPrefix, listenerStatName: listener.statName, store: store)
-            let hcm = CompiledHCM(config: hcmConfig, routeTable: table, stats: stats, accessLogs: logs, filterFactories: factories)
+            let chains = listener.allFilterChains.enumerated().map { i, chain in
+                let key = !chain.name.isEmpty ? chain.name : (i == listener.filterChains.count ? "default" : "#\(i)")
+                // Governance rules are keyed by listener; a second connection manager gets its own.
+                let ruleScope = i == 0 ? listener.name : "\(listener.name)/\(key)"
+                return CompiledFilterChain(key: key, config: chain, terminal: compileTerminal(
+                    chain.filter, listener: listener, ruleScope: ruleScope, bootstrap: bootstrap, clusters: clusters, index: index, store: store,
+                    governance: governance, governanceKeys: governanceKeys, diagnostics: diagnostics))
+            }
             var limit: Int?
             if let value = bootstrap.runtime.value("envoy.resource_limits.listener.\(listener.name).connection_limit") {
                 if let n = Int(value), n >= 0 { limit = n } else {
@@ -46,12 +45,36 @@ public enum GenerationCompiler {
                                       fix: "set it to a whole number of connections")
                 }
             }
-            listeners.append(CompiledListener(config: listener, hcm: hcm, stats: ListenerStats(statName: listener.statName, store: store),
-                                              connectionLimit: limit, connections: counters[listener.name] ?? ListenerConnections()))
+            listeners.append(CompiledListener(config: listener, chains: chains, stats: ListenerStats(statName: listener.statName, store: store),
+                                              tlsInspectorStats: tlsInspectorStats, connectionLimit: limit,
+                                              connections: counters[listener.name] ?? ListenerConnections()))
         }
         if diagnostics.hasErrors { return .failure(ConfigErrors(diagnostics: diagnostics.diagnostics)) }
         return .success(ConfigGeneration(id: id, loaded: loaded, listeners: listeners, clusters: clusters,
                                          governanceKeys: governanceKeys.keys))
+    }
+
+    /// A chain's terminal filter: the connection manager with its routes, filters and logs, or the TCP proxy.
+    private static func compileTerminal(_ filter: FilterChain.NetworkFilter, listener: Listener, ruleScope: String, bootstrap: Bootstrap,
+                                        clusters: [ClusterDefinition], index: [String: Int], store: StatsStore,
+                                        governance: GovernanceRegistry, governanceKeys: FilterFactoryContext.KeySet,
+                                        diagnostics: DiagnosticCollector) -> CompiledFilterChain.Terminal {
+        switch filter {
+        case .tcpProxy(let proxy):
+            let logs = compileAccessLogs(proxy.accessLogs, at: proxy.location, path: "\(proxy.path).access_log", diagnostics)
+            return .tcpProxy(CompiledTcpProxy(config: proxy, clusterIndex: index, accessLogs: logs, store: store))
+        case .httpConnectionManager(let hcmConfig):
+            let context = FilterFactoryContext(node: bootstrap.node, store: store, statPrefix: hcmConfig.statPrefix,
+                                               listenerName: ruleScope, clusterIndex: index, governance: governance,
+                                               diagnostics: diagnostics, governanceKeys: governanceKeys)
+            let factories = StreamFilterFactories.make(hcmConfig.httpFilters, context: context)
+            let table = compileRoutes(hcmConfig.routeConfig, clusters: clusters, index: index,
+                                      bufferLimit: Int(listener.perConnectionBufferLimitBytes), filters: (factories, context))
+            let logs = compileAccessLogs(hcmConfig.accessLogs, at: hcmConfig.location, path: "\(hcmConfig.path).access_log", diagnostics)
+            let stats = HCMStats(prefix: hcmConfig.statPrefix, listenerStatName: listener.statName, store: store)
+            return .httpConnectionManager(CompiledHCM(config: hcmConfig, routeTable: table, stats: stats, accessLogs: logs,
+                                                      filterFactories: factories))
+        }
     }
 
     static func checkStaticAddresses(_ cluster: Cluster, _ diagnostics: DiagnosticCollector) {

@@ -66,8 +66,16 @@ struct HCMStats: Sendable {
 struct ListenerStats: Sendable {
     let cxTotal, cxDestroy, cxOverflow: CounterID
     let cxActive: GaugeID
+    /// Connections no filter chain took; listener filters that timed out; connections that
+    /// closed while the listener filters waited for bytes; connections in listener filters.
+    let noFilterChainMatch, preCxTimeout, listenerFilterRemoteClose: CounterID
+    let preCxActive: GaugeID
 
     init(statName: String, store: StatsStore) {
+        noFilterChainMatch = store.counter(.listener(statName, "no_filter_chain_match"))
+        preCxTimeout = store.counter(.listener(statName, "downstream_pre_cx_timeout"))
+        listenerFilterRemoteClose = store.counter(.listener(statName, "downstream_listener_filter_remote_close"))
+        preCxActive = store.gauge(.listener(statName, "downstream_pre_cx_active"))
         cxTotal = store.counter(.listener(statName, "downstream_cx_total"))
         cxDestroy = store.counter(.listener(statName, "downstream_cx_destroy"))
         cxOverflow = store.counter(.listener(statName, "downstream_cx_overflow"))

@@ -54,7 +54,7 @@ enum ListenerBinder {
                             worker.stats.inc(current.stats.cxOverflow)
                             throw ChannelError.ioOnClosedChannel
                         }
-                        try channel.pipeline.syncOperations.addHandler(DownstreamHTTP1Handler(worker: worker, listener: current))
+                        try ConnectionSetup.accept(channel, worker: worker, listener: current)
                     }
                 }
             let channel = try await bootstrap.bind(host: config.address.address, port: port).get()

@@ -120,12 +120,12 @@ final class ActiveStream {
     var finished = false
 
     init(worker: Worker, encoder: any StreamEncoder, connection: DownstreamConnectionInfo, listener: CompiledListener,
-         generation: ConfigGeneration, head: consuming RequestHead, headerBytes: Int, started: NIODeadline) {
+         hcm: CompiledHCM, generation: ConfigGeneration, head: consuming RequestHead, headerBytes: Int, started: NIODeadline) {
         self.worker = worker
         self.encoder = encoder
         self.connection = connection
         self.listener = listener
-        self.hcm = listener.hcm
+        self.hcm = hcm
         self.generation = generation
         // The head is moved in, not copied: the connection manager then mutates the only
         // reference to its header array (a shared one is copied on the first change).
@@ -135,7 +135,7 @@ final class ActiveStream {
         self.started = started
         self.startedWallNanos = worker.clock.wallNanos(at: started)
         self.lastActivity = started
-        self.idleTimeout = listener.hcm.streamIdleTimeout
+        self.idleTimeout = hcm.streamIdleTimeout
     }
 
     var stats: HCMStats { hcm.stats }

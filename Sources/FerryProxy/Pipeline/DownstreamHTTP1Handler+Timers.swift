@@ -31,7 +31,7 @@ extension DownstreamHTTP1Handler {
 
     func becomeIdle() {
         idleSince = worker.now
-        if let timeout = listener.hcm.idleTimeout { arm(worker.now + timeout) }
+        if let timeout = hcm.idleTimeout { arm(worker.now + timeout) }
     }
 
     func arm(_ deadline: NIODeadline) {
@@ -46,7 +46,6 @@ extension DownstreamHTTP1Handler {
         timerDeadline = nil
         guard !closing else { return }
         let now = eventLoop.now
-        let hcm = listener.hcm
         var next: NIODeadline?
         if stream == nil, let started = headStartedAt, let timeout = hcm.requestHeadersTimeout {
             if started + timeout <= now { return headersTimedOut() }

@@ -6,7 +6,7 @@ import NIOCore
 /// `HTTP1Parser`, runs one `ActiveStream` at a time (pipelined requests wait, in order), and
 /// encodes responses with the framing the client can read. It is the only handler in the
 /// connection's pipeline, so bytes go from the socket to the stream without hops.
-final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOScheduledCallbackHandler {
+final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOScheduledCallbackHandler, DownstreamConnection {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -14,6 +14,10 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     unowned(unsafe) let worker: Worker
     let listenerName: String
     var listener: CompiledListener
+    /// The connection manager of the filter chain that took this connection.
+    var hcm: CompiledHCM
+    /// That chain's key: each request uses the same chain of the generation current when it arrives.
+    private let chainKey: String
     /// The listener's connection count this connection was admitted into.
     private let admission: ListenerConnections
     var context: ChannelHandlerContext?
@@ -44,15 +48,17 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     var timerDeadline: NIODeadline?
     var headStartedAt: NIODeadline?
 
-    init(worker: Worker, listener: CompiledListener) {
+    init(worker: Worker, listener: CompiledListener, chain: CompiledFilterChain, hcm: CompiledHCM) {
         self.worker = worker
         listenerName = listener.name
         self.listener = listener
+        self.hcm = hcm
+        chainKey = chain.key
         admission = listener.connections
-        parser = HTTP1Parser(role: .server, limits: listener.hcm.limits)
+        parser = HTTP1Parser(role: .server, limits: hcm.limits)
     }
 
-    var hcmStats: HCMStats { listener.hcm.stats }
+    var hcmStats: HCMStats { hcm.stats }
     var shard: StatsShard { worker.stats }
 
     // MARK: lifecycle
@@ -172,7 +178,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
                 guard inbound!.readableBytes > 0 else { return }
                 if headStartedAt == nil {
                     headStartedAt = worker.now
-                    if let timeout = listener.hcm.requestHeadersTimeout { arm(worker.now + timeout) }
+                    if let timeout = hcm.requestHeadersTimeout { arm(worker.now + timeout) }
                 }
                 let event: HTTP1Parser.Event?
                 do {
@@ -222,12 +228,13 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     private func startStream(_ head: consuming RequestHead, endStream: Bool, started: NIODeadline) {
         requests += 1
         // Each request uses the generation current when it arrives (routes update on reload).
-        if let current = worker.generation.listener(named: listenerName) {
+        if let current = worker.generation.listener(named: listenerName), let next = current.chain(key: chainKey)?.hcm {
             listener = current
+            hcm = next
         } else {
             closeAfter = true
         }
-        if let max = listener.hcm.config.maxRequestsPerConnection, requests >= max { closeAfter = true }
+        if let max = hcm.config.maxRequestsPerConnection, requests >= max { closeAfter = true }
         // Read before the connection manager strips Connection (hop-by-hop) from the head.
         if !head.wantsKeepAlive { closeAfter = true }
         requestDone = endStream
@@ -235,7 +242,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         chunked = false
         noBody = false
         let headerBytes = head.headers.wireSize
-        let stream = ActiveStream(worker: worker, encoder: self, connection: info, listener: listener,
+        let stream = ActiveStream(worker: worker, encoder: self, connection: info, listener: listener, hcm: hcm,
                                   generation: worker.generation, head: head, headerBytes: headerBytes, started: started)
         self.stream = stream
         stream.decodeHeaders(endStream: endStream)
@@ -258,7 +265,8 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     /// Answers a request whose head never became a request (malformed, or too slow) with a
     /// local reply on a stream of its own, so that stats and the access log see it as Envoy's do.
     func refuseHead(_ status: Int, body: String, details: String, flags: ResponseFlags = []) {
-        let stream = ActiveStream(worker: worker, encoder: self, connection: info, listener: listener, generation: worker.generation,
+        let stream = ActiveStream(worker: worker, encoder: self, connection: info, listener: listener, hcm: hcm,
+                                  generation: worker.generation,
                                   head: RequestHead(method: "", path: "", authority: nil), headerBytes: 0,
                                   started: headStartedAt ?? worker.now)
         self.stream = stream
@@ -307,7 +315,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         var buffer = ByteBufferAllocator.shared.buffer(capacity: 512 + head.headers.count * 64)
         // An accepted HTTP/1.0 request gets an HTTP/1.0 status line, as Envoy sends (the 426 that
         // refuses HTTP/1.0 stays HTTP/1.1).
-        let http10 = request.version == .http10 && listener.hcm.config.acceptHTTP10
+        let http10 = request.version == .http10 && hcm.config.acceptHTTP10
         if let connection, head.headers.contains("connection") {
             // Rare (a filter or header rule set one): replace it, as `set` does.
             var head = head

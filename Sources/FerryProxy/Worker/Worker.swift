@@ -30,7 +30,7 @@ final class Worker {
     private(set) var clusters: [WorkerCluster] = []
     private var clustersByName: [String: WorkerCluster] = [:]
     /// Open downstream connections, for draining.
-    var connections: [ObjectIdentifier: DownstreamHTTP1Handler] = [:]
+    var connections: [ObjectIdentifier: any DownstreamConnection] = [:]
     /// Effective runtime values: the generation's static layers, the disk layers' values and
     /// the admin layer's overrides, in layer order.
     private(set) var runtime: [String: String]

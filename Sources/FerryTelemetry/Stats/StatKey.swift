@@ -38,6 +38,11 @@ public struct StatKey: Sendable, Hashable {
         tagged(scope: "http", scopeValue: prefix, label: "envoy_http_conn_manager_prefix", stat: stat)
     }
 
+    /// `tcp.<stat_prefix>.<stat>` (the tcp_proxy network filter).
+    public static func tcp(_ prefix: String, _ stat: String) -> StatKey {
+        tagged(scope: "tcp", scopeValue: prefix, label: "envoy_tcp_prefix", stat: stat)
+    }
+
     /// `listener.<address>.<stat>`, where address is `127.0.0.1_10000` or the listener's stat_prefix.
     public static func listener(_ address: String, _ stat: String) -> StatKey {
         tagged(scope: "listener", scopeValue: address, label: "envoy_listener_address", stat: stat)

@@ -1,0 +1,48 @@
+import NIOCore
+
+/// From an accepted socket to the handler that serves it: the listener filters run (the TLS
+/// inspector, when configured), the filter chain is chosen from what they found, and the
+/// chain's terminal filter takes the channel. Without listener filters the chain is chosen
+/// in the accept itself, so an HTTP connection gets its codec with no extra handler or hop.
+enum ConnectionSetup {
+    /// Runs in the child channel initializer, on the connection's loop. Throws to close it.
+    static func accept(_ channel: Channel, worker: Worker, listener: CompiledListener) throws {
+        if listener.inspectsTLS {
+            worker.stats.add(listener.stats.preCxActive, 1)
+            try channel.pipeline.syncOperations.addHandler(TLSInspectorHandler(worker: worker, listener: listener))
+            return
+        }
+        let facts = ConnectionFacts(local: channel.localAddress, remote: channel.remoteAddress)
+        guard let chain = chooseChain(facts, worker: worker, listener: listener) else { throw ChannelError.ioOnClosedChannel }
+        try install(chain, facts: facts, on: channel, worker: worker, listener: listener)
+    }
+
+    /// The chain for `facts`; nil counts `no_filter_chain_match` and gives back the
+    /// connection's place under the listener's connection limit (the caller closes it).
+    static func chooseChain(_ facts: ConnectionFacts, worker: Worker, listener: CompiledListener) -> CompiledFilterChain? {
+        if let chain = listener.chain(for: facts) { return chain }
+        worker.stats.inc(listener.stats.noFilterChainMatch)
+        listener.connections.release()
+        return nil
+    }
+
+    /// Adds the chain's terminal filter at the end of the pipeline.
+    static func install(_ chain: CompiledFilterChain, facts: ConnectionFacts, on channel: Channel, worker: Worker,
+                        listener: CompiledListener) throws {
+        switch chain.terminal {
+        case .httpConnectionManager(let hcm):
+            try installHTTPConnectionManager(hcm, chain: chain, on: channel, worker: worker, listener: listener)
+        case .tcpProxy(let proxy):
+            // tcp_proxy passes half-closes on (Envoy enables half-close for it); HTTP does not.
+            try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
+            try channel.pipeline.syncOperations.addHandler(
+                TCPProxyHandler(worker: worker, listener: listener, proxy: proxy, serverName: facts.serverName))
+        }
+    }
+
+    /// The HTTP connection manager's codec for this chain: HTTP/1.1.
+    static func installHTTPConnectionManager(_ hcm: CompiledHCM, chain: CompiledFilterChain, on channel: Channel,
+                                             worker: Worker, listener: CompiledListener) throws {
+        try channel.pipeline.syncOperations.addHandler(DownstreamHTTP1Handler(worker: worker, listener: listener, chain: chain, hcm: hcm))
+    }
+}
