@@ -21,6 +21,8 @@ public struct FilterChain: Sendable {
     /// `transport_socket`: nil is plaintext (Envoy's `raw_buffer`). Decoding it is not
     /// supported yet, so it is always nil today; TLS termination fills it in.
     public var transportSocket: DownstreamTransportSocket?
+    /// Where `filter_chain_match` is written (the chain itself when it has none).
+    public var matchLocation: SourceLocation = .unknown
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -64,6 +66,7 @@ public struct FilterChain: Sendable {
         result.name = name
         result.match = match ?? FilterChainMatch()
         result.location = chain.node.location
+        result.matchLocation = chain.location(of: "filter_chain_match")
         result.path = chain.path
         return result
     }

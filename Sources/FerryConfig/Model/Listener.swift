@@ -98,7 +98,7 @@ public struct Listener: Sendable {
         for chain in chains {
             for combination in chain.match.combinations {
                 if let first = seen[combination] {
-                    diagnostics.error(chain.location, "\(chain.path).filter_chain_match",
+                    diagnostics.error(chain.matchLocation, "\(chain.path).filter_chain_match",
                                       "this filter chain matches the same connections as \(first.path) (line \(first.location.line)); Envoy refuses overlapping filter_chain_match rules",
                                       fix: "make the matches differ (server_names, destination_port, transport_protocol, ...) or remove one chain")
                     break
