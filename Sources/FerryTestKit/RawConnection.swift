@@ -113,6 +113,11 @@ public final class RawConnection: Sendable {
         try? await channel.close().get()
     }
 
+    /// Sends FIN (a half-close): the peer reads the end, and this side can still receive.
+    public func shutdownOutput() async throws {
+        try await channel.close(mode: .output).get()
+    }
+
     /// Connects, runs `body`, and closes whatever happens.
     public static func with<T>(port: Int, _ body: (RawConnection) async throws -> T) async throws -> T {
         let connection = try await connect(port: port)

@@ -123,7 +123,9 @@ final class LogCommand: Sendable {
         case .upstreamHost: return out.appendIfPresent(info.upstreamHost)
         case .upstreamCluster: return out.appendNonEmpty(info.upstreamCluster)
         case .upstreamLocalAddress: return out.appendIfPresent(info.upstreamLocalAddress)
-        case .upstreamTransportFailureReason: return out.appendNonEmpty(info.upstreamTransportFailureReason)
+        // Envoy writes the reason with spaces as underscores ("delayed_connect_error:_Connection_refused").
+        case .upstreamTransportFailureReason:
+            return out.appendNonEmpty(info.upstreamTransportFailureReason?.replacing(" ", with: "_"))
         case .upstreamProtocol: return out.appendIfPresent(info.upstreamProtocol)
         case .downstreamRemoteAddress: return out.appendIfPresent(info.downstreamRemoteAddress)
         case .downstreamRemoteAddressWithoutPort:
