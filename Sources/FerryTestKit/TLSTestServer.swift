@@ -14,22 +14,23 @@ public final class TLSTestServer: Sendable {
         self.child = child
     }
 
-    /// Starts a server for `name` (its certificate is made in a temporary directory) and waits
-    /// until it accepts connections (at most 10 s).
-    public static func start(name: String) async throws -> TLSTestServer {
+    /// Starts a server for `name` (its certificate is made in a temporary directory) on `host`
+    /// (any 127.x address) and `port` (a free one when nil), and waits until it accepts
+    /// connections (at most 10 s).
+    public static func start(name: String, host: String = "127.0.0.1", port fixed: Int? = nil) async throws -> TLSTestServer {
         guard let openssl = ChildProcess.which("openssl") else { throw ChildProcessError("openssl is not installed") }
         let directory = try TemporaryDirectory.make(prefix: "tls-\(name)")
         let key = directory.appendingPathComponent("key.pem").path, cert = directory.appendingPathComponent("cert.pem").path
         let made = try await ChildProcess.run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
                                                         "-days", "2", "-subj", "/CN=\(name)"])
         guard made.status == 0 else { throw ChildProcessError("openssl req failed: \(made.stderr)") }
-        for _ in 0..<5 {
-            let port = try FreePort.pick()
-            let child = try ChildProcess.start(openssl, ["s_server", "-accept", "127.0.0.1:\(port)", "-cert", cert, "-key", key,
+        for _ in 0..<(fixed == nil ? 5 : 1) {
+            let port = try fixed ?? FreePort.pick()
+            let child = try ChildProcess.start(openssl, ["s_server", "-accept", "\(host):\(port)", "-cert", cert, "-key", key,
                                                           "-www", "-quiet"], directory: directory)
             let deadline = Date().addingTimeInterval(10)
             while child.isRunning, Date() < deadline {
-                if (try? await RawConnection.with(port: port) { _ in true }) == true {
+                if (try? await RawConnection.connect(host: host, port: port).close()) != nil {
                     return TLSTestServer(name: name, port: port, child: child)
                 }
                 try await Task.sleep(for: .milliseconds(50))
