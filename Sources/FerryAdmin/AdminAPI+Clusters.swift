@@ -65,8 +65,10 @@ extension AdminAPI {
     func listeners(_ r: AdminRequest) -> AdminResponse {
         let bound = proxy.listenerAddresses
         if r.query["format"] == "json" {
+            let configs = proxy.generation.bootstrap.listeners
             let items = bound.map { l in
-                "{\"name\":\(JSON.quote(l.name)),\"local_address\":{\"socket_address\":{\"address\":\(JSON.quote(l.address.ipAddress ?? "")),\"port_value\":\(l.address.port ?? 0)}}}"
+                let chains = configs.first { $0.name == l.name }.map { ",\"filter_chains\":\(Self.filterChainsJSON($0))" } ?? ""
+                return "{\"name\":\(JSON.quote(l.name)),\"local_address\":{\"socket_address\":{\"address\":\(JSON.quote(l.address.ipAddress ?? "")),\"port_value\":\(l.address.port ?? 0)}}\(chains)}"
             }
             return .json("{\"listener_statuses\":[\(items.joined(separator: ","))]}")
         }

@@ -73,7 +73,8 @@ extension AdminAPI {
         let listeners = named(resources?.entry("listeners")?.value.elements ?? [], key: "listener")
         var routes: [String] = []
         for listener in resources?.entry("listeners")?.value.elements ?? [] {
-            for chain in listener.entry("filter_chains")?.value.elements ?? [] {
+            let chains = (listener.entry("filter_chains")?.value.elements ?? []) + [listener.entry("default_filter_chain")?.value].compactMap { $0 }
+            for chain in chains {
                 for f in chain.entry("filters")?.value.elements ?? [] {
                     if let rc = f.entry("typed_config")?.value.entry("route_config")?.value {
                         let name = rc.entry("name")?.value.scalarText ?? ""

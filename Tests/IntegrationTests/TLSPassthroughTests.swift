@@ -120,4 +120,26 @@ struct TLSPassthroughTests {
             }
         }
     }
+
+    @Test("/listeners?format=json lists each listener's chains and /config_dump carries them as written")
+    func adminShowsChains() async throws {
+        let chains = L4Config.chain(L4Config.proxy("a"), match: "{server_names: [a.example.com], transport_protocol: tls}")
+            + "- name: web\n  " + Self.hcmChain + "\n"
+        let yaml = L4Config.bootstrap(listeners: L4Config.listener("sni", fields: L4Config.inspector, chains: chains),
+                                      clusters: L4Config.cluster("a", [1]) + L4Config.cluster("web", [1]))
+        try await ProxyHarness.with(yaml: yaml) { proxy in
+            let json = try Admin.json(try await Admin.get(proxy, "/listeners?format=json").body)
+            let status = try #require((json["listener_statuses"] as? [[String: Any]])?.first)
+            let listed = try #require(status["filter_chains"] as? [[String: Any]])
+            #expect(listed.map { $0["filter"] as? String } == ["envoy.filters.network.tcp_proxy", "envoy.filters.network.http_connection_manager"])
+            #expect(listed.map { $0["name"] as? String } == ["", "web"])
+            let match = listed[0]["filter_chain_match"] as? [String: Any]
+            #expect(match?["server_names"] as? [String] == ["a.example.com"] && match?["transport_protocol"] as? String == "tls")
+            #expect((listed[1]["filter_chain_match"] as? [String: Any])?.isEmpty == true)
+            let dump = try await Admin.get(proxy, "/config_dump?resource=static_listeners").body
+            #expect(dump.contains("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy") && dump.contains("a.example.com"))
+            let routes = try await Admin.get(proxy, "/config_dump?resource=static_route_configs").body
+            #expect(routes.contains("\"domains\""))
+        }
+    }
 }
