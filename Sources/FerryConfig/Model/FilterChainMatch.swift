@@ -60,6 +60,14 @@ public struct FilterChainMatch: Sendable, Hashable {
         return match
     }
 
+    var combinationCount: Int {
+        [prefixRanges.count, serverNames.count, applicationProtocols.count, directSourcePrefixRanges.count,
+         sourcePrefixRanges.count, sourcePorts.count].reduce(1) { product, count in
+            let (next, overflow) = product.multipliedReportingOverflow(by: max(count, 1))
+            return overflow ? Int.max : next
+        }
+    }
+
     /// The single-valued combinations this match covers, one per element of each repeated
     /// field (an empty field is one wildcard element). Two chains that share a combination
     /// overlap, which Envoy refuses; a listener's few chains keep this product small.

@@ -96,7 +96,9 @@ public struct Listener: Sendable {
     static func checkOverlaps(_ chains: [FilterChain], _ diagnostics: DiagnosticCollector) {
         var seen: [String: FilterChain] = [:]
         for chain in chains {
-            for combination in chain.match.combinations {
+            // A match whose repeated fields multiply past 100 000 combinations is compared whole.
+            let combinations = chain.match.combinationCount <= 100_000 ? chain.match.combinations : ["\(chain.match)"]
+            for combination in combinations {
                 if let first = seen[combination] {
                     diagnostics.error(chain.matchLocation, "\(chain.path).filter_chain_match",
                                       "this filter chain matches the same connections as \(first.path) (line \(first.location.line)); Envoy refuses overlapping filter_chain_match rules",

@@ -148,29 +148,33 @@ public struct ClusterWeight: Sendable {
             weight.hostRewriteLiteral = c.string("host_rewrite_literal")
             clusters.append(weight)
         }
-        if clusters.isEmpty {
-            r.diagnostics.error(r.node.location, r.join("clusters"), "weighted_clusters needs at least one cluster",
-                                fix: "add `clusters: [{name: a, weight: 80}, {name: b, weight: 20}]`")
-            return nil
-        }
         let total = clusters.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
-        if let declared = r.uint32("total_weight"), UInt64(declared) != total {
+        if !clusters.isEmpty, let declared = r.uint32("total_weight"), UInt64(declared) != total {
             // Envoy ignores the deprecated field; say so rather than refuse a config Envoy runs.
             r.diagnostics.warning(r.valueLocation(of: "total_weight"), r.join("total_weight"),
                                   "total_weight is \(declared) but the cluster weights add up to \(total); the weights are used as given",
                                   fix: "remove total_weight (deprecated) or make it \(total)")
         }
-        if total == 0 {
+        return checkShares(clusters, r)
+    }
+
+    /// The `clusters` of a weighted_clusters (route or tcp_proxy), or nil after saying why they
+    /// cannot split traffic: none, all weights 0, or a sum past UInt32.
+    static func checkShares(_ clusters: [ClusterWeight], _ r: ObjectReader) -> [ClusterWeight]? {
+        let total = clusters.reduce(UInt64(0)) { $0 + UInt64($1.weight) }
+        if clusters.isEmpty {
+            r.diagnostics.error(r.node.location, r.join("clusters"), "weighted_clusters needs at least one cluster",
+                                fix: "add `clusters: [{name: a, weight: 80}, {name: b, weight: 20}]`")
+        } else if total == 0 {
             r.diagnostics.error(r.node.location, r.join("clusters"), "the cluster weights add up to 0",
                                 fix: "give at least one cluster a positive weight")
-            return nil
-        }
-        if total > UInt64(UInt32.max) {
+        } else if total > UInt64(UInt32.max) {
             r.diagnostics.error(r.node.location, r.join("clusters"), "the cluster weights add up to more than 4294967295",
                                 fix: "use smaller weights")
-            return nil
+        } else {
+            return clusters
         }
-        return clusters
+        return nil
     }
 }
 

@@ -90,16 +90,6 @@ public struct TcpProxy: Sendable {
             entry.path = c.join("name")
             clusters.append(entry)
         }
-        if clusters.isEmpty {
-            r.diagnostics.error(r.node.location, r.join("clusters"), "weighted_clusters needs at least one cluster",
-                                fix: "add `clusters: [{name: a, weight: 80}, {name: b, weight: 20}]`")
-            return nil
-        }
-        if clusters.reduce(UInt64(0), { $0 + UInt64($1.weight) }) > UInt64(UInt32.max) {
-            r.diagnostics.error(r.node.location, r.join("clusters"), "the cluster weights add up to more than 4294967295",
-                                fix: "use smaller weights")
-            return nil
-        }
-        return clusters
+        return ClusterWeight.checkShares(clusters, r)
     }
 }

@@ -12,7 +12,9 @@ enum ConnectionSetup {
             try channel.pipeline.syncOperations.addHandler(TLSInspectorHandler(worker: worker, listener: listener))
             return
         }
-        let facts = ConnectionFacts(local: channel.localAddress, remote: channel.remoteAddress)
+        // One catch-all chain (the usual HTTP listener) needs no addresses to be chosen.
+        let facts = listener.selector.onlyCatchAll ? ConnectionFacts(destinationIP: nil, destinationPort: 0, sourceIP: nil, sourcePort: 0)
+            : ConnectionFacts(local: channel.localAddress, remote: channel.remoteAddress)
         guard let chain = chooseChain(facts, worker: worker, listener: listener) else { throw ChannelError.ioOnClosedChannel }
         try install(chain, facts: facts, on: channel, worker: worker, listener: listener)
     }

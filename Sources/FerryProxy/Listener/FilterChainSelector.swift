@@ -46,7 +46,7 @@ struct FilterChainSelector: Sendable {
     let matches: [FilterChainMatch]
     let hasDefault: Bool
     /// One chain that matches everything: no search at all (the common case).
-    private let onlyCatchAll: Bool
+    let onlyCatchAll: Bool
 
     init(matches: [FilterChainMatch], hasDefault: Bool) {
         self.matches = matches

@@ -11,11 +11,7 @@ extension DownstreamHTTP1Handler {
     func closeAfterFlush() {
         guard let context, !closing else { return }
         closing = true
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
-        promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
-            self?.context?.close(promise: nil)
-        }
+        context.close(afterFlushing: .all)
     }
 
     func closeNow() {

@@ -34,20 +34,24 @@ extension TCPProxyHandler {
         cluster.resources.noteTraffic()
         cluster.pool(for: host).counters.cxTotal += 1
         let definition = cluster.definition
-        let handler = TCPProxyUpstreamHandler()
-        handler.stats = stats
         ClientBootstrap(group: worker.loop)
             .connectTimeout(definition.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.writeBufferWaterMark, value: .init(low: max(1, definition.bufferLimit / 2), high: max(2, definition.bufferLimit)))
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(TCPProxyUpstreamHandler()) }
             }
             .connect(to: host.address).assumeIsolated().whenComplete { [self] result in
                 worker.tick()
                 switch result {
-                case .success(let channel): connected(channel, handler: handler, cluster: cluster, host: host)
+                case .success(let channel):
+                    if let handler = try? channel.pipeline.syncOperations.handler(type: TCPProxyUpstreamHandler.self) {
+                        connected(channel, handler: handler, cluster: cluster, host: host)
+                    } else {
+                        channel.close(promise: nil)
+                        connectFailed(ChannelError.ioOnClosedChannel, cluster: cluster, host: host)
+                    }
                 case .failure(let error): connectFailed(error, cluster: cluster, host: host)
                 }
             }
@@ -57,6 +61,7 @@ extension TCPProxyHandler {
         let stats = cluster.definition.stats
         shard.add(stats.upstreamCxActive, 1)
         cluster.pool(for: host).outlier?.record(.connectSuccess)
+        handler.stats = stats
         handler.session = self
         guard !closing else {
             // The downstream went away while connecting.
@@ -74,6 +79,7 @@ extension TCPProxyHandler {
         if downstreamInputClosed { handler.shutdownOutputAfterFlush() }
         startIdleTimer()
         resumeDownstreamReading()
+        handler.resumeReading()
     }
 
     private func connectFailed(_ error: any Error, cluster: WorkerCluster, host: UpstreamHost) {

@@ -187,12 +187,7 @@ final class TCPProxyHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler, 
     func upstreamEnded() {
         upstreamInputClosed = true
         if downstreamInputClosed { return closeAfterFlush() }
-        guard let context else { return }
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
-        promise.futureResult.assumeIsolated().whenSuccess { [weak self] in
-            self?.context?.close(mode: .output, promise: nil)
-        }
+        context?.close(afterFlushing: .output)
     }
 
     // MARK: closing and timers
@@ -201,11 +196,7 @@ final class TCPProxyHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler, 
     func closeAfterFlush() {
         guard let context, !closing else { return }
         closing = true
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
-        promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
-            self?.context?.close(promise: nil)
-        }
+        context.close(afterFlushing: .all)
     }
 
     /// Closes both sides at once (timeouts), dropping what is not sent yet.

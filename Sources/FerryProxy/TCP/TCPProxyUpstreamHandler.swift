@@ -36,26 +36,17 @@ final class TCPProxyUpstreamHandler: ChannelDuplexHandler {
 
     /// The downstream sent FIN: send one to the host once the bytes before it are written.
     func shutdownOutputAfterFlush() {
-        afterFlush { $0.close(mode: .output, promise: nil) }
+        context?.close(afterFlushing: .output)
     }
 
     func closeAfterFlush() {
         closedLocally = true
-        afterFlush { $0.close(promise: nil) }
+        context?.close(afterFlushing: .all)
     }
 
     func closeNow() {
         closedLocally = true
         context?.close(promise: nil)
-    }
-
-    private func afterFlush(_ then: @escaping (ChannelHandlerContext) -> Void) {
-        guard let context else { return }
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
-        promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
-            if let context = self?.context { then(context) }
-        }
     }
 
     // MARK: host → session
@@ -70,8 +61,9 @@ final class TCPProxyUpstreamHandler: ChannelDuplexHandler {
         session?.flushDownstream()
     }
 
+    /// Reads only once the session took the connection, and while its downstream can take more.
     func read(context: ChannelHandlerContext) {
-        if session?.downstreamWritable == false {
+        if session?.downstreamWritable != true {
             pendingRead = true
         } else {
             context.read()
