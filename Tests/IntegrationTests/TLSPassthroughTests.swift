@@ -18,22 +18,27 @@ struct TLSPassthroughTests {
     @Test("SNI picks the chain without terminating TLS: exact name, then wildcard; an unknown name is closed")
     func sniRouting() async throws {
         try await TLSTestServer.with(names: ["a.example.com", "b.example.com"]) { servers in
-            let chains = L4Config.chain(L4Config.proxy("a"), match: "{server_names: [a.example.com]}")
-                + L4Config.chain(L4Config.proxy("b"), match: "{server_names: [\"*.example.com\"]}")
-            let yaml = L4Config.bootstrap(listeners: L4Config.listener("sni", fields: L4Config.inspector, chains: chains),
-                                          clusters: L4Config.cluster("a", [servers[0].port]) + L4Config.cluster("b", [servers[1].port]))
-            try await ProxyHarness.with(yaml: yaml) { proxy in
-                let port = proxy.port(of: "sni")
-                let exact = try await Self.fetch("a.example.com", port: port)
-                #expect(exact.status == 200 && exact.stderr.contains("subject: CN=a.example.com"), "\(exact.stderr)")
-                let wildcard = try await Self.fetch("shop.example.com", port: port)
-                #expect(wildcard.status == 200 && wildcard.stderr.contains("subject: CN=b.example.com"), "\(wildcard.stderr)")
-                let unknown = try await Self.fetch("other.org", port: port)
-                #expect(unknown.exitCode != 0)
-                #expect(try await proxy.stat("listener.127.0.0.1_0.no_filter_chain_match") == 1)
-                #expect(try await proxy.stat("tls_inspector.sni_found") == 3)
-                #expect(try await proxy.stat("tcp.a.downstream_cx_total") == 1)
-                #expect(try await proxy.stat("tcp.b.downstream_cx_total") == 1)
+            try await AccessLogFile.with { log in
+                let logged = L4Config.accessLog(log, "%REQUESTED_SERVER_NAME% %UPSTREAM_CLUSTER%")
+                let chains = L4Config.chain(L4Config.proxy("a", logged), match: "{server_names: [a.example.com]}")
+                    + L4Config.chain(L4Config.proxy("b", logged), match: "{server_names: [\"*.example.com\"]}")
+                let yaml = L4Config.bootstrap(listeners: L4Config.listener("sni", fields: L4Config.inspector, chains: chains),
+                                              clusters: L4Config.cluster("a", [servers[0].port]) + L4Config.cluster("b", [servers[1].port]))
+                try await ProxyHarness.with(yaml: yaml) { proxy in
+                    let port = proxy.port(of: "sni")
+                    let exact = try await Self.fetch("a.example.com", port: port)
+                    #expect(exact.status == 200 && exact.stderr.contains("subject: CN=a.example.com"), "\(exact.stderr)")
+                    let wildcard = try await Self.fetch("shop.example.com", port: port)
+                    #expect(wildcard.status == 200 && wildcard.stderr.contains("subject: CN=b.example.com"), "\(wildcard.stderr)")
+                    let unknown = try await Self.fetch("other.org", port: port)
+                    #expect(unknown.exitCode != 0)
+                    #expect(try await proxy.stat("listener.127.0.0.1_0.no_filter_chain_match") == 1)
+                    #expect(try await proxy.stat("tls_inspector.sni_found") == 3)
+                    #expect(try await proxy.stat("tcp.a.downstream_cx_total") == 1)
+                    #expect(try await proxy.stat("tcp.b.downstream_cx_total") == 1)
+                    let lines = await log.waitForLines(2)
+                    #expect(Set(lines) == ["a.example.com a", "shop.example.com b"], "\(lines)")
+                }
             }
         }
     }

@@ -228,7 +228,9 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     private func startStream(_ head: consuming RequestHead, endStream: Bool, started: NIODeadline) {
         requests += 1
         // Each request uses the generation current when it arrives (routes update on reload).
-        if let current = worker.generation.listener(named: listenerName), let next = current.chain(key: chainKey)?.hcm {
+        // The chain is looked up again only when a reload brought a new listener object.
+        if let current = worker.generation.listener(named: listenerName),
+           let next = current === listener ? hcm : current.chain(key: chainKey)?.hcm {
             listener = current
             hcm = next
         } else {
