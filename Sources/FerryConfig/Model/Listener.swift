@@ -10,6 +10,8 @@ public struct Listener: Sendable {
     public var backlog: UInt32?
     /// `traffic_direction`: `/drain_listeners?inboundonly` stops only INBOUND listeners.
     public var trafficDirection: TrafficDirection = .unspecified
+    /// The first filter chain's `transport_socket` (TlsContext+Decode.swift); nil = plain TCP.
+    public var downstreamTls: DownstreamTlsContext?
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -55,11 +57,14 @@ public struct Listener: Sendable {
                                 fix: "use one filter chain per listener")
         }
         var hcm: HttpConnectionManager?
+        var tls: DownstreamTlsContext?
         // Every chain is decoded so that all of its problems are reported; only the first is used.
         for (chainIndex, chain) in chains.enumerated() {
             defer { chain.finish() }
             _ = chain.string("name")
             _ = chain.raw("metadata")
+            let socket = DownstreamTlsContext.decode(transportSocketOf: chain, context: context)
+            if chainIndex == 0 { tls = socket }
             let filters = chain.objects("filters", "envoy.config.listener.v3.Filter")
             if filters.isEmpty {
                 chain.diagnostics.error(chain.node.location, chain.join("filters"), "the filter chain has no filters",
@@ -105,6 +110,7 @@ public struct Listener: Sendable {
         listener.enableReusePort = reusePort
         listener.backlog = backlog
         listener.trafficDirection = direction ?? .unspecified
+        listener.downstreamTls = tls
         listener.location = r.node.location
         listener.path = r.path
         return listener

@@ -53,8 +53,12 @@ final class CompiledListener: Sendable {
     let connectionLimit: Int?
     /// Open connections of this listener (shared across loops and reloads).
     let connections: ListenerConnections
+    /// TLS termination (the first filter chain's transport_socket); nil = plain TCP.
+    let tls: CompiledDownstreamTLS?
 
-    init(config: Listener, hcm: CompiledHCM, stats: ListenerStats, connectionLimit: Int?, connections: ListenerConnections) {
+    init(config: Listener, hcm: CompiledHCM, stats: ListenerStats, connectionLimit: Int?, connections: ListenerConnections,
+         tls: CompiledDownstreamTLS? = nil) {
+        self.tls = tls
         name = config.name
         self.config = config
         self.hcm = hcm

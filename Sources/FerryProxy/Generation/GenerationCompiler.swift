@@ -22,7 +22,8 @@ public enum GenerationCompiler {
         var clusters: [ClusterDefinition] = []
         for (i, cluster) in bootstrap.clusters.enumerated() {
             checkStaticAddresses(cluster, diagnostics)
-            clusters.append(ClusterDefinition(cluster, index: i, store: store))
+            clusters.append(ClusterDefinition(cluster, index: i, store: store,
+                                              tls: CompiledUpstreamTLS.compile(cluster, store: store, diagnostics: diagnostics)))
         }
         var index: [String: Int] = [:]
         for c in clusters { index[c.name] = c.index }
@@ -47,7 +48,8 @@ public enum GenerationCompiler {
                 }
             }
             listeners.append(CompiledListener(config: listener, hcm: hcm, stats: ListenerStats(statName: listener.statName, store: store),
-                                              connectionLimit: limit, connections: counters[listener.name] ?? ListenerConnections()))
+                                              connectionLimit: limit, connections: counters[listener.name] ?? ListenerConnections(),
+                                              tls: CompiledDownstreamTLS.compile(listener, store: store, diagnostics: diagnostics)))
         }
         if diagnostics.hasErrors { return .failure(ConfigErrors(diagnostics: diagnostics.diagnostics)) }
         return .success(ConfigGeneration(id: id, loaded: loaded, listeners: listeners, clusters: clusters,

@@ -54,7 +54,11 @@ enum ListenerBinder {
                             worker.stats.inc(current.stats.cxOverflow)
                             throw ChannelError.ioOnClosedChannel
                         }
-                        try channel.pipeline.syncOperations.addHandler(DownstreamHTTP1Handler(worker: worker, listener: current))
+                        if let tls = current.tls {
+                            try tls.startHandshake(on: channel, worker: worker, listener: current)
+                        } else {
+                            try channel.pipeline.syncOperations.addHandler(DownstreamHTTP1Handler(worker: worker, listener: current))
+                        }
                     }
                 }
             let channel = try await bootstrap.bind(host: config.address.address, port: port).get()
