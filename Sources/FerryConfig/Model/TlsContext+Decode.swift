@@ -11,10 +11,9 @@ extension DownstreamTlsContext {
         tls.location = r.node.location
         tls.path = r.path
         tls.requireClientCertificate = r.bool("require_client_certificate") ?? false
-        if let common = r.object("common_tls_context", CommonTlsContext.message) {
-            tls.common = CommonTlsContext.decode(common, context: context)
-        }
-        if tls.common.certificate == nil {
+        let common = r.object("common_tls_context", CommonTlsContext.message)
+        if let common { tls.common = CommonTlsContext.decode(common, context: context) }
+        if common?.has("tls_certificates") != true {  // a certificate that failed to load was reported
             r.diagnostics.error(r.node.location, r.join("common_tls_context.tls_certificates"),
                                 "a DownstreamTlsContext needs a certificate",
                                 fix: "add tls_certificates with certificate_chain and private_key")

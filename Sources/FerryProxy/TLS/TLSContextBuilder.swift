@@ -69,7 +69,10 @@ enum TLSContextBuilder {
             return try NIOSSLContext(configuration: configuration)
         } catch {
             let text = "\(error)"
-            if text.contains("KEY_VALUES_MISMATCH") || text.contains("KEY_TYPE_MISMATCH"), let key = common.certificate?.privateKey {
+            // The key parsed on its own; BoringSSL refuses it only when it is not the certificate's.
+            let mismatch = (error as? NIOSSLError) == .failedToLoadPrivateKey || text.contains("KEY_VALUES_MISMATCH")
+                || text.contains("KEY_TYPE_MISMATCH")
+            if mismatch, let key = common.certificate?.privateKey {
                 throw TLSConfigError(location: key.location, path: key.path, message: "the private key does not match the certificate",
                                      fix: "give the key the certificate was issued for (compare `openssl x509 -noout -pubkey` with `openssl pkey -pubout`)")
             }
