@@ -18,7 +18,7 @@ extension DownstreamTlsContext {
                                 "a DownstreamTlsContext needs a certificate",
                                 fix: "add tls_certificates with certificate_chain and private_key")
         }
-        if tls.requireClientCertificate && tls.common.validation?.trustedCA == nil {
+        if tls.requireClientCertificate && tls.common.validation?.trustedCAWritten != true {
             r.diagnostics.error(r.location(of: "require_client_certificate"), r.join("require_client_certificate"),
                                 "require_client_certificate without validation_context.trusted_ca is not supported yet by Ferry",
                                 fix: "add validation_context.trusted_ca with the CA that issues client certificates")
@@ -196,6 +196,7 @@ extension CertificateValidationContext {
     static func decode(_ r: ObjectReader, context: DecodeContext) -> CertificateValidationContext {
         defer { r.finish() }
         var v = CertificateValidationContext()
+        v.trustedCAWritten = r.has("trusted_ca")
         v.trustedCA = LocatedDataSource.decode(r, "trusted_ca", context: context)
         if let mode = r.string("trust_chain_verification"), mode != "VERIFY_TRUST_CHAIN", mode != "0" {
             r.diagnostics.error(r.valueLocation(of: "trust_chain_verification"), r.join("trust_chain_verification"),
@@ -226,7 +227,7 @@ extension CertificateValidationContext {
                 }
             }
         }
-        if !v.subjectAltNameMatchers.isEmpty && v.trustedCA == nil {
+        if !v.subjectAltNameMatchers.isEmpty && !v.trustedCAWritten {
             r.diagnostics.error(r.node.location, r.join("trusted_ca"),
                                 "SAN-based verification of peer certificates without trusted_ca is insecure and not allowed (as in Envoy)",
                                 fix: "add trusted_ca with the CA that issues the peer's certificates")

@@ -97,6 +97,9 @@ public struct CertificateValidationContext: Sendable {
     /// `match_typed_subject_alt_names`, or the deprecated `match_subject_alt_names` turned into
     /// one matcher per SAN type (as Envoy). Any match accepts the certificate.
     public var subjectAltNameMatchers: [SubjectAltNameMatcher] = []
+    /// `trusted_ca` was written (even if it failed to load and was reported), so checks that
+    /// need it do not report a second error.
+    var trustedCAWritten = false
 
     public init() {}
 }
