@@ -48,6 +48,8 @@ struct EnvoyExamplesTests {
             let expectedKind =
                 error.message.contains("not supported yet")
                 || error.path.hasPrefix("static_resources.clusters") || error.path.contains("address")
+                // TLS examples name certificate files under certs/, which the corpus does not ship.
+                || error.message.hasPrefix("cannot read file \"certs/")
             #expect(expectedKind, "\(name): \(error)")
         }
     }

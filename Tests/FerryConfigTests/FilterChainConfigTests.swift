@@ -152,11 +152,24 @@ struct FilterChainConfigTests {
                                message: "the filter chain has no filters")
     }
 
-    @Test("transport_socket is not supported yet (TLS termination)")
-    func transportSocket() {
-        let text = Self.yaml(Self.chain() + "  transport_socket: {name: envoy.transport_sockets.tls}\n")
-        Fixture.expectOneError(text, at: "transport_socket", path: "\(Self.listenerPath).filter_chains[0].transport_socket",
-                               message: "FilterChain.transport_socket is not supported yet by Ferry")
+    @Test("each filter chain has its own transport_socket: TLS on one chain, plaintext on the other")
+    func transportSocketPerChain() throws {
+        let tls = """
+              transport_socket:
+                name: envoy.transport_sockets.tls
+                typed_config:
+                  "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+                  common_tls_context:
+                    tls_certificates:
+                    - certificate_chain: {inline_string: "\(TlsConfigTests.pem)"}
+                      private_key: {inline_string: "\(TlsConfigTests.keyPEM)"}
+
+            """
+        let text = Self.yaml(Self.chain("{destination_port: 443}") + tls + Self.chain("{destination_port: 80}"))
+        let listener = try #require(Fixture.load(text)?.listeners.first)
+        #expect(listener.filterChains.count == 2)
+        #expect(listener.filterChains[0].transportSocket?.common.certificate != nil)
+        #expect(listener.filterChains[1].transportSocket == nil)
     }
 
     @Test("match fields Envoy refuses or Ferry lacks, and partial wildcards, are errors", arguments: [

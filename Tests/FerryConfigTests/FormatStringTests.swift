@@ -83,7 +83,7 @@ struct FormatStringTests {
         "Envoy-only commands are not supported yet, with or without arguments",
         arguments: [
             "%DYNAMIC_METADATA(com.example:key)%", "%FILTER_STATE(my.key:PLAIN)%", "%TRACE_ID%",
-            "%DOWNSTREAM_TLS_VERSION%",
+            "%DOWNSTREAM_TLS_CIPHER%",
         ])
     func envoyOnlyCommand(text: String) throws {
         let error = try #require(parseError(text))

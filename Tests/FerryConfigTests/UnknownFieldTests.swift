@@ -77,7 +77,7 @@ struct UnknownFieldTests {
     @Test(
         "cluster fields Envoy has but Ferry lacks are not supported yet",
         arguments: [
-            "upstream_bind_config: {}", "transport_socket: {name: envoy.transport_sockets.tls}",
+            "upstream_bind_config: {}", "transport_socket_matches: []",
             "lb_subset_config: {}",
         ])
     func unsupportedClusterField(field: String) {

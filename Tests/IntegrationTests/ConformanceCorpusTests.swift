@@ -108,6 +108,8 @@ struct ConformanceCorpusTests {
         "front-proxy_service-envoy-2.yaml", "front-proxy_service-envoy.yaml", "local_ratelimit_envoy.yaml",
         "locality-load-balancing_envoy.yaml", "tls-inspector_envoy.yaml", "tls_envoy-https-passthrough.yaml",
         "websocket_envoy-ws-route.yaml", "websocket_envoy-ws.yaml", "websocket_envoy-wss-passthrough.yaml",
+        "front-proxy_envoy.yaml", "tls-sni_envoy-client.yaml", "tls_envoy-http-https.yaml", "tls_envoy-https-http.yaml",
+        "tls_envoy-https-https.yaml", "websocket_envoy-wss.yaml",
     ]
 
     @Test("exactly the expected example files load (tcp_proxy, tls_inspector and filter_chain_match ones included)")

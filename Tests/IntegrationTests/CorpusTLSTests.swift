@@ -80,15 +80,4 @@ struct CorpusTLSTests {
             await plain.stop()
         }
     }
-
-    @Test("tls-sni_envoy.yaml still needs TLS termination (transport_socket), which is not supported yet")
-    func sniExampleNeedsTermination() throws {
-        let path = ConformanceCorpusTests.corpus.appendingPathComponent("tls-sni_envoy.yaml").path
-        guard case .failure(let failure) = ConfigLoader.load(path: path, configYAML: nil) else {
-            Issue.record("tls-sni_envoy.yaml loaded although its transport_socket is not supported")
-            return
-        }
-        #expect(!failure.errors.isEmpty)
-        #expect(failure.errors.allSatisfy { $0.message.contains("FilterChain.transport_socket is not supported yet") }, "\(failure.errors)")
-    }
 }

@@ -69,6 +69,8 @@ public struct Cluster: Sendable {
     public var activeHealthChecking = ActiveHealthChecking()
     /// `outlier_detection`; nil when the cluster has none (no detector runs).
     public var outlierDetection: OutlierDetection?
+    /// `transport_socket` with an UpstreamTlsContext (TlsContext+Decode.swift); nil = plain TCP.
+    public var upstreamTls: UpstreamTlsContext?
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -111,6 +113,7 @@ public struct Cluster: Sendable {
                                 fix: "add load_balancing_policy, or use another lb_policy")
         }
         if let c = r.object("circuit_breakers", "envoy.config.cluster.v3.CircuitBreakers") { cluster.circuitBreakers = .decode(c) }
+        cluster.upstreamTls = UpstreamTlsContext.decode(transportSocketOf: r, context: context)
         cluster.outlierDetection = r.object("outlier_detection", "envoy.config.cluster.v3.OutlierDetection").map(OutlierDetection.decode)
         if let limit = r.uint32("per_connection_buffer_limit_bytes") { cluster.perConnectionBufferLimitBytes = limit }
         cluster.maxRequestsPerConnection = r.uint32("max_requests_per_connection").flatMap { $0 == 0 ? nil : $0 }
@@ -164,6 +167,9 @@ public struct Cluster: Sendable {
         if let http1 = r.object("http_protocol_options", "envoy.config.core.v3.Http1ProtocolOptions") {
             http1.finish()
         }
+        if let upstream = r.object("upstream_http_protocol_options", "envoy.config.core.v3.UpstreamHttpProtocolOptions") {
+            upstream.finish()
+        }
         if cluster.type != .staticType && cluster.loadAssignment.endpointCount == 0 && !r.has("load_assignment") {
             r.diagnostics.error(r.node.location, r.join("load_assignment"), "a \(cluster.type.rawValue) cluster needs load_assignment",
                                 fix: "add load_assignment with the host names to resolve")
@@ -185,6 +191,9 @@ public struct Cluster: Sendable {
         }
         if let common = o.object("common_http_protocol_options", "envoy.config.core.v3.HttpProtocolOptions") {
             decodeCommonOptions(common, into: &cluster)
+        }
+        if let upstream = o.object("upstream_http_protocol_options", "envoy.config.core.v3.UpstreamHttpProtocolOptions") {
+            upstream.finish()  // auto_sni, auto_san_validation, override_auto_sni_header: "not supported yet" by name
         }
         if let explicit = o.object("explicit_http_config", "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig") {
             defer { explicit.finish(known: ["http_protocol_options", "http2_protocol_options", "http3_protocol_options"]) }

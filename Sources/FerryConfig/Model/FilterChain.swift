@@ -18,9 +18,9 @@ public struct FilterChain: Sendable {
     public var name: String = ""
     public var match = FilterChainMatch()
     public var filter: NetworkFilter
-    /// `transport_socket`: nil is plaintext (Envoy's `raw_buffer`). Decoding it is not
-    /// supported yet, so it is always nil today; TLS termination fills it in.
-    public var transportSocket: DownstreamTransportSocket?
+    /// `transport_socket`: TLS termination (`envoy.transport_sockets.tls`); nil is plaintext
+    /// (Envoy's `raw_buffer`).
+    public var transportSocket: DownstreamTlsContext?
     /// Where `filter_chain_match` is written (the chain itself when it has none).
     public var matchLocation: SourceLocation = .unknown
     public var location: SourceLocation = .unknown
@@ -46,7 +46,7 @@ public struct FilterChain: Sendable {
         let name = chain.string("name") ?? ""
         _ = chain.raw("metadata")
         let match = chain.object("filter_chain_match", "envoy.config.listener.v3.FilterChainMatch").map(FilterChainMatch.decode)
-        // transport_socket is left to finish(): "not supported yet" until TLS termination lands.
+        let transportSocket = DownstreamTlsContext.decode(transportSocketOf: chain, context: context)
         let filters = chain.objects("filters", "envoy.config.listener.v3.Filter")
         if filters.isEmpty {
             chain.diagnostics.error(chain.node.location, chain.join("filters"), "the filter chain has no filters",
@@ -65,6 +65,7 @@ public struct FilterChain: Sendable {
         var result = FilterChain(filter: terminal)
         result.name = name
         result.match = match ?? FilterChainMatch()
+        result.transportSocket = transportSocket
         result.location = chain.node.location
         result.matchLocation = chain.location(of: "filter_chain_match")
         result.path = chain.path
@@ -103,8 +104,3 @@ public struct FilterChain: Sendable {
         return nil
     }
 }
-
-/// A filter chain's `transport_socket`. Ferry has no downstream transport socket yet: the type
-/// has no cases, so `FilterChain.transportSocket` can only be nil (plaintext). TLS termination
-/// (`envoy.transport_sockets.tls` with a DownstreamTlsContext) adds its case here.
-public enum DownstreamTransportSocket: Sendable {}

@@ -64,6 +64,8 @@ public struct HttpConnectionManager: Sendable {
     public var stripAnyHostPort = false
     public var stripTrailingHostDot = false
     public var appendXForwardedPort = false
+    /// `forward_client_cert_details` (ForwardClientCertDetails.swift); SANITIZE removes XFCC.
+    public var forwardClientCertDetails: ForwardClientCertDetails = .sanitize
     public var upgradeConfigs: [UpgradeConfig] = []
     public var accessLogs: [AccessLog] = []
     /// HTTP/1.0 requests are refused with 426 unless enabled (as Envoy).
@@ -144,6 +146,7 @@ public struct HttpConnectionManager: Sendable {
         hcm.stripAnyHostPort = r.bool("strip_any_host_port") ?? false
         hcm.stripTrailingHostDot = r.bool("strip_trailing_host_dot") ?? false
         hcm.appendXForwardedPort = r.bool("append_x_forwarded_port") ?? false
+        hcm.forwardClientCertDetails = ForwardClientCertDetails.decode(r)
         hcm.upgradeConfigs = r.objects("upgrade_configs", "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig")
             .compactMap { UpgradeConfig.decode($0, allowFilters: true) }
         hcm.accessLogs = r.objects("access_log", "envoy.config.accesslog.v3.AccessLog").compactMap { AccessLog.decode($0, context: context) }

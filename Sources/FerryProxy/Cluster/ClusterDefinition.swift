@@ -15,8 +15,11 @@ public final class ClusterDefinition: Sendable {
     let stats: ClusterStats
     /// Equal fingerprints mean a reload may keep this cluster's hosts and pools.
     let fingerprint: String
+    /// TLS to the endpoints (transport_socket); nil = plain TCP.
+    let tls: CompiledUpstreamTLS?
 
-    init(_ config: Cluster, index: Int, store: StatsStore) {
+    init(_ config: Cluster, index: Int, store: StatsStore, tls: CompiledUpstreamTLS? = nil) {
+        self.tls = tls
         name = config.name
         self.index = index
         self.config = config
@@ -29,6 +32,7 @@ public final class ClusterDefinition: Sendable {
             + config.loadAssignment.localities.map { l in
                 "\(l.priority)/\(l.weight ?? 0)/\(l.locality)/" + l.endpoints.map { "\($0.address.address):\($0.address.port)*\($0.weight)@\($0.hostname)~\($0.healthStatus)~\(String(describing: $0.healthCheckPort))~\($0.disableActiveHealthCheck)" }.joined(separator: ",")
             }.joined(separator: ";") + "|\(config.loadAssignment.overprovisioningFactor)"
+            + "|\(config.upstreamTls.map { String(describing: $0) } ?? "-")"
     }
 }
 

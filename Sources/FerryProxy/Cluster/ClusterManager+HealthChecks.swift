@@ -26,7 +26,7 @@ extension ClusterManager {
             self?.entries.withLockedValue { $0[name]?.checker }?.immediateFailure(of: host)
         }
         return HealthChecker(cluster: name, checking: definition.config.activeHealthChecking, loop: loop, store: store,
-                             resources: resources(for: definition),
+                             resources: resources(for: definition), tls: definition.tls,
                              onPassed: { [weak self] host in self?.outlierDetector(of: name)?.activeHealthCheckPassed(host) }
         ) { [weak self] in self?.hostHealthChanged(cluster: name) }
     }

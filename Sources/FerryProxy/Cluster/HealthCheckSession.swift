@@ -72,29 +72,35 @@ final class HealthCheckSession {
 
     private func connect(_ number: Int) {
         let mode = context.mode
-        ClientBootstrap(group: context.loop)
-            .connectTimeout(TimeAmount(context.config.timeout))
+        let tls = context.tls
+        let timeout = TimeAmount(context.config.timeout)
+        var connected = ClientBootstrap(group: context.loop)
+            .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try tls?.addHandlers(to: channel, timeout: timeout)
                     try channel.pipeline.syncOperations.addHandler(HealthCheckHandler(mode: mode))
                 }
             }
-            .connect(to: checkAddress).assumeIsolated().whenComplete { [self] result in
-                switch result {
-                case .success(let channel):
-                    guard number == probeNumber, !stopped,
-                          let handler = try? channel.pipeline.syncOperations.handler(type: HealthCheckHandler.self) else {
-                        channel.close(promise: nil)
-                        return
-                    }
-                    self.channel = channel
-                    self.handler = handler
-                    send(on: handler, number)
-                case .failure:
-                    complete(HealthCheckHandler.Result(outcome: .networkFailure, reusable: false), number)
+            .connect(to: checkAddress)
+        // A TLS check's connection is up once its handshake completed (a connect-only check passes then).
+        if tls != nil { connected = connected.flatMap(CompiledUpstreamTLS.handshake(of:)) }
+        connected.assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let channel):
+                guard number == probeNumber, !stopped,
+                      let handler = try? channel.pipeline.syncOperations.handler(type: HealthCheckHandler.self) else {
+                    channel.close(promise: nil)
+                    return
                 }
+                self.channel = channel
+                self.handler = handler
+                send(on: handler, number)
+            case .failure:
+                complete(HealthCheckHandler.Result(outcome: .networkFailure, reusable: false), number)
             }
+        }
     }
 
     private func send(on handler: HealthCheckHandler, _ number: Int) {

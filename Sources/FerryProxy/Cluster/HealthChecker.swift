@@ -23,6 +23,8 @@ public final class HealthChecker: Sendable {
         let store: StatsStore
         let stats: HealthCheckStats
         let resources: ClusterResources
+        /// The cluster's transport socket: checks of a TLS cluster use TLS too (as Envoy).
+        let tls: CompiledUpstreamTLS?
         let healthChanged: @Sendable () -> Void
         /// A check of the host passed (outlier detection may un-eject it).
         let passed: @Sendable (UpstreamHost) -> Void
@@ -41,6 +43,7 @@ public final class HealthChecker: Sendable {
     private let stats: HealthCheckStats
     private let store: StatsStore
     private let resources: ClusterResources
+    private let tls: CompiledUpstreamTLS?
     private let onHealthChanged: @Sendable () -> Void
     private let sessions: NIOLoopBoundBox<Sessions>
 
@@ -49,7 +52,7 @@ public final class HealthChecker: Sendable {
     static let spreadWindow = Duration.seconds(1)
 
     init(cluster: String, checking: ActiveHealthChecking, loop: EventLoop, store: StatsStore, resources: ClusterResources,
-         onPassed: @escaping @Sendable (UpstreamHost) -> Void = { _ in }, onHealthChanged: @escaping @Sendable () -> Void) {
+         tls: CompiledUpstreamTLS? = nil, onPassed: @escaping @Sendable (UpstreamHost) -> Void = { _ in }, onHealthChanged: @escaping @Sendable () -> Void) {
         self.onPassed = onPassed
         self.cluster = cluster
         self.loop = loop
@@ -58,6 +61,7 @@ public final class HealthChecker: Sendable {
         stats = HealthCheckStats(cluster: cluster, store: store)
         self.store = store
         self.resources = resources
+        self.tls = tls
         self.onHealthChanged = onHealthChanged
         sessions = NIOLoopBoundBox.makeBoxSendingValue(Sessions(), eventLoop: loop)
     }
@@ -141,7 +145,7 @@ public final class HealthChecker: Sendable {
         let changed = onHealthChanged
         let loop = self.loop
         return Context(cluster: cluster, loop: loop, config: c, machine: withJitter, mode: mode, request: request, store: store,
-                       stats: stats, resources: resources, healthChanged: {
+                       stats: stats, resources: resources, tls: tls, healthChanged: {
                            changed()
                            Self.publishHealthy(sessions.value, store: store, stats: stats)
                        }, passed: onPassed)

@@ -14,11 +14,14 @@ final class CompiledFilterChain: Sendable {
     let key: String
     let config: FilterChain
     let terminal: Terminal
+    /// TLS termination (the chain's transport_socket); nil = plaintext.
+    let tls: CompiledDownstreamTLS?
 
-    init(key: String, config: FilterChain, terminal: Terminal) {
+    init(key: String, config: FilterChain, terminal: Terminal, tls: CompiledDownstreamTLS? = nil) {
         self.key = key
         self.config = config
         self.terminal = terminal
+        self.tls = tls
     }
 
     var hcm: CompiledHCM? {

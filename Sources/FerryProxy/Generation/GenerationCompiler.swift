@@ -22,7 +22,8 @@ public enum GenerationCompiler {
         var clusters: [ClusterDefinition] = []
         for (i, cluster) in bootstrap.clusters.enumerated() {
             checkStaticAddresses(cluster, diagnostics)
-            clusters.append(ClusterDefinition(cluster, index: i, store: store))
+            clusters.append(ClusterDefinition(cluster, index: i, store: store,
+                                              tls: CompiledUpstreamTLS.compile(cluster, store: store, diagnostics: diagnostics)))
         }
         var index: [String: Int] = [:]
         for c in clusters { index[c.name] = c.index }
@@ -36,7 +37,8 @@ public enum GenerationCompiler {
                 let ruleScope = i == 0 ? listener.name : "\(listener.name)/\(key)"
                 return CompiledFilterChain(key: key, config: chain, terminal: compileTerminal(
                     chain.filter, listener: listener, ruleScope: ruleScope, bootstrap: bootstrap, clusters: clusters, index: index, store: store,
-                    governance: governance, governanceKeys: governanceKeys, diagnostics: diagnostics))
+                    governance: governance, governanceKeys: governanceKeys, diagnostics: diagnostics),
+                    tls: CompiledDownstreamTLS.compile(chain, listener: listener, store: store, diagnostics: diagnostics))
             }
             var limit: Int?
             if let value = bootstrap.runtime.value("envoy.resource_limits.listener.\(listener.name).connection_limit") {

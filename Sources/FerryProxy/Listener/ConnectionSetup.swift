@@ -28,12 +28,22 @@ enum ConnectionSetup {
         return nil
     }
 
-    /// Adds the chain's terminal filter at the end of the pipeline.
+    /// Adds the chain's transport socket (TLS termination: the terminal filter follows the
+    /// handshake) or its terminal filter at the end of the pipeline.
     static func install(_ chain: CompiledFilterChain, facts: ConnectionFacts, on channel: Channel, worker: Worker,
                         listener: CompiledListener) throws {
+        if let tls = chain.tls {
+            return try tls.startHandshake(on: channel, chain: chain, facts: facts, worker: worker, listener: listener)
+        }
+        try installTerminal(chain, facts: facts, tls: nil, on: channel, worker: worker, listener: listener)
+    }
+
+    /// Adds the chain's terminal filter (after the TLS handshake on a TLS chain).
+    static func installTerminal(_ chain: CompiledFilterChain, facts: ConnectionFacts, tls: DownstreamTLSInfo?, on channel: Channel,
+                                worker: Worker, listener: CompiledListener) throws {
         switch chain.terminal {
         case .httpConnectionManager(let hcm):
-            try installHTTPConnectionManager(hcm, chain: chain, on: channel, worker: worker, listener: listener)
+            try installHTTPConnectionManager(hcm, chain: chain, tls: tls, on: channel, worker: worker, listener: listener)
         case .tcpProxy(let proxy):
             // tcp_proxy passes half-closes on (Envoy enables half-close for it); HTTP does not.
             try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
@@ -42,9 +52,11 @@ enum ConnectionSetup {
         }
     }
 
-    /// The HTTP connection manager's codec for this chain: HTTP/1.1.
-    static func installHTTPConnectionManager(_ hcm: CompiledHCM, chain: CompiledFilterChain, on channel: Channel,
+    /// The HTTP connection manager's codec for this chain: HTTP/1.1 (over TLS: the ALPN result
+    /// in `tls.negotiatedProtocol` is where HTTP/2 will be chosen).
+    static func installHTTPConnectionManager(_ hcm: CompiledHCM, chain: CompiledFilterChain, tls: DownstreamTLSInfo?, on channel: Channel,
                                              worker: Worker, listener: CompiledListener) throws {
-        try channel.pipeline.syncOperations.addHandler(DownstreamHTTP1Handler(worker: worker, listener: listener, chain: chain, hcm: hcm))
+        try channel.pipeline.syncOperations.addHandler(
+            DownstreamHTTP1Handler(worker: worker, listener: listener, chain: chain, hcm: hcm, tls: tls))
     }
 }

@@ -52,6 +52,9 @@ extension ActiveStream: StreamInfo {
     var downstreamRemoteAddress: String? { downstreamRemote ?? connection.remoteString }
     var downstreamDirectRemoteAddress: String? { connection.remoteString }
     var downstreamLocalAddress: String? { connection.localString }
+    var downstreamPeerURISAN: String? { connection.tls?.peerURISANs }
+    var downstreamPeerSubject: String? { connection.tls?.peerSubject }
+    var downstreamTLSVersion: String? { connection.tls?.version }
     var routeName: String? { route?.name.isEmpty == false ? route?.name : nil }
     var localReplyBody: String? { localBody }
     var upstreamRequestAttemptCount: Int { attemptCount }

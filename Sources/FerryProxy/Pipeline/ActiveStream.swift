@@ -212,6 +212,10 @@ final class ActiveStream {
         }
         upgradeType = RequestHeaderRules.stripHopByHop(&request.headers)
         for name in hcm.routeConfig.internalOnlyHeaders { request.headers.remove(name) }
+        if connection.tls != nil { request.scheme = "https" }  // x-forwarded-proto and redirects say https
+        if !config.forwardClientCertDetails.keepsHeader(mutualTLS: connection.tls?.mutualTLS ?? false) {
+            request.headers.remove("x-forwarded-client-cert")
+        }
         let forwarding = RequestHeaderRules.applyForwarding(&request, hcm: config, peerIP: connection.remoteIP, scheme: request.scheme,
                                                             localPort: connection.localAddress?.port)
         // An address taken from x-forwarded-for has no port; Envoy logs it with port 0.

@@ -48,7 +48,11 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     var timerDeadline: NIODeadline?
     var headStartedAt: NIODeadline?
 
-    init(worker: Worker, listener: CompiledListener, chain: CompiledFilterChain, hcm: CompiledHCM) {
+    /// The connection's TLS facts (DownstreamTLS.swift); nil on plain TCP.
+    private let tls: DownstreamTLSInfo?
+
+    init(worker: Worker, listener: CompiledListener, chain: CompiledFilterChain, hcm: CompiledHCM, tls: DownstreamTLSInfo? = nil) {
+        self.tls = tls
         self.worker = worker
         listenerName = listener.name
         self.listener = listener
@@ -67,7 +71,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         self.context = context
         worker.tick()  // the worker may have been quiet: deadlines count from now, not its last read
         info = DownstreamConnectionInfo(id: worker.server.nextConnectionID(), remote: context.channel.remoteAddress,
-                                        local: context.channel.localAddress)
+                                        local: context.channel.localAddress, tls: tls)
         shard.inc(hcmStats.cxTotal)
         shard.inc(hcmStats.cxHTTP1Total)
         shard.add(hcmStats.cxActive, 1)

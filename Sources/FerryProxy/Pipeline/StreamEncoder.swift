@@ -33,12 +33,15 @@ final class DownstreamConnectionInfo {
     let remoteString: String?
     let localString: String?
     let remoteIP: String?
+    /// TLS version and peer certificate facts; nil on plain TCP.
+    let tls: DownstreamTLSInfo?
     /// Per-connection state of filters that keep some (a per-connection rate limit bucket), by
     /// the filter config's identity.
     var filterState: [ObjectIdentifier: AnyObject] = [:]
 
-    init(id: UInt64, remote: NIOCore.SocketAddress?, local: NIOCore.SocketAddress?) {
+    init(id: UInt64, remote: NIOCore.SocketAddress?, local: NIOCore.SocketAddress?, tls: DownstreamTLSInfo? = nil) {
         self.id = id
+        self.tls = tls
         remoteAddress = remote
         localAddress = local
         remoteString = remote.map(UpstreamHost.format)

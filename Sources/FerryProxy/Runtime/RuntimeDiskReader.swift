@@ -84,7 +84,7 @@ enum RuntimeDiskReader {
         return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
     }
 
-    private static func contents(of path: String) throws -> [UInt8] {
+    static func contents(of path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw ReadError(message: "cannot read \(path): \(Self.lastError)") }
         defer { close(fd) }

@@ -97,6 +97,7 @@ public final class ProxyServer: Sendable {
             }
         }
         server.startRuntimePolling()
+        server.startCertificatePolling()
         server.serverStats.setStatic(concurrency: concurrency)
         store.set(server.serverStats.configGeneration, 1)
         state.phase = .live

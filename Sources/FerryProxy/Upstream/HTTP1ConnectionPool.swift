@@ -133,10 +133,23 @@ final class HTTP1ConnectionPool {
             .channelOption(.writeBufferWaterMark, value: .init(low: max(1, definition.bufferLimit / 2), high: max(2, definition.bufferLimit)))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try definition.tls?.addHandlers(to: channel, timeout: definition.connectTimeout)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHTTP1Connection())
                 }
             }
-        bootstrap.connect(to: host.address).assumeIsolated().whenComplete { [self] result in
+        var connected = bootstrap.connect(to: host.address)
+        if let tls = definition.tls {
+            connected = connected.flatMap(CompiledUpstreamTLS.handshake(of:))
+            connected.assumeIsolated().whenComplete { [self] result in
+                switch result {
+                case .success: worker.stats.inc(tls.stats.handshake)
+                case .failure(let failure as UpstreamTLSFailure):
+                    for counter in tls.stats.failure(failure.underlying) { worker.stats.inc(counter) }
+                case .failure: break
+                }
+            }
+        }
+        connected.assumeIsolated().whenComplete { [self] result in
             cluster.worker.tick()  // timestamps of the attempt count from the connect's outcome
             connectingCount -= 1
             switch result {

@@ -26,6 +26,7 @@ final class LogCommand: Sendable {
         case downstreamDirectRemoteAddress, downstreamDirectRemoteAddressWithoutPort
         case downstreamLocalAddress, downstreamLocalAddressWithoutPort
         case routeName, virtualClusterName, streamID, requestedServerName
+        case downstreamPeerURISAN, downstreamPeerSubject, downstreamTLSVersion
         // Numeric: JSON carries these as numbers.
         case responseCode, bytesReceived, bytesSent, requestHeadersBytes, responseHeadersBytes
         case duration, requestDuration, responseDuration, responseTxDuration, requestTxDuration
@@ -75,6 +76,8 @@ final class LogCommand: Sendable {
         "REQUEST_TX_DURATION": .requestTxDuration, "DOWNSTREAM_REMOTE_PORT": .downstreamRemotePort,
         "DOWNSTREAM_LOCAL_PORT": .downstreamLocalPort, "UPSTREAM_REQUEST_ATTEMPT_COUNT": .upstreamRequestAttemptCount,
         "CONNECTION_ID": .connectionID, "UPSTREAM_CONNECTION_ID": .upstreamConnectionID,
+        "DOWNSTREAM_PEER_URI_SAN": .downstreamPeerURISAN, "DOWNSTREAM_PEER_SUBJECT": .downstreamPeerSubject,
+        "DOWNSTREAM_TLS_VERSION": .downstreamTLSVersion,
     ]
 
     /// Whether JSON emits the value unquoted. A `:N` limit makes it a string, since cut digits
@@ -140,6 +143,9 @@ final class LogCommand: Sendable {
         case .virtualClusterName: return false  // StreamInfo does not carry it yet
         case .streamID: return out.appendNonEmpty(info.streamID)
         case .requestedServerName: return out.appendNonEmpty(info.requestedServerName)
+        case .downstreamPeerURISAN: return out.appendNonEmpty(info.downstreamPeerURISAN)
+        case .downstreamPeerSubject: return out.appendNonEmpty(info.downstreamPeerSubject)
+        case .downstreamTLSVersion: return out.appendNonEmpty(info.downstreamTLSVersion)
         case .responseCode: out.appendDecimal(Int64(info.responseCode ?? 0))  // Envoy prints 0 without a response
         case .bytesReceived: out.appendDecimal(info.bytesReceived)
         case .bytesSent: out.appendDecimal(info.bytesSent)

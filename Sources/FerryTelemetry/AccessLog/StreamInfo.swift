@@ -59,10 +59,18 @@ public protocol StreamInfo: AnyObject {
     var requestedServerName: String? { get }
     /// True for requests a health check filter recognised (`not_health_check_filter`).
     var isHealthCheckRequest: Bool { get }
+    /// TLS facts of the downstream connection (nil on plain TCP): the peer certificate's URI SANs
+    /// joined with ",", its subject (RFC 2253), and the version ("TLSv1.3").
+    var downstreamPeerURISAN: String? { get }
+    var downstreamPeerSubject: String? { get }
+    var downstreamTLSVersion: String? { get }
 }
 
 extension StreamInfo {
     public var isHealthCheckRequest: Bool { false }
+    public var downstreamPeerURISAN: String? { nil }
+    public var downstreamPeerSubject: String? { nil }
+    public var downstreamTLSVersion: String? { nil }
     public var orderedResponseFlags: [ResponseFlags] { responseFlags.inTableOrder }
 }
 

@@ -1,0 +1,135 @@
+import FerryConfig
+import FerryTelemetry
+import NIOCore
+import NIOSSL
+import NIOTLS
+
+/// A cluster's TLS origination, compiled once per configuration generation: the (reloadable)
+/// client context, `sni`, the server-certificate SAN matchers and `cluster.<name>.ssl.*`.
+/// Pool connections and health checks both go through `addHandlers` and `handshake`, so a
+/// connection counts as connected only once its handshake completed (Envoy's rule: the
+/// handshake is part of connect, within `connect_timeout`).
+final class CompiledUpstreamTLS: Sendable {
+    let context: ReloadableTLSContext
+    let sni: String?
+    let sanMatchers: [SubjectAltNameMatcher]
+    let stats: TLSStats
+
+    init(context: ReloadableTLSContext, sni: String?, sanMatchers: [SubjectAltNameMatcher], stats: TLSStats) {
+        self.context = context
+        self.sni = sni
+        self.sanMatchers = sanMatchers
+        self.stats = stats
+    }
+
+    static func compile(_ cluster: Cluster, store: StatsStore, diagnostics: DiagnosticCollector) -> CompiledUpstreamTLS? {
+        guard let tls = cluster.upstreamTls else { return nil }
+        for name in tls.common.alpnProtocols where name != "http/1.1" {
+            diagnostics.error(tls.common.location, "\(tls.common.path).alpn_protocols",
+                              "ALPN protocol \"\(name)\" is not supported yet by Ferry upstream (its upstream codec is HTTP/1.1)",
+                              fix: "use `alpn_protocols: [http/1.1]` or leave it out")
+        }
+        do {
+            let context = try ReloadableTLSContext(owner: "cluster \(cluster.name)", source: .client(tls))
+            return CompiledUpstreamTLS(context: context, sni: tls.sni, sanMatchers: tls.common.validation?.subjectAltNameMatchers ?? [],
+                                       stats: TLSStats({ .cluster(cluster.name, $0) }, store: store))
+        } catch {
+            diagnostics.error(error.location, error.path, error.message, fix: error.fix)
+            return nil
+        }
+    }
+
+    /// Puts TLS in front of a new upstream connection's handlers (call in its channel initializer).
+    func addHandlers(to channel: Channel, timeout: TimeAmount) throws {
+        let ssl: NIOSSLClientHandler
+        if sanMatchers.isEmpty {
+            ssl = try NIOSSLClientHandler(context: context.context, serverHostname: sni)
+        } else {
+            let matchers = sanMatchers
+            ssl = try NIOSSLClientHandler._makeSSLClientHandler(context: context.context, serverHostname: sni) { certificate, channel in
+                PeerCertificate(certificate).matches(matchers)
+                    ? channel.eventLoop.makeSucceededVoidFuture()
+                    : channel.eventLoop.makeFailedFuture(SubjectAltNameMismatch())
+            }
+        }
+        let operations = channel.pipeline.syncOperations
+        try operations.addHandler(ssl)
+        try operations.addHandler(UpstreamTLSHandshakeHandler(timeout: timeout))
+    }
+
+    /// The connected channel once its handshake completed; fails with `UpstreamTLSFailure`, or
+    /// `ChannelError.connectTimeout` when the handshake outlives `timeout` (the channel is closed).
+    static func handshake(of channel: Channel) -> EventLoopFuture<Channel> {
+        guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamTLSHandshakeHandler.self) else {
+            return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
+        }
+        return handler.done.futureResult.map { channel }.flatMapErrorThrowing { error in
+            channel.close(promise: nil)
+            if error is ChannelError, case ChannelError.connectTimeout = error as! ChannelError { throw error }
+            throw UpstreamTLSFailure(underlying: error)
+        }
+    }
+}
+
+/// An upstream TLS handshake failed (a connect failure for the router, `UF`).
+struct UpstreamTLSFailure: Error, CustomStringConvertible {
+    let underlying: any Error
+    /// Envoy's transport failure reason starts with "TLS_error"; Ferry names BoringSSL's reason.
+    var description: String { "TLS_error: \(underlying)" }
+}
+
+/// Completes `done` when the upstream TLS handshake finishes (then leaves the pipeline), or
+/// fails it on a TLS error, a close or the timeout.
+final class UpstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+    private var promise: EventLoopPromise<Void>?
+    private var finished = false
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    var done: EventLoopPromise<Void> { promise! }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        promise = context.eventLoop.makePromise()
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: timeout) {
+            loopBound.value.finish(.failure(ChannelError.connectTimeout(loopBound.value.timeout)))
+            channel.close(promise: nil)
+        }
+    }
+
+    private func finish(_ result: Result<Void, any Error>) {
+        guard !finished else { return }
+        finished = true
+        timer?.cancel()
+        promise?.completeWith(result)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSUserEvent {
+            finish(.success(()))
+            context.fireUserInboundEventTriggered(event)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard finished else { return finish(.failure(error)) }
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(.failure(ChannelError.eof))
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        finish(.failure(ChannelError.ioOnClosedChannel))
+    }
+}
