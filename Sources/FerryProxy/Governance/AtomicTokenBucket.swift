@@ -41,6 +41,15 @@ final class AtomicTokenBucket: Sendable {
         }
     }
 
+    /// What `x-ratelimit-remaining` and `x-ratelimit-reset` say now: whole tokens left, and
+    /// seconds (rounded up) until the next whole token, 0 when one is there.
+    func headerValues(now: Int64) -> (remaining: UInt32, resetSeconds: Int64) {
+        let tokens = available(now: now)
+        guard tokens < 1 else { return (UInt32(tokens), 0) }
+        let nanos = Int64(((1 - tokens) * nanosPerToken).rounded(.up))
+        return (0, (nanos + 999_999_999) / 1_000_000_000)
+    }
+
     /// Tokens in the bucket now (fractional), without taking any.
     func available(now: Int64) -> Double { tokens(emptyAt: emptyAt.load(ordering: .relaxed), now: now) }
 
