@@ -15,28 +15,15 @@ final class AtomicTokenBucket: Sendable {
         emptyAt = ManagedAtomic(now - Int64(Double(maxTokens) * nanosPerToken))
     }
 
-    struct Take {
-        var allowed: Bool
-        /// Whole tokens left after this take.
-        var remaining: UInt32
-        /// Nanoseconds until the next whole token, 0 when one is there already.
-        var nextTokenNanos: Int64
-    }
-
     /// Takes one token if there is one.
-    func take(now: Int64) -> Take {
+    func take(now: Int64) -> Bool {
         var current = emptyAt.load(ordering: .relaxed)
         while true {
             let available = tokens(emptyAt: current, now: now)
-            if available < 1 {
-                return Take(allowed: false, remaining: 0, nextTokenNanos: Int64(((1 - available) * nanosPerToken).rounded(.up)))
-            }
-            let left = available - 1
-            let next = now - Int64(left * nanosPerToken)
+            if available < 1 { return false }
+            let next = now - Int64((available - 1) * nanosPerToken)
             let (exchanged, original) = emptyAt.compareExchange(expected: current, desired: next, ordering: .relaxed)
-            if exchanged {
-                return Take(allowed: true, remaining: UInt32(left), nextTokenNanos: left >= 1 ? 0 : Int64(((1 - left) * nanosPerToken).rounded(.up)))
-            }
+            if exchanged { return true }
             current = original
         }
     }

@@ -62,9 +62,9 @@ final class LocalRateLimiter: Sendable {
             // Slowest refill first: the most nanoseconds per token. Swift's sort is stable.
             if matched.count > 1 { matched.sort { $0.nanosPerToken > $1.nanosPerToken } }
         }
-        for bucket in matched where !bucket.take(now: now).allowed { return Decision(allowed: false, reported: bucket) }
+        for bucket in matched where !bucket.take(now: now) { return Decision(allowed: false, reported: bucket) }
         if matched.isEmpty || alwaysConsumeDefault, let defaultBucket {
-            if !defaultBucket.take(now: now).allowed { return Decision(allowed: false, reported: defaultBucket) }
+            if !defaultBucket.take(now: now) { return Decision(allowed: false, reported: defaultBucket) }
             return Decision(allowed: true, reported: matched.first ?? defaultBucket)
         }
         return Decision(allowed: true, reported: matched.first)

@@ -64,7 +64,10 @@ extension ActiveStream {
             guard let value = QueryString.decodedFirst(name, in: request.query) else { return skipIfAbsent ? .skip : .none }
             return .entry(.init(key, value))
         case .remoteAddress:
-            return downstreamRemoteIP.map { .entry(.init("remote_address", $0)) } ?? .none
+            guard let ip = downstreamRemoteIP else { return .none }
+            // An IPv6 address from x-forwarded-for is written as Envoy prints it (`::1`, not `0::1`).
+            let text = ip.contains(":") ? IPAddressBytes(ip)?.text ?? ip : ip
+            return .entry(.init("remote_address", text))
         case .maskedRemoteAddress(let v4, let v6):
             guard let ip = downstreamRemoteIP.flatMap({ IPAddressBytes($0) }) else { return .none }
             let length = ip.isV4 ? v4 : v6
