@@ -51,6 +51,18 @@ public struct LocalRateLimitConfig: Sendable {
     /// `enable_x_ratelimit_headers: DRAFT_VERSION_03`: x-ratelimit-limit/-remaining/-reset on
     /// every response the filter saw.
     public var xRateLimitHeaders = false
+    /// Descriptors with their own buckets, matched against the request's descriptors.
+    public var descriptors: [Descriptor] = []
+    /// The filter's own `rate_limits`; when set (and there are descriptors), the route's and
+    /// virtual host's are not used.
+    public var rateLimits: [RouteRateLimit] = []
+    /// Route-level `rate_limits` entries of this stage apply (0...10).
+    public var stage: UInt32 = 0
+    public var vhRateLimits: VhRateLimits = .override
+    /// Take a token from `token_bucket` too when a descriptor matched (Envoy's default: true).
+    public var alwaysConsumeDefaultTokenBucket = true
+    /// Buckets kept per wildcard descriptor (least recently used dropped beyond it); default 20.
+    public var maxDynamicDescriptors: UInt32 = 20
 
     public init(statPrefix: String) { self.statPrefix = statPrefix }
 
@@ -79,11 +91,10 @@ public struct LocalRateLimitConfig: Sendable {
             .compactMap(HeaderValueOption.decode)
         config.perDownstreamConnection = r.bool("local_rate_limit_per_downstream_connection") ?? false
         config.xRateLimitHeaders = r.enumeration("enable_x_ratelimit_headers", XRateLimitHeaders.self) == .draftVersion03
-        // Defaults that change nothing without descriptors are accepted at their default value.
-        if r.bool("always_consume_default_token_bucket") == false {
-            r.diagnostics.error(r.location(of: "always_consume_default_token_bucket"), r.join("always_consume_default_token_bucket"),
-                                "LocalRateLimit.always_consume_default_token_bucket: false is not supported yet by Ferry (descriptors are not)",
-                                fix: "remove it")
+        decodeDescriptors(r, into: &config)
+        if r.bool("enable_retry_after_header") == true {
+            r.diagnostics.error(r.location(of: "enable_retry_after_header"), r.join("enable_retry_after_header"),
+                                "LocalRateLimit.enable_retry_after_header is not supported yet by Ferry", fix: "remove it")
         }
         if r.bool("rate_limited_as_resource_exhausted") == true {
             r.diagnostics.error(r.location(of: "rate_limited_as_resource_exhausted"), r.join("rate_limited_as_resource_exhausted"),

@@ -44,6 +44,10 @@ public struct RouteAction: Sendable {
     public var hashPolicy: [HashPolicy] = []
     public var upgradeConfigs: [UpgradeConfig] = []
     public var retryPolicy: RetryPolicy?
+    /// Descriptors for the local rate limit filter (see `RouteRateLimit`).
+    public var rateLimits: [RouteRateLimit] = []
+    /// `include_vh_rate_limits`: the virtual host's rate limits apply too, whatever the filter's `vh_rate_limits`.
+    public var includeVhRateLimits = false
 
     public init(cluster: ClusterSpecifier) { self.cluster = cluster }
 
@@ -99,6 +103,8 @@ public struct RouteAction: Sendable {
         action.upgradeConfigs = r.objects("upgrade_configs", "envoy.config.route.v3.RouteAction.UpgradeConfig")
             .compactMap { UpgradeConfig.decode($0, allowFilters: false) }
         action.retryPolicy = r.object("retry_policy", "envoy.config.route.v3.RetryPolicy").map(RetryPolicy.decode)
+        action.rateLimits = RouteRateLimit.decodeList(r)
+        action.includeVhRateLimits = r.bool("include_vh_rate_limits") ?? false
         return specifier == nil ? nil : action
     }
 

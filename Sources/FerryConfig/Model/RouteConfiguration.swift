@@ -53,6 +53,8 @@ public struct VirtualHost: Sendable {
     public var retryBufferLimit: UInt64?
     /// Per-filter settings for this host's routes.
     public var typedPerFilterConfig: [String: FilterOverride] = [:]
+    /// Descriptors for the local rate limit filter, with or instead of the route's.
+    public var rateLimits: [RouteRateLimit] = []
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -88,6 +90,7 @@ public struct VirtualHost: Sendable {
         host.retryPolicy = r.object("retry_policy", "envoy.config.route.v3.RetryPolicy").map(RetryPolicy.decode)
         host.retryBufferLimit = Route.decodeBufferLimit(r)
         host.typedPerFilterConfig = FilterOverride.decodeMap(r)
+        host.rateLimits = RouteRateLimit.decodeList(r)
         host.routes = r.objects("routes", "envoy.config.route.v3.Route").compactMap {
             Route.decode($0, context: context, maxBody: maxBody)
         }

@@ -9,4 +9,19 @@ extension ActiveStream {
         let index = host.routes.firstIndex { $0 === route } ?? -1
         return "\(host.name)/\(index)"
     }
+
+    /// The cluster the route sends to, as Envoy's `routeEntry()->clusterName()`: a
+    /// `cluster_header` route's header value ("" when absent); a weighted route's pick, made now
+    /// and kept for the router (Envoy picks when it matches the route). nil without a `route` action.
+    func routeClusterName() -> String? {
+        guard case .route(let action)? = route?.action else { return nil }
+        switch action.target {
+        case .cluster(let handle): return handle.name
+        case .header(let name): return request.headers.first(name) ?? ""
+        case .weighted(let pick, let targets):
+            let target = weightedTarget ?? targets[pick.pick(using: &worker.random)]
+            weightedTarget = target
+            return target.cluster.name
+        }
+    }
 }

@@ -144,6 +144,9 @@ final class CompiledRouteAction: Sendable {
     let retryPolicy: RetryPolicy?
     /// Request body bytes kept for retries (route, virtual host, else the listener's buffer limit).
     let retryBufferLimit: Int
+    /// `rate_limits` and `include_vh_rate_limits`, for the local rate limit filter.
+    let rateLimits: [RouteRateLimit]
+    let includeVhRateLimits: Bool
 
     init(_ action: RouteAction, target: Target, hostRetryPolicy: RetryPolicy? = nil, retryBufferLimit: Int = 1_048_576) {
         retryPolicy = action.retryPolicy ?? hostRetryPolicy
@@ -157,6 +160,8 @@ final class CompiledRouteAction: Sendable {
         hostRewrite = action.hostRewrite
         appendXForwardedHost = action.appendXForwardedHost
         hashPolicy = action.hashPolicy
+        rateLimits = action.rateLimits
+        includeVhRateLimits = action.includeVhRateLimits
         var upgrades: [String: Bool] = [:]
         for u in action.upgradeConfigs { upgrades[u.upgradeType] = u.enabled }
         self.upgrades = upgrades

@@ -58,9 +58,12 @@ final class CompiledVirtualHost: Sendable {
     /// Per-filter settings of the virtual host (over the route configuration's), for requests
     /// that match no route.
     let filterSettings: [RouteFilterSetting]
+    /// `rate_limits`, for the local rate limit filter.
+    let rateLimits: [RouteRateLimit]
 
     init(_ host: VirtualHost, routes: [CompiledRoute], filterSettings: [RouteFilterSetting] = []) {
         self.filterSettings = filterSettings
+        rateLimits = host.rateLimits
         name = host.name
         domains = host.domains
         self.routes = routes

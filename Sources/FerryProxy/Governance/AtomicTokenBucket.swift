@@ -15,30 +15,26 @@ final class AtomicTokenBucket: Sendable {
         emptyAt = ManagedAtomic(now - Int64(Double(maxTokens) * nanosPerToken))
     }
 
-    struct Take {
-        var allowed: Bool
-        /// Whole tokens left after this take.
-        var remaining: UInt32
-        /// Nanoseconds until the next whole token, 0 when one is there already.
-        var nextTokenNanos: Int64
-    }
-
     /// Takes one token if there is one.
-    func take(now: Int64) -> Take {
+    func take(now: Int64) -> Bool {
         var current = emptyAt.load(ordering: .relaxed)
         while true {
             let available = tokens(emptyAt: current, now: now)
-            if available < 1 {
-                return Take(allowed: false, remaining: 0, nextTokenNanos: Int64(((1 - available) * nanosPerToken).rounded(.up)))
-            }
-            let left = available - 1
-            let next = now - Int64(left * nanosPerToken)
+            if available < 1 { return false }
+            let next = now - Int64((available - 1) * nanosPerToken)
             let (exchanged, original) = emptyAt.compareExchange(expected: current, desired: next, ordering: .relaxed)
-            if exchanged {
-                return Take(allowed: true, remaining: UInt32(left), nextTokenNanos: left >= 1 ? 0 : Int64(((1 - left) * nanosPerToken).rounded(.up)))
-            }
+            if exchanged { return true }
             current = original
         }
+    }
+
+    /// What `x-ratelimit-remaining` and `x-ratelimit-reset` say now: whole tokens left, and
+    /// seconds (rounded up) until the next whole token, 0 when one is there.
+    func headerValues(now: Int64) -> (remaining: UInt32, resetSeconds: Int64) {
+        let tokens = available(now: now)
+        guard tokens < 1 else { return (UInt32(tokens), 0) }
+        let nanos = Int64(((1 - tokens) * nanosPerToken).rounded(.up))
+        return (0, (nanos + 999_999_999) / 1_000_000_000)
     }
 
     /// Tokens in the bucket now (fractional), without taking any.

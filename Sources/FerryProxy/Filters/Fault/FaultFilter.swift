@@ -71,16 +71,7 @@ final class FaultFilter: StreamFilter {
 
     private func matchesUpstreamCluster(_ stream: ActiveStream) -> Bool {
         guard let wanted = config.upstreamCluster else { return true }
-        guard case .route(let action)? = stream.route?.action else { return false }
-        switch action.target {
-        case .cluster(let handle): return handle.name == wanted
-        case .header(let name): return stream.request.headers.first(name) == wanted
-        case .weighted(let pick, let targets):
-            // Envoy picks the weighted cluster with the route; the router keeps this pick.
-            let target = stream.weightedTarget ?? targets[pick.pick(using: &stream.worker.random)]
-            stream.weightedTarget = target
-            return target.cluster.name == wanted
-        }
+        return stream.routeClusterName() == wanted
     }
 
     private func matchesDownstreamNode(_ request: RequestHead) -> Bool {

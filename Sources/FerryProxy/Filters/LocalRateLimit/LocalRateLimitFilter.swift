@@ -2,12 +2,12 @@ import FerryConfig
 import FerryTelemetry
 import NIOCore
 
-/// One compiled `LocalRateLimit` (the listener's, or a route's): its bucket, shared by every
-/// loop (or one per downstream connection), and its stats `<stat_prefix>.http_local_rate_limit.*`.
+/// One compiled `LocalRateLimit` (the listener's, or a route's): its buckets, shared by every
+/// loop (or one set per downstream connection), and its stats `<stat_prefix>.http_local_rate_limit.*`.
 final class LocalRateLimitRule: GovernanceState {
     let config: LocalRateLimitConfig
-    /// The process-wide bucket (nil with no token_bucket, or per-connection buckets).
-    let bucket: AtomicTokenBucket?
+    /// The process-wide buckets (nil with per-connection buckets).
+    let limiter: LocalRateLimiter?
     let enabled, enforced, ok, rateLimited: CounterID
     var kind: String { "local_ratelimit" }
     var statNames: [(label: String, name: String)] {
@@ -16,28 +16,23 @@ final class LocalRateLimitRule: GovernanceState {
 
     init(config: LocalRateLimitConfig, store: StatsStore) {
         self.config = config
-        if let b = config.tokenBucket, !config.perDownstreamConnection {
-            bucket = AtomicTokenBucket(maxTokens: b.maxTokens, tokensPerFill: b.tokensPerFill,
-                                       fillIntervalNanos: Int64(TimeAmount(b.fillInterval).nanoseconds),
-                                       now: Int64(NIODeadline.now().uptimeNanoseconds))
-        } else {
-            bucket = nil
-        }
+        limiter = config.perDownstreamConnection ? nil : LocalRateLimiter(config: config, now: Int64(NIODeadline.now().uptimeNanoseconds))
         func c(_ name: String) -> CounterID { store.counter(.plain("\(config.statPrefix).http_local_rate_limit.\(name)")) }
         enabled = c("enabled")
         enforced = c("enforced")
         ok = c("ok")
         rateLimited = c("rate_limited")
+        // Envoy 1.40 counts requests a descriptor in shadow mode let through; Ferry refuses
+        // descriptor shadow mode, so this stays 0 as it does in Envoy without one.
+        _ = c("shadow_mode")
     }
 
-    /// The bucket this stream draws from: the shared one, or its connection's own.
-    func bucket(for stream: ActiveStream) -> AtomicTokenBucket? {
-        guard config.perDownstreamConnection, let b = config.tokenBucket else { return bucket }
+    /// The buckets this stream draws from: the shared ones, or its connection's own.
+    func limiter(for stream: ActiveStream) -> LocalRateLimiter {
+        if let limiter { return limiter }
         let key = ObjectIdentifier(self)
-        if let existing = stream.connection.filterState[key] as? AtomicTokenBucket { return existing }
-        let made = AtomicTokenBucket(maxTokens: b.maxTokens, tokensPerFill: b.tokensPerFill,
-                                     fillIntervalNanos: Int64(TimeAmount(b.fillInterval).nanoseconds),
-                                     now: Int64(stream.worker.now.uptimeNanoseconds))
+        if let existing = stream.connection.filterState[key] as? LocalRateLimiter { return existing }
+        let made = LocalRateLimiter(config: config, now: Int64(stream.worker.now.uptimeNanoseconds))
         stream.connection.filterState[key] = made
         return made
     }
@@ -49,11 +44,12 @@ final class LocalRateLimitRule: GovernanceState {
             fields.append("\"max_tokens\":\(b.maxTokens)")
             fields.append("\"tokens_per_second\":\(Double(b.tokensPerFill) / (Double(TimeAmount(b.fillInterval).nanoseconds) / 1e9))")
         }
-        if let bucket { fields.append("\"tokens\":\(Int(bucket.available(now: Int64(now.uptimeNanoseconds))))") }
+        if let bucket = limiter?.defaultBucket { fields.append("\"tokens\":\(Int(bucket.available(now: Int64(now.uptimeNanoseconds))))") }
+        if !config.descriptors.isEmpty { fields.append(limiter?.descriptorsJSON(now: now) ?? "\"descriptors\":\(config.descriptors.count)") }
         return "{" + fields.joined(separator: ",") + "}"
     }
 
-    /// The rule's identity for keeping its bucket across reloads.
+    /// The rule's identity for keeping its buckets across reloads.
     static func fingerprint(_ config: LocalRateLimitConfig) -> String { "\(config)" }
 }
 
@@ -80,6 +76,13 @@ struct LocalRateLimitFilterFactory: StreamFilterFactory {
                                       fix: "use @type type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit")
             return nil
         }
+        if config.tokenBucket == nil {
+            // Envoy: "local rate limit token bucket must be set for per filter configs".
+            context.diagnostics.error(override.location, "\(override.path).token_bucket",
+                                      "a route's LocalRateLimit needs a token_bucket (as in Envoy)",
+                                      fix: "add `token_bucket: {max_tokens: 10, fill_interval: 1s}`, or turn the filter off here with FilterConfig `disabled: true`")
+            return nil
+        }
         return context.governanceState(filter: name, scope: scope, fingerprint: LocalRateLimitRule.fingerprint(config)) {
             LocalRateLimitRule(config: config, store: context.store)
         }
@@ -92,8 +95,8 @@ struct LocalRateLimitFilterFactory: StreamFilterFactory {
 
 final class LocalRateLimitFilter: StreamFilter {
     let rule: LocalRateLimitRule
-    /// x-ratelimit-* values for the response, when enable_x_ratelimit_headers is on.
-    private var xHeaders: (remaining: UInt32, resetSeconds: Int64)?
+    /// The bucket the x-ratelimit-* headers describe, when enable_x_ratelimit_headers is on.
+    private var reported: AtomicTokenBucket?
 
     init(rule: LocalRateLimitRule) { self.rule = rule }
 
@@ -103,15 +106,11 @@ final class LocalRateLimitFilter: StreamFilter {
         guard worker.featureEnabled(config.filterEnabled) else { return .proceed }
         let shard = worker.stats
         shard.inc(rule.enabled)
-        guard let bucket = rule.bucket(for: stream) else {
-            shard.inc(rule.ok)
-            return .proceed
-        }
-        let take = bucket.take(now: Int64(worker.now.uptimeNanoseconds))
-        if config.xRateLimitHeaders {
-            xHeaders = (take.remaining, (take.nextTokenNanos + 999_999_999) / 1_000_000_000)
-        }
-        if take.allowed {
+        // Descriptors cost something only when the filter has descriptors and the request rate limits.
+        let descriptors = stream.localRateLimitDescriptors(config)
+        let decision = rule.limiter(for: stream).decide(descriptors, now: Int64(worker.now.uptimeNanoseconds))
+        if config.xRateLimitHeaders { reported = decision.reported }
+        if decision.allowed {
             shard.inc(rule.ok)
             return .proceed
         }
@@ -130,9 +129,11 @@ final class LocalRateLimitFilter: StreamFilter {
         return .stop
     }
 
+    /// As Envoy, the values are read when the response starts.
     func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead) {
-        guard let (remaining, reset) = xHeaders, let bucket = rule.config.tokenBucket else { return }
-        head.headers.set("x-ratelimit-limit", String(bucket.maxTokens))
+        guard let bucket = reported else { return }
+        let (remaining, reset) = bucket.headerValues(now: Int64(stream.worker.now.uptimeNanoseconds))
+        head.headers.set("x-ratelimit-limit", String(Int(bucket.maxTokens)))
         head.headers.set("x-ratelimit-remaining", String(remaining))
         head.headers.set("x-ratelimit-reset", String(reset))
     }
