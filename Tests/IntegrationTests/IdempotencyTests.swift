@@ -48,6 +48,21 @@ struct IdempotencyTests {
         }
     }
 
+    @Test("scope_header keeps keys apart per caller: the same key from another caller runs, from the same caller replays")
+    func scopeHeader() async throws {
+        try await ProxyHarness.with(upstreams: ["backend"], yaml: { Self.config($0, ", scope_header: authorization") }) { proxy, _ in
+            let alice = ["-H", "authorization: Bearer alice"], bob = ["-H", "authorization: Bearer bob"]
+            #expect(try await Self.send(proxy, "/status/201", key: "k1", extra: alice).status == 201)
+            // Bob's request with Alice's key is his own: it runs, even with another body (no 422).
+            let bobs = try await Self.send(proxy, "/status/201", key: "k1", body: "{\"amount\": 99}", extra: bob)
+            #expect(bobs.status == 201 && bobs.header("idempotent-replayed") == nil)
+            let replay = try await Self.send(proxy, "/status/201", key: "k1", extra: alice)
+            #expect(replay.status == 201 && replay.header("idempotent-replayed") == "true")
+            #expect(await Self.upstreamRequests(proxy) == 2)
+            #expect(await proxy.localStat("orders.idempotency.mismatch") == 0)
+        }
+    }
+
     @Test("a duplicate while the first request runs gets 409; after it, the replay")
     func conflictInFlight() async throws {
         try await ProxyHarness.with(upstreams: ["backend"], yaml: { Self.config($0) }) { proxy, _ in
