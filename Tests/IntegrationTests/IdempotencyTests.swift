@@ -63,6 +63,31 @@ struct IdempotencyTests {
         }
     }
 
+    @Test("a body the filter buffered is sent again, whole, by a retry; only the final response is stored")
+    func bufferedBodyAndRetry() async throws {
+        let upstream = try await FlakyUpstream.start([.status(503), .respond(201, body: "made")])
+        try await withCleanup {
+            let filter = """
+                - name: ferry.filters.http.idempotency
+                  typed_config: {"@type": type.googleapis.com/ferry.filters.http.idempotency.v1.Idempotency, stat_prefix: orders}
+                """
+            let routes = "- match: {prefix: \"/\"}\n  route: {cluster: backend, retry_policy: {retry_on: 5xx, num_retries: 1}}"
+            try await ProxyHarness.with(yaml: { _ in
+                TestConfig.bootstrap(routes: routes, clusters: [("backend", [upstream.port])], httpFilters: filter)
+            }) { proxy, _ in
+                let body = String(repeating: "x", count: 20_000)
+                let first = try await Self.send(proxy, "/orders", key: "r1", body: body)
+                #expect(first.status == 201 && first.body == "made")
+                #expect(upstream.requests.map(\.bodyBytes) == [20_000, 20_000])
+                let replay = try await Self.send(proxy, "/orders", key: "r1", body: body)
+                #expect(replay.status == 201 && replay.body == "made" && replay.header("idempotent-replayed") == "true")
+                #expect(upstream.requestCount == 2)
+            }
+        } cleanup: {
+            await upstream.stop()
+        }
+    }
+
     @Test("a duplicate while the first request runs gets 409; after it, the replay")
     func conflictInFlight() async throws {
         try await ProxyHarness.with(upstreams: ["backend"], yaml: { Self.config($0) }) { proxy, _ in
