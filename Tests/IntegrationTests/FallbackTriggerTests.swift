@@ -3,8 +3,8 @@ import Foundation
 import Testing
 
 /// The fallback's triggers besides circuit-open, 5xx and connect-failure, each through the real
-/// proxy: a route timeout (UT), an upstream that closes before answering (UC), and a rate
-/// limit filter's 429 (RL). Each trigger is also shown not to fire when it is not listed.
+/// proxy: a route timeout (UT), an upstream that closes before answering (UC), a rate limit
+/// filter's 429 (RL) and a cluster overflow (UO). Each trigger is also shown not to fire when it is not listed.
 @Suite("Fallback triggers")
 struct FallbackTriggerTests {
     typealias S = BreakerSupport
@@ -13,11 +13,11 @@ struct FallbackTriggerTests {
 
     /// One GET through a proxy whose single route goes to `upstream` with `routeExtra`, and the
     /// fallback (listed first) answering for `on`; `more` adds filters after it.
-    static func fetch(upstream: Int, on: String, routeExtra: String = "", more: String = "",
+    static func fetch(upstream: Int, on: String, routeExtra: String = "", more: String = "", clusterExtra: String = "",
                       requests: Int = 1) async throws -> (replies: [Curl.Result], fallbackStatic: Int?) {
         try await ProxyHarness.with(yaml: { _ in
             TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "primary", extra: routeExtra),
-                                 clusters: [("primary", [upstream])],
+                                 clusters: [("primary", [upstream])], clusterExtra: clusterExtra,
                                  httpFilters: S.fallback("on: [\(on)], actions: [\(Self.staticAction)]") + more)
         }) { (proxy, _) async throws in
             var replies: [Curl.Result] = []
@@ -62,6 +62,30 @@ struct FallbackTriggerTests {
             #expect(answered.fallbackStatic == 1)
             let passed = try await Self.fetch(upstream: upstream.port, on: "timeout", more: limiter + "\n", requests: 2)
             #expect(passed.replies[1].status == 429 && passed.replies[1].header("x-ferry-fallback") == nil)
+        }
+    }
+
+    @Test("a cluster overflow (UO, max_requests) is answered by the fallback listed for overflow, and is a 503 otherwise")
+    func overflow() async throws {
+        let upstream = try await FlakyUpstream.start([.after(.seconds(2), .status(200))])
+        try await withCleanup {
+            for (on, expected) in [("overflow", 200), ("timeout", 503)] {
+                try await ProxyHarness.with(yaml: { _ in
+                    TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "primary"), clusters: [("primary", [upstream.port])],
+                                         clusterExtra: "circuit_breakers: {thresholds: [{max_requests: 1}]}",
+                                         httpFilters: S.fallback("on: [\(on)], actions: [\(Self.staticAction)]"))
+                }) { (proxy, _) async throws in
+                    let holder = Task { try await Curl.fetch(proxy.url("/held")) }
+                    let held = await Support.eventually { await proxy.localStat("cluster.primary.upstream_rq_active") == 1 }
+                    #expect(held)
+                    let second = try await Curl.fetch(proxy.url("/second"))
+                    #expect(second.status == expected, "on: \(on): \(second.status) \(second.body)")
+                    #expect((second.header("x-ferry-fallback") == "static") == (on == "overflow"))
+                    #expect(try await holder.value.status == 200)
+                }
+            }
+        } cleanup: {
+            await upstream.stop()
         }
     }
 }
