@@ -4,7 +4,8 @@ import Testing
 
 /// The fallback's triggers besides circuit-open, 5xx and connect-failure, each through the real
 /// proxy: a route timeout (UT), an upstream that closes before answering (UC), a rate limit
-/// filter's 429 (RL) and a cluster overflow (UO). Each trigger is also shown not to fire when it is not listed.
+/// filter's 429 (RL) and a cluster overflow (UO). Each trigger is also shown not to fire when
+/// it is not listed.
 @Suite("Fallback triggers")
 struct FallbackTriggerTests {
     typealias S = BreakerSupport
