@@ -152,4 +152,25 @@ struct AdaptiveConcurrencyTests {
             #expect((rule["counters"] as? [String: Any])?["rq_blocked"] as? Int == 0)
         }
     }
+
+    @Test("a client that resets gives its place back and no sample: the next request is admitted and minRTT is still being measured")
+    func resetGivesNoSample() async throws {
+        let filter = Self.filter(requestCount: 2, minConcurrency: 1)
+        try await ProxyHarness.with(upstreams: ["backend"], yaml: { ports in Self.yaml(filter, port: ports[0]) }) { proxy, _ in
+            let gaveUp = try await Curl.fetch(["-s", "-o", "/dev/null", "--max-time", "0.3", proxy.url("/delay/3000")])
+            #expect(gaveUp.status != 200)  // curl gave up (timeout), the proxy saw a reset
+            let freed = await Support.eventually {
+                (try? await Curl.fetch("http://127.0.0.1:\(proxy.adminPort)/governance").body.contains("\"outstanding\":0")) == true
+            }
+            #expect(freed)
+            #expect(try await Curl.fetch(proxy.url("/")).status == 200)
+            let live = try await Curl.fetch("http://127.0.0.1:\(proxy.adminPort)/governance")
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(live.body.utf8)) as? [String: Any])
+            let rule = try #require((document["rules"] as? [[String: Any]])?.first)
+            let state = try #require(rule["state"] as? [String: Any])
+            // One sample of the two minRTT needs: the reset gave none.
+            #expect(state["measuring_min_rtt"] as? Bool == true && state["min_rtt_ms"] is NSNull)
+            #expect((rule["counters"] as? [String: Any])?["rq_blocked"] as? Int == 0)
+        }
+    }
 }
