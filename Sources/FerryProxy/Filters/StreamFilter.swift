@@ -123,19 +123,19 @@ enum StreamFilterFactories {
                 return HealthCheckFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config,
                                                 cluster: context.node.cluster)
             case .localRateLimit(let config):
-                return LocalRateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+                return RuleFilterFactory<LocalRateLimitRule>(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .rateLimit(let config):
-                return RateLimitFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+                return RuleFilterFactory<RateLimitRule>(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .fault(let config):
                 return FaultFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .circuitBreaker(let config):
-                return CircuitBreakerFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+                return RuleFilterFactory<CircuitBreakerRule>(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .fallback(let config):
                 return FallbackFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .bulkhead(let config):
-                return BulkheadFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+                return RuleFilterFactory<BulkheadRule>(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .idempotency(let config):
-                return IdempotencyFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+                return RuleFilterFactory<IdempotencyRule>(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .adaptiveConcurrency(let config):
                 return AdaptiveConcurrencyFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config,
                                                         context: context)

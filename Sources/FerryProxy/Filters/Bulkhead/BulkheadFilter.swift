@@ -6,33 +6,16 @@ import NIOCore
 /// `ferry.filters.http.bulkhead`: isolates a route (or a key) with a concurrency pool, so a
 /// slow dependency cannot take every connection and loop time the others need. See
 /// docs/governance.md for the fields and replies.
-struct BulkheadFilterFactory: StreamFilterFactory {
-    let name: String
-    let disabledByDefault: Bool
-    let rule: BulkheadRule
+extension BulkheadRule: FilterRule {
+    static let filterKind = "a bulkhead"
+    static let typeURL = "ferry.filters.http.bulkhead.v1.Bulkhead"
 
-    init(name: String, disabledByDefault: Bool, config: BulkheadConfig, context: FilterFactoryContext) {
-        self.name = name
-        self.disabledByDefault = disabledByDefault
-        rule = context.governanceState(filter: name, scope: "", fingerprint: BulkheadRule.fingerprint(config)) {
-            BulkheadRule(config: config, store: context.store)
-        }
+    static func config(in kind: HttpFilter.Kind) -> BulkheadConfig? {
+        if case .bulkhead(let config) = kind { return config }
+        return nil
     }
 
-    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
-        guard case .bulkhead(let config)? = override.kind else {
-            context.diagnostics.error(override.location, override.path, "\(name) is a bulkhead filter; this entry has another type",
-                                      fix: "use @type type.googleapis.com/ferry.filters.http.bulkhead.v1.Bulkhead")
-            return nil
-        }
-        return context.governanceState(filter: name, scope: scope, fingerprint: BulkheadRule.fingerprint(config)) {
-            BulkheadRule(config: config, store: context.store)
-        }
-    }
-
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
-        BulkheadFilter(rule: routeConfig as? BulkheadRule ?? rule)
-    }
+    func makeFilter() -> StreamFilter { BulkheadFilter(rule: self) }
 }
 
 /// One stream's place in a bulkhead: taken in `decodeHeaders` (at once, or after a wait in the

@@ -125,7 +125,4 @@ final class BulkheadRule: GovernanceState {
         }
         return "{" + fields.joined(separator: ",") + "}"
     }
-
-    /// The rule's identity for keeping its pools across reloads.
-    static func fingerprint(_ config: BulkheadConfig) -> String { "\(config)" }
 }

@@ -8,33 +8,16 @@ import NIOCore
 /// `circuit_breaker_open`, `x-ferry-circuit-breaker: open`, `retry-after`). A call's outcome
 /// is recorded when the stream completes, from the first response offered to the filters (the
 /// upstream's head, or the router's own reply for a failed attempt) and the response flags.
-struct CircuitBreakerFilterFactory: StreamFilterFactory {
-    let name: String
-    let disabledByDefault: Bool
-    let rule: CircuitBreakerRule
+extension CircuitBreakerRule: FilterRule {
+    static let filterKind = "a circuit_breaker"
+    static let typeURL = "ferry.filters.http.circuit_breaker.v1.CircuitBreaker"
 
-    init(name: String, disabledByDefault: Bool, config: CircuitBreakerFilterConfig, context: FilterFactoryContext) {
-        self.name = name
-        self.disabledByDefault = disabledByDefault
-        rule = context.governanceState(filter: name, scope: "", fingerprint: CircuitBreakerRule.fingerprint(config)) {
-            CircuitBreakerRule(config: config, store: context.store)
-        }
+    static func config(in kind: HttpFilter.Kind) -> CircuitBreakerFilterConfig? {
+        if case .circuitBreaker(let config) = kind { return config }
+        return nil
     }
 
-    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
-        guard case .circuitBreaker(let config)? = override.kind else {
-            context.diagnostics.error(override.location, override.path, "\(name) is a circuit_breaker filter; this entry has another type",
-                                      fix: "use @type type.googleapis.com/ferry.filters.http.circuit_breaker.v1.CircuitBreaker")
-            return nil
-        }
-        return context.governanceState(filter: name, scope: scope, fingerprint: CircuitBreakerRule.fingerprint(config)) {
-            CircuitBreakerRule(config: config, store: context.store)
-        }
-    }
-
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
-        CircuitBreakerFilter(rule: routeConfig as? CircuitBreakerRule ?? rule)
-    }
+    func makeFilter() -> StreamFilter { CircuitBreakerFilter(rule: self) }
 }
 
 final class CircuitBreakerFilter: StreamFilter {

@@ -52,9 +52,6 @@ final class CircuitBreakerRule: GovernanceState {
         stateGauge = store.gauge(.plain("\(config.statPrefix).circuit_breaker.state"))
     }
 
-    /// The rule's identity for keeping its breakers across reloads.
-    static func fingerprint(_ config: CircuitBreakerFilterConfig) -> String { "\(config)" }
-
     /// The breaker that guards `stream`, or nil when none does (no route, or a route that
     /// answers itself: direct responses and redirects).
     func key(for stream: ActiveStream) -> String? {

@@ -4,33 +4,16 @@ import NIOCore
 
 /// `ferry.filters.http.idempotency`: runs a request carrying an `Idempotency-Key` once and
 /// replays its response to duplicates. See docs/governance.md for fields and semantics.
-struct IdempotencyFilterFactory: StreamFilterFactory {
-    let name: String
-    let disabledByDefault: Bool
-    let rule: IdempotencyRule
+extension IdempotencyRule: FilterRule {
+    static let filterKind = "an idempotency"
+    static let typeURL = "ferry.filters.http.idempotency.v1.Idempotency"
 
-    init(name: String, disabledByDefault: Bool, config: IdempotencyConfig, context: FilterFactoryContext) {
-        self.name = name
-        self.disabledByDefault = disabledByDefault
-        rule = context.governanceState(filter: name, scope: "", fingerprint: IdempotencyRule.fingerprint(config)) {
-            IdempotencyRule(config: config, store: context.store)
-        }
+    static func config(in kind: HttpFilter.Kind) -> IdempotencyConfig? {
+        if case .idempotency(let config) = kind { return config }
+        return nil
     }
 
-    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
-        guard case .idempotency(let config)? = override.kind else {
-            context.diagnostics.error(override.location, override.path, "\(name) is an idempotency filter; this entry has another type",
-                                      fix: "use @type type.googleapis.com/ferry.filters.http.idempotency.v1.Idempotency")
-            return nil
-        }
-        return context.governanceState(filter: name, scope: scope, fingerprint: IdempotencyRule.fingerprint(config)) {
-            IdempotencyRule(config: config, store: context.store)
-        }
-    }
-
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
-        IdempotencyFilter(rule: routeConfig as? IdempotencyRule ?? rule)
-    }
+    func makeFilter() -> StreamFilter { IdempotencyFilter(rule: self) }
 }
 
 /// One request's part: buffer the body (for the fingerprint), ask the store, then either run

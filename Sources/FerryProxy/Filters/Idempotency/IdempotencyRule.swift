@@ -79,6 +79,4 @@ final class IdempotencyRule: GovernanceState {
                       "\"max_stored_bytes\":\(config.maxStoredBytes)", store.stateFields()]
         return "{" + fields.joined(separator: ",") + "}"
     }
-
-    static func fingerprint(_ config: IdempotencyConfig) -> String { "\(config)" }
 }

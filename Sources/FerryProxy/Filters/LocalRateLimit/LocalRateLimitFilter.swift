@@ -48,49 +48,31 @@ final class LocalRateLimitRule: GovernanceState {
         if !config.descriptors.isEmpty { fields.append(limiter?.descriptorsJSON(now: now) ?? "\"descriptors\":\(config.descriptors.count)") }
         return "{" + fields.joined(separator: ",") + "}"
     }
-
-    /// The rule's identity for keeping its buckets across reloads.
-    static func fingerprint(_ config: LocalRateLimitConfig) -> String { "\(config)" }
 }
 
 /// `envoy.filters.http.local_ratelimit`, as Envoy 1.40: a request the filter is enabled for
 /// takes a token; without one it is rate limited, and when enforced answered with the
 /// configured status (429), body `local_rate_limited`, `response_headers_to_add` and flag RL.
 /// Not enforced (shadow mode), it goes on with `request_headers_to_add_when_not_enforced`.
-struct LocalRateLimitFilterFactory: StreamFilterFactory {
-    let name: String
-    let disabledByDefault: Bool
-    let rule: LocalRateLimitRule
+extension LocalRateLimitRule: FilterRule {
+    static let filterKind = "a local_ratelimit"
+    static let typeURL = "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
 
-    init(name: String, disabledByDefault: Bool, config: LocalRateLimitConfig, context: FilterFactoryContext) {
-        self.name = name
-        self.disabledByDefault = disabledByDefault
-        rule = context.governanceState(filter: name, scope: "", fingerprint: LocalRateLimitRule.fingerprint(config)) {
-            LocalRateLimitRule(config: config, store: context.store)
-        }
+    static func config(in kind: HttpFilter.Kind) -> LocalRateLimitConfig? {
+        if case .localRateLimit(let config) = kind { return config }
+        return nil
     }
 
-    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
-        guard case .localRateLimit(let config)? = override.kind else {
-            context.diagnostics.error(override.location, override.path, "\(name) is a local_ratelimit filter; this entry has another type",
-                                      fix: "use @type type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit")
-            return nil
-        }
-        if config.tokenBucket == nil {
-            // Envoy: "local rate limit token bucket must be set for per filter configs".
-            context.diagnostics.error(override.location, "\(override.path).token_bucket",
-                                      "a route's LocalRateLimit needs a token_bucket (as in Envoy)",
-                                      fix: "add `token_bucket: {max_tokens: 10, fill_interval: 1s}`, or turn the filter off here with FilterConfig `disabled: true`")
-            return nil
-        }
-        return context.governanceState(filter: name, scope: scope, fingerprint: LocalRateLimitRule.fingerprint(config)) {
-            LocalRateLimitRule(config: config, store: context.store)
-        }
+    /// Envoy: "local rate limit token bucket must be set for per filter configs".
+    static func refusesRouteConfig(_ config: LocalRateLimitConfig, _ override: FilterOverride, context: FilterFactoryContext) -> Bool {
+        guard config.tokenBucket == nil else { return false }
+        context.diagnostics.error(override.location, "\(override.path).token_bucket",
+                                  "a route's LocalRateLimit needs a token_bucket (as in Envoy)",
+                                  fix: "add `token_bucket: {max_tokens: 10, fill_interval: 1s}`, or turn the filter off here with FilterConfig `disabled: true`")
+        return true
     }
 
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
-        LocalRateLimitFilter(rule: routeConfig as? LocalRateLimitRule ?? rule)
-    }
+    func makeFilter() -> StreamFilter { LocalRateLimitFilter(rule: self) }
 }
 
 final class LocalRateLimitFilter: StreamFilter {

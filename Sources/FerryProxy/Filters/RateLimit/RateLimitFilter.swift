@@ -7,33 +7,16 @@ import NIOCore
 /// descriptors. A request over the limit gets 429 (configurable) with `Retry-After` and
 /// `RateLimit-Limit/-Remaining/-Reset`, flag RL; a leaky bucket with delayed admission makes it
 /// wait its turn instead; not enforced (shadow mode), it is counted and let through.
-struct RateLimitFilterFactory: StreamFilterFactory {
-    let name: String
-    let disabledByDefault: Bool
-    let rule: RateLimitRule
+extension RateLimitRule: FilterRule {
+    static let filterKind = "a rate_limit"
+    static let typeURL = RateLimitConfig.messageName
 
-    init(name: String, disabledByDefault: Bool, config: RateLimitConfig, context: FilterFactoryContext) {
-        self.name = name
-        self.disabledByDefault = disabledByDefault
-        rule = context.governanceState(filter: name, scope: "", fingerprint: RateLimitRule.fingerprint(config)) {
-            RateLimitRule(config: config, store: context.store)
-        }
+    static func config(in kind: HttpFilter.Kind) -> RateLimitConfig? {
+        if case .rateLimit(let config) = kind { return config }
+        return nil
     }
 
-    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
-        guard case .rateLimit(let config)? = override.kind else {
-            context.diagnostics.error(override.location, override.path, "\(name) is a rate_limit filter; this entry has another type",
-                                      fix: "use @type type.googleapis.com/\(RateLimitConfig.messageName)")
-            return nil
-        }
-        return context.governanceState(filter: name, scope: scope, fingerprint: RateLimitRule.fingerprint(config)) {
-            RateLimitRule(config: config, store: context.store)
-        }
-    }
-
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
-        RateLimitFilter(rule: routeConfig as? RateLimitRule ?? rule)
-    }
+    func makeFilter() -> StreamFilter { RateLimitFilter(rule: self) }
 }
 
 final class RateLimitFilter: StreamFilter {

@@ -112,6 +112,4 @@ final class RateLimitRule: GovernanceState {
         }
         return "{" + fields.joined(separator: ",") + "}"
     }
-
-    static func fingerprint(_ config: RateLimitConfig) -> String { "\(config)" }
 }

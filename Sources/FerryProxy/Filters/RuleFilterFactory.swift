@@ -1,0 +1,60 @@
+import FerryConfig
+import FerryTelemetry
+
+/// A governance rule applied by a filter, one per stream: its config type, how a
+/// `typed_per_filter_config` entry of its type is recognised, and the stream filter it makes.
+/// Its state lives in the governance registry, kept across reloads while the config (its
+/// fingerprint) is unchanged.
+protocol FilterRule: GovernanceState {
+    associatedtype Config: Sendable
+    /// The filter's kind with its article (`a rate_limit`), for the wrong-type error.
+    static var filterKind: String { get }
+    /// The per-route entry's message name (`@type` without its prefix).
+    static var typeURL: String { get }
+    /// The config of a per-route entry of this filter's type, else nil.
+    static func config(in kind: HttpFilter.Kind) -> Config?
+    static func fingerprint(_ config: Config) -> String
+    /// Reports a per-route config this filter refuses beyond its type; true when refused.
+    static func refusesRouteConfig(_ config: Config, _ override: FilterOverride, context: FilterFactoryContext) -> Bool
+    init(config: Config, store: StatsStore)
+    func makeFilter() -> StreamFilter
+}
+
+extension FilterRule {
+    static func fingerprint(_ config: Config) -> String { "\(config)" }
+    static func refusesRouteConfig(_ config: Config, _ override: FilterOverride, context: FilterFactoryContext) -> Bool { false }
+}
+
+/// The factory of a filter that applies a `FilterRule`: the listener-level rule, and one rule
+/// per route scope that has its own `typed_per_filter_config`.
+struct RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
+    let name: String
+    let disabledByDefault: Bool
+    let rule: Rule
+
+    init(name: String, disabledByDefault: Bool, config: Rule.Config, context: FilterFactoryContext) {
+        self.name = name
+        self.disabledByDefault = disabledByDefault
+        rule = Self.rule(config, filter: name, scope: "", context: context)
+    }
+
+    private static func rule(_ config: Rule.Config, filter: String, scope: String, context: FilterFactoryContext) -> Rule {
+        context.governanceState(filter: filter, scope: scope, fingerprint: Rule.fingerprint(config)) {
+            Rule(config: config, store: context.store)
+        }
+    }
+
+    func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
+        guard let kind = override.kind, let config = Rule.config(in: kind) else {
+            context.diagnostics.error(override.location, override.path, "\(name) is \(Rule.filterKind) filter; this entry has another type",
+                                      fix: "use @type type.googleapis.com/\(Rule.typeURL)")
+            return nil
+        }
+        if Rule.refusesRouteConfig(config, override, context: context) { return nil }
+        return Self.rule(config, filter: name, scope: scope, context: context)
+    }
+
+    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
+        (routeConfig as? Rule ?? rule).makeFilter()
+    }
+}
