@@ -139,12 +139,34 @@ struct UnknownFieldTests {
             message: "lb_policy CLUSTER_PROVIDED is not supported yet by Ferry")
     }
 
-    @Test("codec_type HTTP2 is not supported yet")
-    func codecHTTP2() {
-        let yaml = Fixture.bootstrap(hcm: "codec_type: HTTP2")
+    @Test("codec_type HTTP3 is not supported yet; HTTP2 is")
+    func codecHTTP3() {
         Fixture.expectOneError(
-            yaml, at: "HTTP2", path: "\(Fixture.hcm).codec_type",
-            message: "codec_type HTTP2 is not supported yet by Ferry")
+            Fixture.bootstrap(hcm: "codec_type: HTTP3"), at: "HTTP3", path: "\(Fixture.hcm).codec_type",
+            message: "codec_type HTTP3 is not supported yet by Ferry")
+        #expect(Fixture.errors(Fixture.bootstrap(hcm: "codec_type: HTTP2")).isEmpty)
+    }
+
+    @Test("http2_protocol_options: what the codec cannot honour is named, values out of range are refused")
+    func http2Options() {
+        let path = "\(Fixture.hcm).http2_protocol_options"
+        Fixture.expectOneError(
+            Fixture.bootstrap(hcm: "http2_protocol_options: {max_outbound_frames: 500}"), at: "max_outbound_frames",
+            path: "\(path).max_outbound_frames", message: "Http2ProtocolOptions.max_outbound_frames is not supported yet by Ferry")
+        Fixture.expectOneError(
+            Fixture.bootstrap(hcm: "http2_protocol_options: {allow_connect: true}"), at: "true",
+            path: "\(path).allow_connect", message: "Http2ProtocolOptions.allow_connect (CONNECT over HTTP/2) is not supported yet by Ferry")
+        Fixture.expectOneError(
+            Fixture.bootstrap(hcm: "http2_protocol_options: {initial_stream_window_size: 1000}"), at: "1000}",
+            path: "\(path).initial_stream_window_size", message: "1000 is out of range 65535...2147483647")
+        Fixture.expectOneError(
+            Fixture.bootstrap(hcm: "http2_protocol_options: {connection_keepalive: {interval: 10s}}"), at: "{interval: 10s}",
+            path: "\(path).connection_keepalive.timeout", message: "KeepaliveSettings needs a timeout")
+        #expect(Fixture.errors(Fixture.bootstrap(hcm: """
+            http2_protocol_options: {max_concurrent_streams: 100, initial_stream_window_size: 65536, initial_connection_window_size: 1048576,
+              hpack_table_size: 0, max_outbound_control_frames: 10, max_consecutive_inbound_frames_with_empty_payload: 3,
+              connection_keepalive: {interval: 30s, timeout: 5s}}
+            """)).isEmpty)
     }
 
     // MARK: HTTP filters

@@ -27,6 +27,8 @@ public struct HttpConnectionManager: Sendable {
     }
 
     public var codecType: CodecType = .auto
+    /// `http2_protocol_options`, for connections that speak HTTP/2.
+    public var http2Options = Http2ProtocolOptions()
     public var statPrefix: String
     public var routeConfig = RouteConfiguration()
     public var httpFilters: [HttpFilter] = []
@@ -85,9 +87,9 @@ public struct HttpConnectionManager: Sendable {
         hcm.location = r.node.location
         hcm.path = r.path
         if let codec = r.enumeration("codec_type", CodecType.self) {
-            if codec == .http2 || codec == .http3 {
+            if codec == .http3 {
                 r.diagnostics.error(r.valueLocation(of: "codec_type"), r.join("codec_type"),
-                                    "codec_type \(codec.rawValue) is not supported yet by Ferry", fix: "use AUTO or HTTP1")
+                                    "codec_type HTTP3 is not supported yet by Ferry", fix: "use AUTO, HTTP1 or HTTP2")
             }
             hcm.codecType = codec
         }
@@ -128,6 +130,9 @@ public struct HttpConnectionManager: Sendable {
             hcm.acceptHTTP10 = http1.bool("accept_http_10") ?? false
             hcm.defaultHostForHTTP10 = http1.string("default_host_for_http_10")
             hcm.allowAbsoluteURL = http1.bool("allow_absolute_url") ?? true
+        }
+        if let http2 = r.object("http2_protocol_options", "envoy.config.core.v3.Http2ProtocolOptions") {
+            hcm.http2Options = Http2ProtocolOptions.decode(http2)
         }
         if let kb = r.uint32("max_request_headers_kb", in: 1...8192) { hcm.maxRequestHeadersKb = kb }
         if let t = r.duration("stream_idle_timeout") { hcm.streamIdleTimeout = t }

@@ -3,10 +3,10 @@ import FerryTelemetry
 /// Stat ids of `http.<stat_prefix>.*` plus the per-listener copies Envoy keeps under
 /// `listener.<address>.http.<stat_prefix>.*`.
 struct HCMStats: Sendable {
-    let cxTotal, cxHTTP1Total, cxDestroy, cxDestroyRemote, cxDestroyLocal, cxRxBytes, cxTxBytes: CounterID
+    let cxTotal, cxHTTP1Total, cxHTTP2Total, cxDestroy, cxDestroyRemote, cxDestroyLocal, cxRxBytes, cxTxBytes: CounterID
     let cxProtocolError, cxIdleTimeout, cxDrainClose, cxUpgradesTotal, cxDestroyActiveRq: CounterID
-    let cxActive, cxHTTP1Active, cxUpgradesActive, rqActive: GaugeID
-    let rqTotal, rqHTTP1Total, rqCompleted, rqTimeout, rqIdleTimeout, rqRxReset, rqTxReset, rqTooLarge: CounterID
+    let cxActive, cxHTTP1Active, cxHTTP2Active, cxUpgradesActive, rqActive: GaugeID
+    let rqTotal, rqHTTP1Total, rqHTTP2Total, rqCompleted, rqTimeout, rqIdleTimeout, rqRxReset, rqTxReset, rqTooLarge: CounterID
     let rqHeaderTimeout, rqResponseBeforeComplete, rqWsOnNonWsRoute, rqFailedPathNormalization: CounterID
     let routeTotal, directResponse, redirect, noRoute, noCluster, rqRetrySkippedRequestNotComplete: CounterID
     /// Envoy's HTTP/1 codec stats (`http1.*`, not per connection manager).
@@ -21,6 +21,7 @@ struct HCMStats: Sendable {
         func g(_ s: String) -> GaugeID { store.gauge(.http(prefix, s)) }
         cxTotal = c("downstream_cx_total")
         cxHTTP1Total = c("downstream_cx_http1_total")
+        cxHTTP2Total = c("downstream_cx_http2_total")
         cxDestroy = c("downstream_cx_destroy")
         cxDestroyRemote = c("downstream_cx_destroy_remote")
         cxDestroyLocal = c("downstream_cx_destroy_local")
@@ -33,10 +34,12 @@ struct HCMStats: Sendable {
         cxDestroyActiveRq = c("downstream_cx_destroy_active_rq")
         cxActive = g("downstream_cx_active")
         cxHTTP1Active = g("downstream_cx_http1_active")
+        cxHTTP2Active = g("downstream_cx_http2_active")
         cxUpgradesActive = g("downstream_cx_upgrades_active")
         rqActive = g("downstream_rq_active")
         rqTotal = c("downstream_rq_total")
         rqHTTP1Total = c("downstream_rq_http1_total")
+        rqHTTP2Total = c("downstream_rq_http2_total")
         rqCompleted = c("downstream_rq_completed")
         rqTimeout = c("downstream_rq_timeout")
         rqIdleTimeout = c("downstream_rq_idle_timeout")

@@ -52,11 +52,29 @@ enum ConnectionSetup {
         }
     }
 
-    /// The HTTP connection manager's codec for this chain: HTTP/1.1 (over TLS: the ALPN result
-    /// in `tls.negotiatedProtocol` is where HTTP/2 will be chosen).
+    /// The HTTP connection manager's codec for this chain, by `codec_type`: HTTP1 or HTTP2 as
+    /// said; AUTO takes ALPN's choice over TLS and tells an h2c preface from HTTP/1 on plaintext.
     static func installHTTPConnectionManager(_ hcm: CompiledHCM, chain: CompiledFilterChain, tls: DownstreamTLSInfo?, on channel: Channel,
                                              worker: Worker, listener: CompiledListener) throws {
-        try channel.pipeline.syncOperations.addHandler(
-            DownstreamHTTP1Handler(worker: worker, listener: listener, chain: chain, hcm: hcm, tls: tls))
+        func install(http2: Bool) throws {
+            if http2 {
+                try HTTP2Setup.install(on: channel, worker: worker, listener: listener, chain: chain, hcm: hcm, tls: tls)
+            } else {
+                try channel.pipeline.syncOperations.addHandler(
+                    DownstreamHTTP1Handler(worker: worker, listener: listener, chain: chain, hcm: hcm, tls: tls))
+            }
+        }
+        switch hcm.config.codecType {
+        case .http2:
+            try install(http2: true)
+        case .auto:
+            if let tls {
+                try install(http2: tls.negotiatedProtocol == "h2")
+            } else {
+                try channel.pipeline.syncOperations.addHandler(HTTPCodecSniffer(install: install(http2:)))
+            }
+        case .http1, .http3:
+            try install(http2: false)
+        }
     }
 }

@@ -146,7 +146,7 @@ final class ActiveStream {
     /// The codec parsed a request head. `endStream` is true when it has no body.
     func decodeHeaders(endStream: Bool) {
         shard.inc(stats.rqTotal)
-        shard.inc(stats.rqHTTP1Total)
+        shard.inc(request.version == .http2 ? stats.rqHTTP2Total : stats.rqHTTP1Total)
         shard.add(stats.rqActive, 1)
         if endStream { markRequestEnded() }
         if let timeout = hcm.requestTimeout, !endStream { requestDeadline = started + timeout }

@@ -11,8 +11,8 @@ final class CompiledDownstreamTLS: Sendable {
     let sanMatchers: [SubjectAltNameMatcher]
     let stats: TLSStats
 
-    /// ALPN protocols Ferry's downstream codecs serve; HTTP/2 comes with its codec.
-    static let servedProtocols: Set<String> = ["http/1.1", "http/1.0"]
+    /// ALPN protocols Ferry's downstream codecs serve.
+    static let servedProtocols: Set<String> = ["h2", "http/1.1", "http/1.0"]
 
     init(context: ReloadableTLSContext, sanMatchers: [SubjectAltNameMatcher], stats: TLSStats) {
         self.context = context
@@ -25,8 +25,8 @@ final class CompiledDownstreamTLS: Sendable {
         guard let tls = chain.transportSocket else { return nil }
         for name in tls.common.alpnProtocols where !servedProtocols.contains(name) {
             diagnostics.error(tls.common.location, "\(tls.common.path).alpn_protocols",
-                              "ALPN protocol \"\(name)\" is not supported yet by Ferry (its downstream codec is HTTP/1.1)",
-                              fix: "use `alpn_protocols: [http/1.1]`")
+                              "ALPN protocol \"\(name)\" is not supported yet by Ferry (its downstream codecs are HTTP/2 and HTTP/1.1)",
+                              fix: "use `alpn_protocols: [h2, http/1.1]`")
         }
         do {
             let context = try ReloadableTLSContext(owner: chain.name.isEmpty ? "listener \(listener.name)" : "listener \(listener.name) chain \(chain.name)", source: .server(tls))

@@ -97,7 +97,15 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         requestChunked = !endStream && head.headers.first("transfer-encoding") != nil
         if !head.wantsKeepAlive { reusable = false }
         var buffer = ByteBufferAllocator.shared.buffer(capacity: 256 + head.headers.count * 32)
-        HTTP1Serializer.writeRequestHead(head, into: &buffer)
+        if !endStream && !head.headers.containsFraming {
+            // An HTTP/2 request's body needs no length; HTTP/1 frames it with chunks.
+            var head = head
+            head.headers.addLowercased("transfer-encoding", "chunked")
+            requestChunked = true
+            HTTP1Serializer.writeRequestHead(head, into: &buffer)
+        } else {
+            HTTP1Serializer.writeRequestHead(head, into: &buffer)
+        }
         count(tx: buffer.readableBytes)
         context.write(wrapOutboundOut(buffer), promise: nil)
         if endStream {

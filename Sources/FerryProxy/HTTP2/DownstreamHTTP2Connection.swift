@@ -1,0 +1,130 @@
+import FerryTelemetry
+import NIOCore
+import NIOHTTP2
+
+/// The connection half of a downstream HTTP/2 connection: the first handler of its pipeline,
+/// in front of `NIOHTTP2Handler` (frames, HPACK, flow control and the inline stream
+/// multiplexer), `NIOHTTP2ServerConnectionManagementHandler` (GOAWAY on drain, idle close)
+/// and, with `connection_keepalive`, `HTTP2KeepaliveHandler`. It counts the connection and its bytes, hands streams the connection
+/// facts and the connection manager of the generation current when each stream opens, and
+/// drains the connection with a graceful GOAWAY. Each stream is a `DownstreamHTTP2Stream`.
+final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnection {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    unowned(unsafe) let worker: Worker
+    let listenerName: String
+    private(set) var listener: CompiledListener
+    private(set) var hcm: CompiledHCM
+    private let chainKey: String
+    private let admission: ListenerConnections
+    private let tls: DownstreamTLSInfo?
+    private(set) var info: DownstreamConnectionInfo!
+    private var context: ChannelHandlerContext?
+    private var streamsOpened = 0
+    /// Streams whose `ActiveStream` has not finished yet.
+    var activeStreams = 0
+    private var draining = false
+    private var closedLocally = false
+
+    init(worker: Worker, listener: CompiledListener, chain: CompiledFilterChain, hcm: CompiledHCM, tls: DownstreamTLSInfo?) {
+        self.worker = worker
+        listenerName = listener.name
+        self.listener = listener
+        self.hcm = hcm
+        chainKey = chain.key
+        admission = listener.connections
+        self.tls = tls
+    }
+
+    private var shard: StatsShard { worker.stats }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        worker.tick()
+        info = DownstreamConnectionInfo(id: worker.server.nextConnectionID(), remote: context.channel.remoteAddress,
+                                        local: context.channel.localAddress, tls: tls)
+        shard.inc(hcm.stats.cxTotal)
+        shard.inc(hcm.stats.cxHTTP2Total)
+        shard.add(hcm.stats.cxActive, 1)
+        shard.add(hcm.stats.cxHTTP2Active, 1)
+        shard.inc(listener.stats.cxTotal)
+        shard.add(listener.stats.cxActive, 1)
+        worker.connections[ObjectIdentifier(self)] = self
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        worker.tick()
+        shard.add(hcm.stats.cxActive, -1)
+        shard.add(hcm.stats.cxHTTP2Active, -1)
+        shard.inc(hcm.stats.cxDestroy)
+        shard.inc(closedLocally || draining ? hcm.stats.cxDestroyLocal : hcm.stats.cxDestroyRemote)
+        if activeStreams > 0 { shard.inc(hcm.stats.cxDestroyActiveRq) }
+        shard.add(listener.stats.cxActive, -1)
+        shard.inc(listener.stats.cxDestroy)
+        worker.connections[ObjectIdentifier(self)] = nil
+        admission.release()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        worker.tick()
+        shard.inc(hcm.stats.cxRxBytes, by: UInt64(unwrapInboundIn(data).readableBytes))
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        shard.inc(hcm.stats.cxTxBytes, by: UInt64(unwrapOutboundIn(data).readableBytes))
+        context.write(data, promise: promise)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        closedLocally = true
+        context.close(mode: mode, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // NIOHTTP2 answers protocol errors itself (GOAWAY or RST_STREAM) before reporting them.
+        if error is NIOHTTP2Errors.StreamError { return context.fireErrorCaught(error) }
+        shard.inc(hcm.stats.cxProtocolError)
+        context.fireErrorCaught(error)
+    }
+
+    // MARK: streams
+
+    /// A stream opened: the listener and connection manager it runs under (each stream takes
+    /// the generation current when it arrives, as HTTP/1 requests do).
+    func streamOpened() -> (CompiledListener, CompiledHCM) {
+        streamsOpened += 1
+        activeStreams += 1
+        if let current = worker.generation.listener(named: listenerName),
+           let next = current === listener ? hcm : current.chain(key: chainKey)?.hcm {
+            listener = current
+            hcm = next
+        } else {
+            drain()  // the listener or its chain left with a reload
+        }
+        if let max = hcm.config.maxRequestsPerConnection, streamsOpened >= max { drain() }
+        if worker.server.isDraining || worker.server.healthCheckFailed { drain() }
+        return (listener, hcm)
+    }
+
+    func streamFinished() { activeStreams -= 1 }
+
+    /// Drain (listener drain, reload, max_requests_per_connection): a graceful GOAWAY, then the
+    /// connection closes once its streams are done (NIOHTTP2ServerConnectionManagementHandler).
+    func drain() {
+        guard !draining, let context else { return }
+        draining = true
+        shard.inc(hcm.stats.cxDrainClose)
+        context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+    }
+
+    func closeIfIdle() { drain() }
+}

@@ -1,0 +1,162 @@
+import FerryConfig
+import NIOCore
+import NIOHTTP2
+
+/// Puts a downstream connection's HTTP/2 pipeline together: `DownstreamHTTP2Connection` (bytes,
+/// stats, drain), `NIOHTTP2Handler` with its inline multiplexer (one `DownstreamHTTP2Stream`
+/// per stream channel), `NIOHTTP2ServerConnectionManagementHandler` (graceful GOAWAY, idle
+/// close) and `HTTP2KeepaliveHandler`, all configured from `http2_protocol_options`.
+enum HTTP2Setup {
+    static func install(on channel: Channel, worker: Worker, listener: CompiledListener, chain: CompiledFilterChain,
+                        hcm: CompiledHCM, tls: DownstreamTLSInfo?) throws {
+        let options = hcm.config.http2Options
+        let connection = DownstreamHTTP2Connection(worker: worker, listener: listener, chain: chain, hcm: hcm, tls: tls)
+        let management = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(maxIdleTime: hcm.idleTimeout, maxAge: nil, maxGraceTime: hcm.drainTimeout, keepalive: nil))
+        let bound = NIOLoopBound(connection, eventLoop: channel.eventLoop)
+        let http2 = NIOHTTP2Handler(mode: .server, eventLoop: channel.eventLoop,
+                                    connectionConfiguration: connectionConfiguration(options, hcm: hcm),
+                                    streamConfiguration: streamConfiguration(options),
+                                    streamDelegate: management.http2StreamDelegate) { streamChannel in
+            do {
+                try streamChannel.pipeline.syncOperations.addHandler(DownstreamHTTP2Stream(connection: bound.value))
+                return streamChannel.eventLoop.makeSucceededVoidFuture()
+            } catch {
+                return streamChannel.eventLoop.makeFailedFuture(error)
+            }
+        }
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(connection)
+        try pipeline.addHandler(http2)
+        try pipeline.addHandler(management)
+        if let keepalive = options.keepalive { try pipeline.addHandler(HTTP2KeepaliveHandler(keepalive)) }
+        // Added after the sniffer or the TLS handshake, the handlers missed channelActive; the
+        // management handler starts its idle and keepalive timers there.
+        if channel.isActive { management.channelActive(context: try pipeline.context(handler: management)) }
+    }
+
+    static func connectionConfiguration(_ options: Http2ProtocolOptions, hcm: CompiledHCM) -> NIOHTTP2Handler.ConnectionConfiguration {
+        var configuration = NIOHTTP2Handler.ConnectionConfiguration()
+        configuration.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: Int(options.maxConcurrentStreams)),
+            HTTP2Setting(parameter: .headerTableSize, value: Int(options.hpackTableSize)),
+            HTTP2Setting(parameter: .initialWindowSize, value: Int(options.initialStreamWindowSize)),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: Int(hcm.config.maxRequestHeadersKb) * 1024),
+        ]
+        configuration.targetWindowSize = Int(options.initialConnectionWindowSize)
+        configuration.maximumBufferedControlFrames = Int(options.maxOutboundControlFrames)
+        configuration.maximumSequentialEmptyDataFrames = Int(options.maxConsecutiveInboundFramesWithEmptyPayload)
+        return configuration
+    }
+
+    static func streamConfiguration(_ options: Http2ProtocolOptions) -> NIOHTTP2Handler.StreamConfiguration {
+        var configuration = NIOHTTP2Handler.StreamConfiguration()
+        configuration.targetWindowSize = Int(options.initialStreamWindowSize)
+        // Response bytes a stream may queue while the client's window is shut, as the HTTP/1
+        // socket's write watermarks; above it the upstream stops being read.
+        configuration.outboundBufferSizeHighWatermark = 64 * 1024
+        configuration.outboundBufferSizeLowWatermark = 32 * 1024
+        return configuration
+    }
+}
+
+/// `codec_type: AUTO` on plaintext: holds the first bytes until they either are the HTTP/2
+/// connection preface (prior knowledge, h2c) or cannot be, then installs that codec, hands it
+/// the bytes and leaves. An HTTP/1 request differs from the preface in its first bytes.
+final class HTTPCodecSniffer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    private let install: (Bool) throws -> Void
+    private var held: ByteBuffer?
+
+    /// `install(true)` adds the HTTP/2 codec, `install(false)` HTTP/1.
+    init(install: @escaping (Bool) throws -> Void) {
+        self.install = install
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        if held == nil { held = bytes } else { held!.writeBuffer(&bytes) }
+        let view = held!.readableBytesView
+        let compared = min(view.count, Self.preface.count)
+        let matches = view.prefix(compared).elementsEqual(Self.preface.prefix(compared))
+        if matches && compared < Self.preface.count { return }  // wait for more
+        do {
+            try install(matches)
+        } catch {
+            return context.close(promise: nil)
+        }
+        let buffer = held!
+        held = nil
+        context.fireChannelRead(wrapInboundOut(buffer))
+        context.fireChannelReadComplete()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}
+
+/// `connection_keepalive` as Envoy does it: a PING every `interval` (plus up to 15% jitter);
+/// when its ACK does not come within `timeout` the connection is closed at once (a peer that
+/// does not answer PINGs would not read a GOAWAY either).
+final class HTTP2KeepaliveHandler: ChannelInboundHandler, NIOScheduledCallbackHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias InboundOut = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    private let interval: TimeAmount
+    private let timeout: TimeAmount
+    private let payload = HTTP2PingData(withInteger: UInt64.random(in: .min ... .max))
+    private var context: ChannelHandlerContext?
+    private var timer: NIOScheduledCallback?
+    private var awaitingAck = false
+
+    init(_ keepalive: Http2ProtocolOptions.Keepalive) {
+        interval = TimeAmount(keepalive.interval)
+        timeout = TimeAmount(keepalive.timeout)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { schedulePing() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if timer == nil { schedulePing() }
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        self.context = nil
+    }
+
+    private func schedulePing() {
+        let jitter = TimeAmount.nanoseconds(Int64.random(in: 0...max(interval.nanoseconds * 15 / 100, 0)))
+        timer = try? context?.eventLoop.assumeIsolated().scheduleCallback(in: interval + jitter, handler: self)
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        guard let context else { return }
+        if awaitingAck {
+            context.close(promise: nil)
+            return
+        }
+        awaitingAck = true
+        context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .ping(payload, ack: false))),
+                              promise: nil)
+        timer = try? eventLoop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .ping(let data, ack: true) = unwrapInboundIn(data).payload, data == payload, awaitingAck {
+            awaitingAck = false
+            timer?.cancel()
+            schedulePing()
+        }
+        context.fireChannelRead(data)
+    }
+}

@@ -1,0 +1,143 @@
+import FerryTestKit
+import Foundation
+import Testing
+
+/// HTTP/2 from clients (`codec_type`, h2c with prior knowledge, h2 over TLS by ALPN,
+/// `http2_protocol_options`) through the same connection manager and router as HTTP/1, checked
+/// with curl, nghttp and a frame-level Python `h2` client (HTTP2Support.swift).
+@Suite("HTTP/2 downstream")
+struct HTTP2DownstreamTests {
+    static let routes = """
+        - match: {prefix: /direct}
+          direct_response: {status: 200, body: {inline_string: "direct\\n"}}
+        - match: {prefix: /}
+          route: {cluster: backend}
+        """
+    static let stat = "http.ingress_http."
+
+    static func with(hcm: String = "", _ body: (ProxyHarness) async throws -> Void) async throws {
+        try await ProxyHarness.with(upstreams: ["backend"], yaml: { ports in
+            TestConfig.bootstrap(routes: routes, clusters: [("backend", [ports[0]])], hcmExtra: hcm)
+        }) { proxy, _ in try await body(proxy) }
+    }
+
+    @Test("AUTO tells h2c prior knowledge from HTTP/1.1 on one port; an h2 body without a length reaches HTTP/1 chunked")
+    func autoDetects() async throws {
+        try await Self.with { proxy in
+            let base = "http://127.0.0.1:\(proxy.port)"
+            let get = try await Curl.fetch(["--http2-prior-knowledge", "\(base)/hello?x=1"])
+            #expect(get.status == 200, "\(get.stderr)")
+            let echo = try EchoReply(get.body)
+            #expect(echo.path == "/hello?x=1" && echo.version == "HTTP/1.1")
+            #expect(echo.header("host") == "127.0.0.1:\(proxy.port)")
+            let direct = try await Curl.fetch(["--http2-prior-knowledge", "\(base)/direct"])
+            #expect(direct.status == 200 && direct.body == "direct\n")
+            // `-T -` streams stdin: HTTP/2 carries it with no content-length.
+            let upload = try await ChildProcess.run("/usr/bin/curl", ["-s", "--http2-prior-knowledge", "-T", "-", "\(base)/up"],
+                                                    stdin: Data(repeating: 0x61, count: 100_000), timeout: 10)
+            let uploaded = try EchoReply(upload.stdout)
+            #expect(uploaded.bodyBytes == 100_000 && uploaded.header("transfer-encoding") == "chunked")
+            let plain = try await Curl.fetch("\(base)/plain")
+            #expect(plain.status == 200)
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_http2_total") == 3)
+            #expect(try await proxy.stat(Self.stat + "downstream_rq_http2_total") == 3)
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_http1_total") == 1)
+            #expect(try await proxy.stat(Self.stat + "downstream_rq_http1_total") == 1)
+        }
+    }
+
+    @Test("20 concurrent streams from nghttp share one connection and all succeed")
+    func multiplexes() async throws {
+        try await Self.with { proxy in
+            let run = try await ChildProcess.run("/usr/bin/nghttp", ["-n", "-s", "-m", "20", "http://127.0.0.1:\(proxy.port)/many"],
+                                                 timeout: 20)
+            #expect(run.status == 0, "\(run.stderr)")
+            let answered = run.stdout.split(separator: "\n").filter { $0.contains(" 200 ") && $0.contains("/many") }
+            #expect(answered.count == 20, "\(run.stdout)")
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_http2_total") == 1)
+            #expect(try await proxy.stat(Self.stat + "downstream_rq_http2_total") == 20)
+            #expect(try await proxy.stat(Self.stat + "downstream_rq_2xx") == 20)
+        }
+    }
+
+    @Test("codec_type HTTP2 serves h2c and refuses HTTP/1.1")
+    func http2Only() async throws {
+        try await Self.with(hcm: "codec_type: HTTP2") { proxy in
+            let h2 = try await Curl.fetch(["--http2-prior-knowledge", "http://127.0.0.1:\(proxy.port)/direct"])
+            #expect(h2.status == 200 && h2.body == "direct\n")
+            let h1 = try await Curl.fetch("http://127.0.0.1:\(proxy.port)/direct")
+            #expect(h1.status == 0 && h1.exitCode != 0)
+        }
+    }
+
+    @Test("http2_protocol_options become the SETTINGS the client sees")
+    func settings() async throws {
+        let options = "http2_protocol_options: {max_concurrent_streams: 7, initial_stream_window_size: 70000, hpack_table_size: 1024}"
+        try await Self.with(hcm: options) { proxy in
+            let report = try await H2Client.run("settings", port: proxy.port)
+            // SETTINGS_HEADER_TABLE_SIZE 1, MAX_CONCURRENT_STREAMS 3, INITIAL_WINDOW_SIZE 4.
+            #expect(report.settings?["1"] == 1024)
+            #expect(report.settings?["3"] == 7)
+            #expect(report.settings?["4"] == 70000)
+        }
+    }
+
+    @Test("draining listeners sends GOAWAY and then closes the connection")
+    func goAwayOnDrain() async throws {
+        try await Self.with { proxy in
+            let report = try await H2Client.run("drain", port: proxy.port, [String(proxy.adminPort), "/direct"])
+            #expect(report.streams?["1"]?.status == "200")
+            #expect(report.goaway?.error == 0, "\(report.events)")
+            #expect(report.closed == true)
+        }
+    }
+
+    @Test("a client that opens no window holds the upstream: the proxy reads a bounded part of an 8 MiB body")
+    func responseBackpressure() async throws {
+        try await Self.with { proxy in
+            let report = try await H2Client.run("slow-reader", port: proxy.port, ["/bytes/8388608", "2"])
+            let received = report.streams?["1"]?.bytes ?? 0
+            #expect(received > 0 && received <= 65535, "\(report)")
+            let read = try await proxy.stat("cluster.backend.upstream_cx_rx_bytes_total") ?? 0
+            #expect(read > 0 && read < 4 * 1024 * 1024, "the proxy read \(read) bytes of 8 MiB")
+        }
+    }
+
+    @Test("a client's RST_STREAM ends the stream as a downstream reset; the connection goes on")
+    func clientReset() async throws {
+        try await Self.with { proxy in
+            let report = try await H2Client.run("reset", port: proxy.port, ["/bytes/8388608"])
+            #expect(report.streams?["1"]?.status == "200")
+            let counted = try await Support.eventually { try await proxy.stat(Self.stat + "downstream_rq_rx_reset") == 1 }
+            #expect(counted)
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_destroy") == 1)
+        }
+    }
+
+    @Test("connection_keepalive PINGs a silent client and closes the connection when no answer comes")
+    func keepalive() async throws {
+        try await Self.with(hcm: "http2_protocol_options: {connection_keepalive: {interval: 0.3s, timeout: 0.3s}}") { proxy in
+            let report = try await H2Client.run("silent", port: proxy.port, ["3"])
+            #expect(report.frame_types?.contains(6) == true, "\(report)")  // PING
+            #expect(report.closed == true)
+        }
+    }
+
+    @Test("over TLS, ALPN h2 picks HTTP/2 and http/1.1 picks HTTP/1.1")
+    func alpn() async throws {
+        let fixture = try TLSFixture.make()
+        defer { fixture.ca.remove() }
+        try await ProxyHarness.with(upstreams: ["backend"], yaml: { ports in
+            TLSFixture.bootstrap(tls: fixture.downstream(common: "alpn_protocols: [h2, http/1.1]"), routes: Self.routes,
+                                 clusters: [("backend", [ports[0]])])
+        }) { proxy, _ in
+            let url = "https://localhost:\(proxy.port)/direct"
+            let h2 = try await fixture.curl(url, ["--http2", "-w", "\n%{http_version}"])
+            #expect(h2.status == 200 && h2.body.hasSuffix("\n2"), "\(h2.body) \(h2.stderr)")
+            let h1 = try await fixture.curl(url, ["--http1.1", "-w", "\n%{http_version}"])
+            #expect(h1.status == 200 && h1.body.hasSuffix("\n1.1"), "\(h1.body)")
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_http2_total") == 1)
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_http1_total") == 1)
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import FerryTestKit
+import Foundation
+
+/// A scriptable HTTP/2 client for tests that need to see frames: Python's `h2` (PyPI, installed
+/// by scripts/install-test-deps) driving a plain socket. Each mode prints one JSON object.
+enum H2Client {
+    static let script = #"""
+import json, socket, sys, time, urllib.request
+import h2.config, h2.connection, h2.events
+
+mode, port = sys.argv[1], int(sys.argv[2])
+args = sys.argv[3:]
+out = {"events": []}
+
+def connect(window=None):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    if window is not None:
+        c.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    s.sendall(c.data_to_send())
+    return s, c
+
+def pump(s, c, until, seconds, ack=True):
+    deadline = time.time() + seconds
+    s.settimeout(0.2)
+    while time.time() < deadline:
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            if until():
+                return True
+            continue
+        if not data:
+            out["closed"] = True
+            return until()
+        pending[0] += data
+        # Frame by frame: after a GOAWAY h2 refuses what follows (the server's PING), and
+        # only the close matters then.
+        while len(pending[0]) >= 9 and len(pending[0]) >= 9 + int.from_bytes(pending[0][0:3], "big"):
+            size = 9 + int.from_bytes(pending[0][0:3], "big")
+            frame, pending[0] = pending[0][:size], pending[0][size:]
+            if out.get("goaway"):
+                if frame[3] == 6 and not frame[4] & 1:  # answer the PING as a client would
+                    s.sendall(frame[:4] + bytes([1]) + frame[5:])
+                continue
+            for e in c.receive_data(frame):
+                handle(e, c, ack)
+        s.sendall(c.data_to_send())
+        if until():
+            return True
+    return until()
+
+streams = {}
+pending = [b""]
+def handle(e, c, ack):
+    name = type(e).__name__
+    if isinstance(e, h2.events.ResponseReceived):
+        streams.setdefault(e.stream_id, {})["status"] = dict(e.headers)[b":status"].decode()
+    elif isinstance(e, h2.events.DataReceived):
+        st = streams.setdefault(e.stream_id, {})
+        st["bytes"] = st.get("bytes", 0) + len(e.data)
+        if ack:
+            c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+    elif isinstance(e, h2.events.TrailersReceived):
+        streams.setdefault(e.stream_id, {})["trailers"] = {k.decode(): v.decode() for k, v in e.headers}
+    elif isinstance(e, h2.events.StreamEnded):
+        streams.setdefault(e.stream_id, {})["ended"] = True
+    elif isinstance(e, h2.events.StreamReset):
+        streams.setdefault(e.stream_id, {})["reset"] = int(e.error_code)
+    elif isinstance(e, h2.events.ConnectionTerminated):
+        out["goaway"] = {"error": int(e.error_code), "last_stream": e.last_stream_id}
+    elif isinstance(e, h2.events.RemoteSettingsChanged):
+        out["settings"] = {int(k): v.new_value for k, v in e.changed_settings.items()}
+    out["events"].append(name)
+
+def request(c, sid, path, method="GET", end=True):
+    c.send_headers(sid, [(":method", method), (":path", path), (":scheme", "http"),
+                         (":authority", "127.0.0.1:%d" % port)], end_stream=end)
+
+if mode == "settings":
+    s, c = connect()
+    pump(s, c, lambda: "settings" in out, 5)
+elif mode == "drain":
+    # One request done, then the admin drains listeners: a GOAWAY must follow, then the close.
+    s, c = connect()
+    request(c, 1, args[1]); s.sendall(c.data_to_send())
+    pump(s, c, lambda: streams.get(1, {}).get("ended"), 5)
+    urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%s/drain_listeners" % args[0], method="POST"), timeout=5).read()
+    pump(s, c, lambda: out.get("closed", False), 10)
+elif mode == "slow-reader":
+    # Asks for a large body with a 64 KiB window and never opens it further.
+    s, c = connect(window=65535)
+    request(c, 1, args[0]); s.sendall(c.data_to_send())
+    pump(s, c, lambda: False, float(args[1]), ack=False)
+elif mode == "reset":
+    # Receives the response head, then cancels the stream.
+    s, c = connect()
+    request(c, 1, args[0]); s.sendall(c.data_to_send())
+    pump(s, c, lambda: "status" in streams.get(1, {}), 5)
+    c.reset_stream(1, error_code=8); s.sendall(c.data_to_send())
+    time.sleep(0.5)
+elif mode == "silent":
+    # Sends the preface and its SETTINGS, acknowledges the server's, then answers nothing:
+    # the frame types the server sends are reported, and whether it closed.
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    types, buf, deadline = [], b"", time.time() + float(args[0])
+    s.settimeout(0.2)
+    while time.time() < deadline:
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            out["closed"] = True
+            break
+        buf += data
+        while len(buf) >= 9:
+            length = int.from_bytes(buf[0:3], "big")
+            if len(buf) < 9 + length:
+                break
+            t, flags = buf[3], buf[4]
+            if t == 4 and not flags & 1:
+                s.sendall(bytes([0, 0, 0, 4, 1, 0, 0, 0, 0]))
+            types.append(t)
+            buf = buf[9 + length:]
+    out["frame_types"] = types
+out["streams"] = {str(k): v for k, v in streams.items()}
+print(json.dumps(out))
+"""#
+
+    struct Report: Decodable {
+        var events: [String]
+        var closed: Bool?
+        var settings: [String: Int]?
+        var goaway: GoAway?
+        var streams: [String: Stream]?
+        var frame_types: [Int]?
+
+        struct GoAway: Decodable {
+            var error: Int
+            var last_stream: Int
+        }
+
+        struct Stream: Decodable {
+            var status: String?
+            var bytes: Int?
+            var ended: Bool?
+            var reset: Int?
+            var trailers: [String: String]?
+        }
+    }
+
+    static func run(_ mode: String, port: Int, _ arguments: [String] = [], timeout: Double = 30) async throws -> Report {
+        let finished = try await ChildProcess.run("/usr/bin/env", ["python3", "-c", script, mode, String(port)] + arguments,
+                                                  timeout: timeout)
+        guard finished.status == 0, let line = finished.stdout.split(separator: "\n").last else {
+            throw H2ClientError(output: finished.stdout + finished.stderr)
+        }
+        return try JSONDecoder().decode(Report.self, from: Data(line.utf8))
+    }
+
+    struct H2ClientError: Error, CustomStringConvertible {
+        var output: String
+        var description: String { "h2 client failed:\n\(output)" }
+    }
+}
