@@ -15,10 +15,9 @@ final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnectio
     typealias OutboundOut = ByteBuffer
 
     unowned(unsafe) let worker: Worker
-    let listenerName: String
-    private(set) var listener: CompiledListener
-    private(set) var hcm: CompiledHCM
-    private let chainKey: String
+    private var binding: ConnectionManagerBinding
+    var listenerName: String { binding.listenerName }
+    private var hcm: CompiledHCM { binding.hcm }
     private let admission: ListenerConnections
     private let tls: DownstreamTLSInfo?
     private(set) var info: DownstreamConnectionInfo!
@@ -31,10 +30,7 @@ final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnectio
 
     init(worker: Worker, listener: CompiledListener, chain: CompiledFilterChain, hcm: CompiledHCM, tls: DownstreamTLSInfo?) {
         self.worker = worker
-        listenerName = listener.name
-        self.listener = listener
-        self.hcm = hcm
-        chainKey = chain.key
+        binding = ConnectionManagerBinding(listener: listener, chain: chain, hcm: hcm)
         admission = listener.connections
         self.tls = tls
     }
@@ -46,12 +42,7 @@ final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnectio
         worker.tick()
         info = DownstreamConnectionInfo(id: worker.server.nextConnectionID(), remote: context.channel.remoteAddress,
                                         local: context.channel.localAddress, tls: tls)
-        shard.inc(hcm.stats.cxTotal)
-        shard.inc(hcm.stats.cxHTTP2Total)
-        shard.add(hcm.stats.cxActive, 1)
-        shard.add(hcm.stats.cxHTTP2Active, 1)
-        shard.inc(listener.stats.cxTotal)
-        shard.add(listener.stats.cxActive, 1)
+        binding.countOpened(shard, http2: true)
         worker.connections[ObjectIdentifier(self)] = self
     }
 
@@ -61,13 +52,8 @@ final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnectio
 
     func channelInactive(context: ChannelHandlerContext) {
         worker.tick()
-        shard.add(hcm.stats.cxActive, -1)
-        shard.add(hcm.stats.cxHTTP2Active, -1)
-        shard.inc(hcm.stats.cxDestroy)
-        shard.inc(closedLocally || draining ? hcm.stats.cxDestroyLocal : hcm.stats.cxDestroyRemote)
+        binding.countClosed(shard, http2: true, local: closedLocally || draining)
         if activeStreams > 0 { shard.inc(hcm.stats.cxDestroyActiveRq) }
-        shard.add(listener.stats.cxActive, -1)
-        shard.inc(listener.stats.cxDestroy)
         worker.connections[ObjectIdentifier(self)] = nil
         admission.release()
         context.fireChannelInactive()
@@ -103,16 +89,10 @@ final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnectio
     func streamOpened() -> (CompiledListener, CompiledHCM) {
         streamsOpened += 1
         activeStreams += 1
-        if let current = worker.generation.listener(named: listenerName),
-           let next = current === listener ? hcm : current.chain(key: chainKey)?.hcm {
-            listener = current
-            hcm = next
-        } else {
-            drain()  // the listener or its chain left with a reload
-        }
+        if !binding.refresh(on: worker) { drain() }  // the listener or its chain left with a reload
         if let max = hcm.config.maxRequestsPerConnection, streamsOpened >= max { drain() }
         if worker.server.isDraining || worker.server.healthCheckFailed { drain() }
-        return (listener, hcm)
+        return (binding.listener, hcm)
     }
 
     func streamFinished() { activeStreams -= 1 }

@@ -12,12 +12,11 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     typealias OutboundOut = ByteBuffer
 
     unowned(unsafe) let worker: Worker
-    let listenerName: String
-    var listener: CompiledListener
-    /// The connection manager of the filter chain that took this connection.
-    var hcm: CompiledHCM
-    /// That chain's key: each request uses the same chain of the generation current when it arrives.
-    private let chainKey: String
+    /// The listener and connection manager of the filter chain that took this connection.
+    private var binding: ConnectionManagerBinding
+    var listenerName: String { binding.listenerName }
+    var listener: CompiledListener { binding.listener }
+    var hcm: CompiledHCM { binding.hcm }
     /// The listener's connection count this connection was admitted into.
     private let admission: ListenerConnections
     var context: ChannelHandlerContext?
@@ -54,10 +53,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     init(worker: Worker, listener: CompiledListener, chain: CompiledFilterChain, hcm: CompiledHCM, tls: DownstreamTLSInfo? = nil) {
         self.tls = tls
         self.worker = worker
-        listenerName = listener.name
-        self.listener = listener
-        self.hcm = hcm
-        chainKey = chain.key
+        binding = ConnectionManagerBinding(listener: listener, chain: chain, hcm: hcm)
         admission = listener.connections
         parser = HTTP1Parser(role: .server, limits: hcm.limits)
     }
@@ -72,24 +68,14 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         worker.tick()  // the worker may have been quiet: deadlines count from now, not its last read
         info = DownstreamConnectionInfo(id: worker.server.nextConnectionID(), remote: context.channel.remoteAddress,
                                         local: context.channel.localAddress, tls: tls)
-        shard.inc(hcmStats.cxTotal)
-        shard.inc(hcmStats.cxHTTP1Total)
-        shard.add(hcmStats.cxActive, 1)
-        shard.add(hcmStats.cxHTTP1Active, 1)
-        shard.inc(listener.stats.cxTotal)
-        shard.add(listener.stats.cxActive, 1)
+        binding.countOpened(shard, http2: false)
         worker.connections[ObjectIdentifier(self)] = self
         becomeIdle()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         worker.tick()
-        shard.add(hcmStats.cxActive, -1)
-        shard.add(hcmStats.cxHTTP1Active, -1)
-        shard.inc(hcmStats.cxDestroy)
-        shard.inc(closing ? hcmStats.cxDestroyLocal : hcmStats.cxDestroyRemote)
-        shard.add(listener.stats.cxActive, -1)
-        shard.inc(listener.stats.cxDestroy)
+        binding.countClosed(shard, http2: false, local: closing)
         if tunnel { shard.add(hcmStats.cxUpgradesActive, -1) }
         worker.connections[ObjectIdentifier(self)] = nil
         admission.release()
@@ -232,14 +218,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     private func startStream(_ head: consuming RequestHead, endStream: Bool, started: NIODeadline) {
         requests += 1
         // Each request uses the generation current when it arrives (routes update on reload).
-        // The chain is looked up again only when a reload brought a new listener object.
-        if let current = worker.generation.listener(named: listenerName),
-           let next = current === listener ? hcm : current.chain(key: chainKey)?.hcm {
-            listener = current
-            hcm = next
-        } else {
-            closeAfter = true
-        }
+        if !binding.refresh(on: worker) { closeAfter = true }
         if let max = hcm.config.maxRequestsPerConnection, requests >= max { closeAfter = true }
         // Read before the connection manager strips Connection (hop-by-hop) from the head.
         if !head.wantsKeepAlive { closeAfter = true }
