@@ -77,6 +77,16 @@ struct DescriptorTests {
         }
     }
 
+    @Test("a redefined well-known type is refused rather than mis-encoded")
+    func redefinedWellKnownType() throws {
+        let path = NSTemporaryDirectory() + "ferry-grpc-badwkt-\(getpid()).pb"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        _ = try Protoc.run(["protoc", "-I", ".", "--descriptor_set_out=\(path)", "bad_timestamp.proto"])
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let error = #expect(throws: TranscodingError.self) { try DescriptorPool(fileDescriptorSet: bytes) }
+        #expect(error?.message.contains("defines google.protobuf.Timestamp differently") == true)
+    }
+
     @Test("a type defined twice is an error")
     func duplicates() throws {
         let valid = try Protoc.descriptorBytes()

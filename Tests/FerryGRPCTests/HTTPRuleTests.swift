@@ -51,6 +51,8 @@ struct HTTPRuleTests {
         expectMatch("PATCH", "/v1/shelves/3/books/4", "GetAnything", ["shelf": "3", "book": "4"])
         expectMatch("HEAD", "/v1/files/a/b/c", "GetAnything", ["name": "a/b/c"])
         expectMatch("GET", "/v1/files", "GetAnything", ["name": ""])
+        expectMatch("GET", "/v1/shelves/7/books/", "ListBooks", ["shelf": "7"])
+        expectMatch("GET", "/v1/shelves/7/books//", "ListBooks", ["shelf": "7"])
         #expect(config.match(method: "GET", path: "/v1/shelves/1/books/2/3") == nil)
         #expect(config.match(method: "POST", path: "/v1/shelves/1/books/2") == nil)
         #expect(config.match(method: "GET", path: "/v2/books/9") == nil)

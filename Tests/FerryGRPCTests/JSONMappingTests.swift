@@ -63,6 +63,18 @@ struct JSONMappingTests {
         try expectPrints("scalars { f_double: inf }")
     }
 
+    @Test("doubles and floats print their shortest digits in C's %g layout, as protobuf's C++ printer")
+    func floatText() {
+        let doubles: [(Double, String)] = [
+            (0, "0"), (-0.0, "-0"), (100, "100"), (1.5, "1.5"), (0.0001, "0.0001"), (0.00001, "1e-05"), (1e15, "1e+15"),
+            (123456789012345, "123456789012345"), (1234567890123456, "1234567890123456"), (1e17, "1e+17"),
+            (1.2345678901234568e20, "1.2345678901234568e+20"), (-2.5e-300, "-2.5e-300"), (0.1, "0.1"), (1.0 / 3, "0.3333333333333333"),
+        ]
+        for (d, text) in doubles { #expect(NumberText.format(d) == text, "\(d)") }
+        let floats: [(Float, String)] = [(0.1, "0.1"), (16777216, "16777216"), (1e6, "1e+06"), (3.4028235e38, "3.4028235e+38"), (1.0 / 3, "0.33333334")]
+        for (f, text) in floats { #expect(NumberText.format(f) == text, "\(f)") }
+    }
+
     @Test("numbers are accepted as strings, integers in exponent form, 64-bit as numbers")
     func lenientNumbers() throws {
         try expectEncodes("""
@@ -81,6 +93,7 @@ struct JSONMappingTests {
         (#"{"scalars": {"fInt64": " 1"}}"#, "scalars.fInt64"),
         (#"{"scalars": {"fFloat": 1e39}}"#, "scalars.fFloat"),
         (#"{"scalars": {"fDouble": "nan"}}"#, "scalars.fDouble"),
+        (#"{"scalars": {"fDouble": 1e400}}"#, "scalars.fDouble"),
         (#"{"scalars": {"fBool": "true"}}"#, "scalars.fBool"),
         (#"{"scalars": {"fString": 1}}"#, "scalars.fString"),
         (#"{"scalars": {"fBytes": "a"}}"#, "scalars.fBytes"),

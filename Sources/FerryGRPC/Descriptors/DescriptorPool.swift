@@ -51,6 +51,7 @@ public struct DescriptorPool: Sendable {
     }
 
     private func resolve() throws {
+        try checkWellKnownTypes()
         for message in messages.values.sorted(by: { $0.fullName < $1.fullName }) {
             for f in message.fields {
                 switch f.type {

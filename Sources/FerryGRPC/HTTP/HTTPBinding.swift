@@ -66,6 +66,9 @@ struct PathMatcher: Sendable {
                 parts[parts.count - 1] = last[..<colon]
             }
         }
+        // As grpc-httpjson-transcoding: trailing empty segments (a trailing "/") are dropped,
+        // after the verb was looked for.
+        while parts.last?.isEmpty == true { parts.removeLast() }
         var best: (rank: [Int], binding: HTTPBinding)?
         for b in bindings where b.httpMethod == method && b.template.verb == verb {
             guard let rank = Self.rank(b.template.segments, parts) else { continue }

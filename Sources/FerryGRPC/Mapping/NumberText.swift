@@ -90,7 +90,7 @@ enum NumberText {
             // Only JSON's number grammar; Double("inf"), "0x1p3" or " 1" must not pass.
             guard let first = text.utf8.first, first == UInt8(ascii: "-") || (first >= 48 && first <= 57),
                   text.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 43 || $0 == 46 || $0 == 101 || $0 == 69 }),
-                  let d = Double(text) else { return nil }
+                  let d = Double(text), d.isFinite else { return nil }
             return d
         }
     }
