@@ -57,6 +57,10 @@ public struct TranscoderConfig: Sendable {
         let template = try PathTemplate(rule.path)
         let input = try pool.message(method.inputType)
         let output = try pool.message(method.outputType)
+        let bodyType = input.field(named: rule.body).map(\.typeName)
+        for type in [input.fullName, output.fullName, bodyType ?? ""] where type == "google.api.HttpBody" {
+            throw TranscodingError.invalidDescriptor("\(what) uses google.api.HttpBody, which is not supported yet by Ferry")
+        }
         let resolver = FieldPathResolver(pool: pool)
         for v in template.variables {
             _ = try resolver.leaf(v.fieldPath, in: input, what: "path variable {\(v.fieldPath.joined(separator: "."))} of \(what)")
@@ -81,33 +85,57 @@ public struct TranscoderConfig: Sendable {
     /// through and for their responses.
     public func method(grpcPath: String) -> MethodDescriptor? { methodsByPath[grpcPath] }
 
-    /// The request message in wire format: the JSON body (as the binding's `body` says), then
-    /// the path variables, then the query parameters (`a.b=1&r=1&r=2`: nested and repeated
-    /// fields) set on top. An empty body is an empty message.
+    /// The request message in wire format: the path variables and the query parameters
+    /// (`a.b=1&r=1&r=2`: nested and repeated fields), then the JSON body (as the binding's
+    /// `body` says) merged over them, so that as in Envoy a field set by both keeps the body's
+    /// value. An empty body is an empty message. Unknown JSON fields are skipped, as Envoy does.
+    /// A query parameter naming no field throws `.unknownQueryParameter` (unless ignored).
     public func requestMessage(_ match: HTTPMatch, query: String, body: [UInt8]) throws -> [UInt8] {
         let binding = match.binding
         let input = try pool.message(binding.method.inputType)
-        var message = DynamicMessage(input)
-        let converter = JSONToMessage(pool: pool)
-        if !body.isEmpty && binding.body == "*" {
-            message = try converter.message(try JSONParser.parse(body), input, path: "")
-        } else if !body.isEmpty && !binding.body.isEmpty, let field = input.field(named: binding.body) {
-            var oneofs: [Int: String] = [:]
-            try converter.merge(try JSONParser.parse(body), into: &message, field: field, path: field.name, oneofSeen: &oneofs)
-        }
+        var bound = DynamicMessage(input)
         let resolver = FieldPathResolver(pool: pool)
         for v in match.variables {
-            try resolver.assign(v.value, to: v.fieldPath, in: &message, what: "path variable {\(v.fieldPath.joined(separator: "."))}")
+            try resolver.assign(v.value, to: v.fieldPath, in: &bound, what: "path variable {\(v.fieldPath.joined(separator: "."))}")
         }
+        for (name, value, fieldPath) in queryParameters(query) {
+            guard resolver.resolves(fieldPath, in: input) else {
+                if options.ignoreUnknownQueryParameters { continue }
+                throw TranscodingError.unknownQueryParameter(
+                    "query parameter \"\(name)\": \(input.fullName) has no field \(fieldPath.joined(separator: "."))")
+            }
+            try resolver.assign(value, to: fieldPath, in: &bound, what: "query parameter \"\(name)\"")
+        }
+        var fromBody = DynamicMessage(input)
+        let converter = JSONToMessage(pool: pool, ignoreUnknownFields: true)
+        if !body.isEmpty && binding.body == "*" {
+            fromBody = try converter.message(try JSONParser.parse(body), input, path: "")
+        } else if !body.isEmpty && !binding.body.isEmpty, let field = input.field(named: binding.body) {
+            var oneofs: [Int: String] = [:]
+            try converter.merge(try JSONParser.parse(body), into: &fromBody, field: field, path: field.name, oneofSeen: &oneofs)
+        }
+        // Concatenated messages are merged by every protobuf parser: the body's singular
+        // fields win, repeated fields append, nested messages merge.
+        return bound.encoded() + fromBody.encoded()
+    }
+
+    /// Query parameters that name no field of the binding's request message (those in
+    /// `ignored_query_parameters` left out; none with `ignore_unknown_query_parameters`).
+    /// Envoy passes such a request through untranscoded unless it rejects them.
+    public func unknownQueryParameters(_ match: HTTPMatch, query: String) throws -> [String] {
+        if options.ignoreUnknownQueryParameters { return [] }
+        let input = try pool.message(match.binding.method.inputType)
+        let resolver = FieldPathResolver(pool: pool)
+        return queryParameters(query).filter { !resolver.resolves($0.fieldPath, in: input) }.map(\.name)
+    }
+
+    private func queryParameters(_ query: String) -> [(name: String, value: String, fieldPath: [String])] {
         var query = Substring(query)
         if query.first == "?" { query = query.dropFirst() }
-        for (name, value) in URLUnescape.queryParameters(query, plusAsSpace: options.queryParamUnescapePlus) {
-            if options.ignoredQueryParameters.contains(name) { continue }
-            let fieldPath = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            if options.ignoreUnknownQueryParameters && resolver.resolves(fieldPath, in: input) == false { continue }
-            try resolver.assign(value, to: fieldPath, in: &message, what: "query parameter \"\(name)\"")
+        return URLUnescape.queryParameters(query, plusAsSpace: options.queryParamUnescapePlus).compactMap { name, value in
+            if options.ignoredQueryParameters.contains(name) { return nil }
+            return (name, value, name.split(separator: ".", omittingEmptySubsequences: false).map(String.init))
         }
-        return message.encoded()
     }
 
     /// The JSON of a response message, or of its `response_body` field.
@@ -132,9 +160,10 @@ public struct TranscoderConfig: Sendable {
     }
 
     /// Any message of the descriptor set from JSON, in wire format (e.g. each message of a
-    /// client stream).
-    public func message(json: [UInt8], type: String) throws -> [UInt8] {
+    /// client stream). Unknown fields are errors with `strict`, else skipped as Envoy does.
+    public func message(json: [UInt8], type: String, strict: Bool = false) throws -> [UInt8] {
         let type = try pool.message(type)
-        return try JSONToMessage(pool: pool).message(try JSONParser.parse(json), type, path: "").encoded()
+        let converter = JSONToMessage(pool: pool, ignoreUnknownFields: !strict)
+        return try converter.message(try JSONParser.parse(json), type, path: "").encoded()
     }
 }

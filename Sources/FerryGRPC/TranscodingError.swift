@@ -12,6 +12,10 @@ public enum TranscodingError: Error, Equatable, Sendable, CustomStringConvertibl
     case invalidJSON(String)
     /// A path variable or query parameter that does not fit the message.
     case invalidParameter(String)
+    /// A query parameter that names no field of the request message. Envoy passes such a
+    /// request through untranscoded unless `reject_unknown_query_parameters` is set
+    /// (`TranscoderConfig.unknownQueryParameters` finds them before the body arrives).
+    case unknownQueryParameter(String)
     /// The descriptor set or an HTTP rule is unusable (missing type, bad path template).
     case invalidDescriptor(String)
     /// A gRPC frame that cannot be handled (compressed, oversized).
@@ -20,7 +24,7 @@ public enum TranscodingError: Error, Equatable, Sendable, CustomStringConvertibl
     public var message: String {
         switch self {
         case .malformedProtobuf(let m), .malformedJSON(let m), .invalidJSON(let m), .invalidParameter(let m),
-            .invalidDescriptor(let m), .invalidFrame(let m):
+            .unknownQueryParameter(let m), .invalidDescriptor(let m), .invalidFrame(let m):
             return m
         }
     }

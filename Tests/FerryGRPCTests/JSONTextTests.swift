@@ -42,6 +42,16 @@ struct JSONTextTests {
         #expect(JSONWriter.serialize(v).text == #"{"a\"":"x\n\t\u0001é\\","b":[1,null]}"#)
     }
 
+    @Test("escapes what protobuf's C++ printer (Envoy) escapes: <, >, C1 controls, invisible and bidi code points")
+    func escapesLikeEnvoy() {
+        // Expected text taken from Envoy 1.40's transcoder output for the same string.
+        let s = "<>&'=/\u{7F}\u{80}\u{9F}\u{A0}\u{AD}\u{603}\u{604}\u{6DD}\u{70F}\u{17B4}\u{17B6}\u{200F}\u{2010}\u{202E}\u{202F}"
+            + "\u{2060}\u{2064}\u{2065}\u{206A}\u{206F}\u{FEFF}\u{FFF9}\u{FFFB}\u{FFFC}\u{E0001}\u{E0020}\u{E007F}\u{E0080}😀é"
+        let expected = #""\u003c\u003e&'=/\u007f\u0080\u009f\#u{A0}\u00ad\u0603\#u{604}\u06dd\u070f\u17b4\#u{17B6}\u200f\#u{2010}\u202e\#u{202F}"#
+            + #"\u2060\u2064\#u{2065}\u206a\u206f\ufeff\ufff9\ufffb\#u{FFFC}\udb40\udc01\udb40\udc20\udb40\udc7f\#u{E0080}😀é""#
+        #expect(JSONWriter.serialize(.string(s)).text == expected)
+    }
+
     @Test("add_whitespace indents one space per level as protobuf's C++ printer")
     func writesWhitespace() {
         let v = JSONValue.object([("a", .object([("b", .array([.number("1"), .number("2")]))])), ("e", .object([])), ("l", .array([]))])

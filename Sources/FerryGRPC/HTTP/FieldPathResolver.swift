@@ -31,8 +31,16 @@ struct FieldPathResolver {
         throw TranscodingError.invalidDescriptor("\(what): empty field path")
     }
 
+    /// Whether every name of `path` is a field (of the message type the name before it has).
+    /// A path that names fields but cannot take a URL value still resolves: setting it is an
+    /// invalid parameter, not an unknown one.
     func resolves(_ path: [String], in type: MessageDescriptor) -> Bool {
-        (try? leaf(path, in: type, what: "")) != nil
+        var current: MessageDescriptor? = type
+        for name in path {
+            guard let field = current?.field(named: name) else { return false }
+            current = field.type == .message ? pool.messages[field.typeName] : nil
+        }
+        return !path.isEmpty
     }
 
     /// Sets (singular) or appends (repeated) the value at `path`.

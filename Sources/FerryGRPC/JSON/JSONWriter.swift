@@ -56,24 +56,45 @@ public struct JSONWriter {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// Escapes as protobuf's C++ printer (Envoy's output): the JSON-mandated characters, `<`
+    /// and `>`, and the invisible or direction-changing code points of `needsEscape`.
     mutating func writeString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): append("\\\"")
-            case UInt8(ascii: "\\"): append("\\\\")
+        for scalar in s.unicodeScalars {
+            switch scalar.value {
+            case 0x22: append("\\\"")
+            case 0x5C: append("\\\\")
             case 0x08: append("\\b")
             case 0x0C: append("\\f")
             case 0x0A: append("\\n")
             case 0x0D: append("\\r")
             case 0x09: append("\\t")
-            case 0..<0x20:
-                append("\\u00")
-                bytes.append(Self.hex[Int(b >> 4)])
-                bytes.append(Self.hex[Int(b & 15)])
-            default: bytes.append(b)
+            case let v where Self.needsEscape(v):
+                if v > 0xFFFF {
+                    let u = v - 0x10000
+                    appendEscape(0xD800 + (u >> 10))
+                    appendEscape(0xDC00 + (u & 0x3FF))
+                } else {
+                    appendEscape(v)
+                }
+            default: bytes.append(contentsOf: UTF8.encode(scalar)!)
             }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendEscape(_ unit: UInt32) {
+        append("\\u")
+        for shift in [12, 8, 4, 0] { bytes.append(Self.hex[Int(unit >> UInt32(shift) & 15)]) }
+    }
+
+    static func needsEscape(_ v: UInt32) -> Bool {
+        switch v {
+        case 0..<0x20, 0x3C, 0x3E, 0x7F...0x9F, 0xAD, 0x600...0x603, 0x6DD, 0x70F, 0x17B4...0x17B5, 0x200B...0x200F,
+            0x2028...0x202E, 0x2060...0x2064, 0x206A...0x206F, 0xFEFF, 0xFFF9...0xFFFB, 0xE0001, 0xE0020...0xE007F:
+            return true
+        default:
+            return false
+        }
     }
 }

@@ -2,12 +2,17 @@
 /// both the proto and the JSON name of a field are accepted; 64-bit integers as numbers or
 /// strings; floats as numbers, numeric strings or "NaN"/"Infinity"/"-Infinity"; bytes in
 /// standard or URL-safe base64; enums by name or number; `null` leaves a field unset (but is
-/// `NULL_VALUE` for `google.protobuf.Value`). Unknown fields, a field given twice and two
-/// members of one oneof are errors naming the field.
+/// `NULL_VALUE` for `google.protobuf.Value`). Two members of one oneof and a map key given
+/// twice are errors naming the field; a field given twice keeps its last value (repeated
+/// fields append), as in Envoy. Unknown fields are errors naming the field, or skipped with
+/// `ignoreUnknownFields`.
 struct JSONToMessage {
     let pool: DescriptorPool
-    /// Values from a URL (path variables, query parameters): `"true"`/`"false"` are booleans.
+    /// Values from a URL (path variables, query parameters): booleans are also written as
+    /// `t`, `yes`, `1`... (see `urlBool`).
     var fromURL = false
+    /// Skip members that name no field (Envoy's transcoder does so for request bodies).
+    var ignoreUnknownFields = false
 
     func message(_ json: JSONValue, _ type: MessageDescriptor, path: String) throws -> DynamicMessage {
         if let special = try wellKnown(json, type, path: path) { return special }
@@ -15,15 +20,12 @@ struct JSONToMessage {
             throw invalid(path, "expected an object for \(type.fullName), got \(json.kindName)")
         }
         var message = DynamicMessage(type)
-        var seen = Set<Int>()
         var oneofSeen: [Int: String] = [:]
         for (key, value) in members {
             let fieldPath = path.isEmpty ? key : path + "." + key
             guard let field = type.field(named: key) else {
+                if ignoreUnknownFields { continue }
                 throw invalid(fieldPath, "unknown field \"\(key)\" in message \(type.fullName)")
-            }
-            guard seen.insert(field.number).inserted else {
-                throw invalid(fieldPath, "field \(field.name) is given more than once")
             }
             try merge(value, into: &message, field: field, path: fieldPath, oneofSeen: &oneofSeen)
         }
@@ -149,8 +151,9 @@ struct JSONToMessage {
         case .bool:
             switch json {
             case .bool(let b): return .bool(b)
-            case .string("true") where fromURL: return .bool(true)
-            case .string("false") where fromURL: return .bool(false)
+            case .string(let s) where fromURL:
+                guard let b = Self.urlBool(s) else { throw invalid(path, "\"\(s)\" is not a boolean (true or false)") }
+                return .bool(b)
             default: throw invalid(path, "expected true or false, got \(json.kindName)")
             }
         case .float, .double:
@@ -176,6 +179,15 @@ struct JSONToMessage {
             return .unsigned(v)
         case .enum, .message, .group:
             throw invalid(path, "not a scalar field")
+        }
+    }
+
+    /// A boolean in a URL, read as Envoy does (absl's `SimpleAtob`, case-insensitive).
+    static func urlBool(_ s: String) -> Bool? {
+        switch s.lowercased() {
+        case "true", "t", "yes", "y", "1": return true
+        case "false", "f", "no", "n", "0": return false
+        default: return nil
         }
     }
 

@@ -1,6 +1,6 @@
-/// Prints a `DynamicMessage` as JSON following protobuf's canonical proto3 JSON mapping.
-/// Fields come in declaration order, map entries sorted by key, so the same message always
-/// prints the same bytes.
+/// Prints a `DynamicMessage` as JSON following protobuf's canonical proto3 JSON mapping, laid
+/// out as Envoy prints it: fields in declaration order, map entries in wire order. The same
+/// bytes always print the same JSON.
 struct MessageToJSON {
     let pool: DescriptorPool
     let options: JSONPrintOptions
@@ -56,16 +56,18 @@ struct MessageToJSON {
         guard let keyField = entryType.field(number: 1), let valueField = entryType.field(number: 2) else {
             throw TranscodingError.invalidDescriptor("map entry \(entryType.fullName) lacks key or value")
         }
-        // Last entry of a key wins, as when parsing a map from the wire.
-        var byKey: [MapKey: JSONValue] = [:]
+        // Keys print in the order they first came on the wire (as Envoy prints them); the last
+        // entry of a key gives its value, as when parsing a map.
+        var order: [String] = []
+        var byKey: [String: JSONValue] = [:]
         for case .message(let entry) in entries {
-            let key = MapKey(entry.value(1) ?? keyField.defaultValue)
+            let key = mapKeyText(entry.value(1) ?? keyField.defaultValue)
             let value = try entry.value(2) ?? (valueField.type == .message
                                            ? .message(DynamicMessage(try pool.message(valueField.typeName)))
                                            : valueField.defaultValue)
-            byKey[key] = try valueJSON(value, valueField)
+            if byKey.updateValue(try valueJSON(value, valueField), forKey: key) == nil { order.append(key) }
         }
-        return .object(byKey.keys.sorted().map { ($0.text, byKey[$0]!) })
+        return .object(order.map { ($0, byKey[$0]!) })
     }
 
     func valueJSON(_ value: ProtoValue, _ field: FieldDescriptor) throws -> JSONValue {
@@ -96,25 +98,13 @@ struct MessageToJSON {
     }
 }
 
-/// A map key, ordered numerically for integer keys and by UTF-8 bytes for strings.
-struct MapKey: Hashable, Comparable {
-    let text: String
-    let number: Int64?
-    let unsignedNumber: UInt64?
-
-    init(_ value: ProtoValue) {
-        switch value {
-        case .signed(let i): (text, number, unsignedNumber) = (String(i), i, nil)
-        case .unsigned(let u): (text, number, unsignedNumber) = (String(u), nil, u)
-        case .bool(let b): (text, number, unsignedNumber) = (b ? "true" : "false", b ? 1 : 0, nil)
-        case .string(let s): (text, number, unsignedNumber) = (s, nil, nil)
-        default: (text, number, unsignedNumber) = ("", nil, nil)
-        }
-    }
-
-    static func < (a: MapKey, b: MapKey) -> Bool {
-        if let x = a.number, let y = b.number { return x < y }
-        if let x = a.unsignedNumber, let y = b.unsignedNumber { return x < y }
-        return a.text.utf8.lexicographicallyPrecedes(b.text.utf8)
+/// The JSON object key of a map entry's key.
+func mapKeyText(_ value: ProtoValue) -> String {
+    switch value {
+    case .signed(let i): return String(i)
+    case .unsigned(let u): return String(u)
+    case .bool(let b): return b ? "true" : "false"
+    case .string(let s): return s
+    default: return ""
     }
 }

@@ -1,6 +1,14 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Number conversions of the proto3 JSON mapping that must be exact: integers from JSON
 /// number or string text (`"1e3"` and `1.0` are integers, `1.5` is not), and the shortest
-/// round-trip text of floats and doubles in the layout of C's `%g` (as protobuf prints them).
+/// text of floats and doubles as protobuf's C++ printer writes them (C's `%g`).
 enum NumberText {
     /// Parses an integer written as a JSON number (optionally with fraction and exponent).
     /// Returns nil when the text is not a number, not integral or out of `Int64`/`UInt64`
@@ -95,45 +103,25 @@ enum NumberText {
         }
     }
 
-    static func format(_ d: Double) -> String { layout(d.description, precision: 15, longPrecision: 17) }
-    static func format(_ f: Float) -> String { layout(f.description, precision: 6, longPrecision: 9) }
+    /// A double as protobuf's C++ printer writes it (Envoy's output): `%.15g`, or `%.17g` when
+    /// 15 digits do not round-trip.
+    static func format(_ d: Double) -> String {
+        let short = printf(d, precision: 15)
+        return Double(short) == d ? short : printf(d, precision: 17)
+    }
 
-    /// Lays Swift's shortest round-trip digits out as `%.{P}g` would: plain notation when the
-    /// decimal exponent is in [-4, P), else `d.ddde±XX`.
-    private static func layout(_ swiftText: String, precision: Int, longPrecision: Int) -> String {
-        var text = Substring(swiftText)
-        var sign = ""
-        if text.first == "-" {
-            sign = "-"
-            text = text.dropFirst()
+    /// A float as protobuf's C++ printer writes it: `%.6g`, or `%.9g` when 6 digits do not
+    /// round-trip.
+    static func format(_ f: Float) -> String {
+        let short = printf(Double(f), precision: 6)
+        return Float(short) == f ? short : printf(Double(f), precision: 9)
+    }
+
+    private static func printf(_ value: Double, precision: Int) -> String {
+        var buffer = [CChar](repeating: 0, count: 48)
+        let count = withVaList([value]) { args in
+            vsnprintf(&buffer, buffer.count, "%.\(precision)g", args)
         }
-        var mantissa = text
-        var exponent = 0
-        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
-            mantissa = text[..<e]
-            exponent = Int(text[text.index(after: e)...]) ?? 0
-        }
-        let parts = mantissa.split(separator: ".", omittingEmptySubsequences: false)
-        let intPart = String(parts[0])
-        let fracPart = parts.count > 1 ? String(parts[1]) : ""
-        var digits = Array(intPart + fracPart)
-        var pointExp = intPart.count + exponent  // value = 0.digits × 10^pointExp
-        while digits.first == "0" && digits.count > 1 {
-            digits.removeFirst()
-            pointExp -= 1
-        }
-        while digits.last == "0" && digits.count > 1 { digits.removeLast() }
-        if digits == ["0"] { return sign + "0" }
-        let exp10 = pointExp - 1  // scientific exponent
-        let p = digits.count <= precision ? precision : longPrecision
-        if exp10 < -4 || exp10 >= p {
-            var s = sign + String(digits[0])
-            if digits.count > 1 { s += "." + String(digits[1...]) }
-            let absExp = abs(exp10)
-            return s + (exp10 < 0 ? "e-" : "e+") + (absExp < 10 ? "0" : "") + String(absExp)
-        }
-        if exp10 < 0 { return sign + "0." + String(repeating: "0", count: -exp10 - 1) + String(digits) }
-        if digits.count <= exp10 + 1 { return sign + String(digits) + String(repeating: "0", count: exp10 + 1 - digits.count) }
-        return sign + String(digits[...exp10]) + "." + String(digits[(exp10 + 1)...])
+        return String(decoding: buffer.prefix(Int(max(0, count))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

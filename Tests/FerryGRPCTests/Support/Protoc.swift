@@ -89,15 +89,29 @@ enum Protoc {
 }
 
 extension JSONValue {
-    /// For comparing JSON from two printers: object members sorted by key, numbers compared
-    /// by value (`1e+20` and `100000000000000000000` are the same double).
+    /// For comparing JSON from two printers: object members sorted by key, numbers by value.
+    /// Float fields print with 9 digits in C++ (Envoy) and shortest in Python, so numbers that
+    /// are the same float count as equal (`3.40282347e+38` and `3.4028235e+38`).
     var normalized: JSONValue {
         switch self {
         case .object(let members):
             return .object(members.map { ($0.key, $0.value.normalized) }.sorted { $0.key < $1.key })
         case .array(let elements): return .array(elements.map(\.normalized))
-        case .number(let text): return .number(Double(text).map { "\($0)" } ?? text)
         default: return self
+        }
+    }
+
+    func sameJSON(as other: JSONValue) -> Bool {
+        switch (normalized, other.normalized) {
+        case (.object(let a), .object(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value.sameJSON(as: $1.value) }
+        case (.array(let a), .array(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.sameJSON(as: $1) }
+        case (.number(let a), .number(let b)):
+            guard let x = Double(a), let y = Double(b) else { return a == b }
+            return x == y || (x.isNaN && y.isNaN) || Float(x) == Float(y)
+        case (let a, let b):
+            return a == b
         }
     }
 }
