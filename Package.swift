@@ -85,7 +85,7 @@ let package = Package(
         ),
         .testTarget(name: "FerryConfigTests", dependencies: ["FerryConfig"]),
         .testTarget(name: "FerryPolicyTests", dependencies: ["FerryPolicy"]),
-        .testTarget(name: "FerryGRPCTests", dependencies: ["FerryGRPC"], exclude: ["Fixtures"]),
+        .testTarget(name: "FerryGRPCTests", dependencies: ["FerryGRPC", "FerryTestKit"], exclude: ["Fixtures"]),
         .testTarget(name: "FerryTelemetryTests", dependencies: ["FerryTelemetry", "FerryConfig"]),
         .testTarget(
             name: "FerryProxyTests",

@@ -76,7 +76,7 @@ struct WellKnownTypeTests {
                 values { list_value { } } values { struct_value { } } } } } } } } }
             value { null_value: NULL_VALUE } list_value { values { bool_value: false } }
             values { number_value: 1 } values { null_value: NULL_VALUE } value_map { key: "k" value { string_value: "v" } }
-            """)
+            """, exactBytes: false)  // "nullValue": null is written as 0, as Envoy writes it
         try mapping.expectPrints("""
             struct { fields { key: "n" value { number_value: 1.5 } } fields { key: "z" value { null_value: NULL_VALUE } }
               fields { key: "o" value { struct_value { fields { key: "l" value { list_value { values { string_value: "a" } } } } } } } }

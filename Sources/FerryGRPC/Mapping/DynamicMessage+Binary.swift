@@ -1,6 +1,6 @@
 /// Binary wire format of a `DynamicMessage`. Encoding writes fields in number order (so the
-/// output is deterministic), repeated scalars packed as the descriptor says, and leaves out
-/// implicit-presence fields that hold their default. Decoding accepts packed and unpacked
+/// output is deterministic), repeated scalars packed as the descriptor says, and every field
+/// that was set, even to its default (as Envoy's transcoder writes what the JSON gave). Decoding accepts packed and unpacked
 /// repeated scalars alike, merges repeated occurrences of a singular message field, keeps the
 /// last occurrence of a singular scalar and skips unknown fields (and known fields with an
 /// unexpected wire type, as protobuf does).
@@ -96,7 +96,6 @@ extension DynamicMessage {
                 continue
             }
             for v in list {
-                if !field.isRepeated && !field.hasExplicitPresence && field.isDefault(v) { continue }
                 w.writeTag(number, field.type.wireType)
                 if case .message(let m) = v {
                     w.writeLengthDelimited(m.encoded())

@@ -61,13 +61,4 @@ extension FieldDescriptor {
         case .message, .group: return .bytes([])  // never used: message fields have presence
         }
     }
-
-    func isDefault(_ value: ProtoValue) -> Bool {
-        switch value {
-        case .float(let f): return f == 0 && f.sign == .plus
-        case .double(let d): return d == 0 && d.sign == .plus
-        case .message: return false
-        default: return value == defaultValue
-        }
-    }
 }

@@ -40,8 +40,8 @@ extension JSONToMessage {
         default:
             guard WellKnown.wrappers.contains(name) else { return nil }
             guard let field = type.field(number: 1) else { throw malformedWellKnown(name) }
-            // A wrapper is its value, even the default (it has presence through the wrapper).
-            guard let v = try singular(json, field, path: path) else { return message }
+            // The wrapper is present even when its value is the default, which stays off the wire.
+            guard let v = try singular(json, field, path: path), !Self.isZero(v) else { return message }
             message.values[1] = [v]
         }
         return message
@@ -116,9 +116,26 @@ extension JSONToMessage {
         return out
     }
 
+    /// Sets a field of a well-known type built here; zeros stay off the wire, as protobuf's
+    /// serializers leave them.
     private func setField(_ message: inout DynamicMessage, _ number: Int, _ value: ProtoValue) throws {
         guard let field = message.descriptor.field(number: number) else { throw malformedWellKnown(message.descriptor.fullName) }
+        if Self.isZero(value) { return }
         message.set(field, value)
+    }
+
+    static func isZero(_ value: ProtoValue) -> Bool {
+        switch value {
+        case .signed(let i): return i == 0
+        case .unsigned(let u): return u == 0
+        case .float(let f): return f == 0 && f.sign == .plus
+        case .double(let d): return d == 0 && d.sign == .plus
+        case .bool(let b): return !b
+        case .string(let s): return s.isEmpty
+        case .bytes(let b): return b.isEmpty
+        case .enumNumber(let n): return n == 0
+        case .message: return false
+        }
     }
 
     func malformedWellKnown(_ name: String) -> TranscodingError {

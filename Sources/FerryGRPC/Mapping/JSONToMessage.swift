@@ -160,7 +160,8 @@ struct JSONToMessage {
             let text = try numberText(json, path: path)
             guard let d = NumberText.double(text) else { throw invalid(path, "\"\(text)\" is not a number") }
             if type == .double { return .double(d) }
-            guard !d.isFinite || abs(d) <= Double(Float.greatestFiniteMagnitude) else {
+            // Values that round to the largest float are in range (3.4028235e38 is).
+            guard !d.isFinite || Float(d).isFinite else {
                 throw invalid(path, "\(text) is out of range for float")
             }
             return .float(Float(d))

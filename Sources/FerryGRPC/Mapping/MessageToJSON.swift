@@ -1,6 +1,7 @@
-/// Prints a `DynamicMessage` as JSON following protobuf's canonical proto3 JSON mapping, laid
-/// out as Envoy prints it: fields in declaration order, map entries in wire order. The same
-/// bytes always print the same JSON.
+/// Prints a `DynamicMessage` as JSON following protobuf's canonical proto3 JSON mapping, as
+/// Envoy's transcoder prints it: fields in declaration order, map entries in wire order, and
+/// every field that is on the wire, even one holding its default (Envoy renders the wire, not
+/// a parsed message). The same bytes always print the same JSON.
 struct MessageToJSON {
     let pool: DescriptorPool
     let options: JSONPrintOptions
@@ -35,7 +36,6 @@ struct MessageToJSON {
             guard options.alwaysPrintPrimitiveFields, !field.hasExplicitPresence else { return nil }
             return try valueJSON(field.defaultValue, field)
         }
-        if !field.hasExplicitPresence && field.isDefault(v) && !options.alwaysPrintPrimitiveFields { return nil }
         return try valueJSON(v, field)
     }
 
