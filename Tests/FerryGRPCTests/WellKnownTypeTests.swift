@@ -132,6 +132,28 @@ struct WellKnownTypeTests {
         #expect(try config.message(json: printed.bytes, type: "ferry.test.Kitchen") == outer.bytes)
     }
 
+    @Test("Anys nested deeper than five print as an error, not a deep recursion")
+    func anyNesting() throws {
+        func wrapped(_ levels: Int) -> [UInt8] {
+            var inner: [UInt8] = []
+            var url = "type.googleapis.com/google.protobuf.Empty"
+            for _ in 0..<levels {
+                var w = WireWriter()
+                w.writeTag(1, .lengthDelimited); w.writeLengthDelimited(url)
+                w.writeTag(2, .lengthDelimited); w.writeLengthDelimited(inner)
+                inner = w.bytes
+                url = "type.googleapis.com/google.protobuf.Any"
+            }
+            var outer = WireWriter()
+            outer.writeTag(27, .lengthDelimited); outer.writeLengthDelimited(inner)
+            return outer.bytes
+        }
+        let five = try config.json(message: wrapped(5), type: "ferry.test.Kitchen").text
+        #expect(five.components(separatedBy: "@type").count == 6)
+        let error = #expect(throws: TranscodingError.self) { try config.json(message: wrapped(7), type: "ferry.test.Kitchen") }
+        #expect(error?.message.contains("nested deeper than 5") == true)
+    }
+
     @Test("Any errors name the problem", arguments: [
         (#"{"any": {"id": 1}}"#, "@type"),
         (#"{"any": {"@type": "type.googleapis.com/nope.Missing"}}"#, "nope.Missing"),

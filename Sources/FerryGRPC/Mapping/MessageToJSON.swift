@@ -5,10 +5,11 @@
 struct MessageToJSON {
     let pool: DescriptorPool
     let options: JSONPrintOptions
-    /// How many `Any` values enclose this one; each decodes its own bytes, so the nesting
-    /// limit of the binary decoder does not bound them.
+    /// How many `Any` values enclose this one. Each decodes its own bytes with the binary
+    /// decoder's nesting limit (100), so this bounds the printer's recursion (and stack) at
+    /// `maxAnyDepth` × 100 messages.
     var anyDepth = 0
-    static let maxAnyDepth = 20
+    static let maxAnyDepth = 5
 
     func json(_ message: DynamicMessage) throws -> JSONValue {
         if let special = try wellKnown(message) { return special }
