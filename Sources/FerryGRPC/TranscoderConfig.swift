@@ -2,16 +2,21 @@
 /// config from a `FileDescriptorSet` and the served services, then used per request:
 ///
 ///     let config = try TranscoderConfig(descriptorSet: bytes, services: ["bookstore.Bookstore"])
+///     // Request headers:
 ///     guard let match = config.match(method: "GET", path: "/v1/shelves/1/books") else { /* pass through */ }
-///     let grpcRequest = try config.requestMessage(match, query: "page_size=10", body: [])
-///     // ... call match.binding.method.grpcPath upstream, then:
+///     if try !config.unknownQueryParameters(match, query: query).isEmpty { /* pass through, as Envoy */ }
+///     // Whole body:
+///     let grpcRequest = try config.requestMessage(match, query: query, body: body)
+///     // ... send GRPCFrame.encode(grpcRequest) to match.binding.method.grpcPath, then for each
+///     // message out of a GRPCFrameDecoder:
 ///     let json = try config.responseJSON(message: grpcResponse, binding: match.binding)
 ///
 /// Building checks everything that can be checked without a request: every service exists,
 /// every path template parses, every path variable, `body` and `response_body` names a field,
 /// no two bindings have the same pattern. Errors are `TranscodingError.invalidDescriptor`.
-/// Per-request errors are `.malformedJSON`, `.invalidJSON` or `.invalidParameter`, with a
-/// message meant for the body of a 400 response. The value is immutable and `Sendable`.
+/// Per-request errors are `.malformedJSON`, `.invalidJSON`, `.invalidParameter` or
+/// `.unknownQueryParameter`, with a message meant for the body of a 400 response. The value is
+/// immutable and `Sendable`: build it once per config generation and share it between loops.
 public struct TranscoderConfig: Sendable {
     public let pool: DescriptorPool
     public let options: TranscoderOptions
