@@ -98,6 +98,9 @@ public struct TranscoderConfig: Sendable {
     public func requestMessage(_ match: HTTPMatch, query: String, body: [UInt8]) throws -> [UInt8] {
         let binding = match.binding
         let input = try pool.message(binding.method.inputType)
+        if let name = match.malformedVariables.first {
+            throw TranscodingError.invalidParameter("path variable {\(name)} is not UTF-8 after percent-decoding")
+        }
         var bound = DynamicMessage(input)
         let resolver = FieldPathResolver(pool: pool)
         for v in match.variables {
@@ -108,6 +111,9 @@ public struct TranscoderConfig: Sendable {
                 if options.ignoreUnknownQueryParameters { continue }
                 throw TranscodingError.unknownQueryParameter(
                     "query parameter \"\(name)\": \(input.fullName) has no field \(fieldPath.joined(separator: "."))")
+            }
+            guard let value else {
+                throw TranscodingError.invalidParameter("query parameter \"\(name)\" is not UTF-8 after percent-decoding")
             }
             try resolver.assign(value, to: fieldPath, in: &bound, what: "query parameter \"\(name)\"")
         }
@@ -134,10 +140,13 @@ public struct TranscoderConfig: Sendable {
         return queryParameters(query).filter { !resolver.resolves($0.fieldPath, in: input) }.map(\.name)
     }
 
-    private func queryParameters(_ query: String) -> [(name: String, value: String, fieldPath: [String])] {
+    /// Decoded query parameters but the ignored ones; a name or value that is not UTF-8 after
+    /// decoding has a nil value (and a name with U+FFFD where the bad bytes were).
+    private func queryParameters(_ query: String) -> [(name: String, value: String?, fieldPath: [String])] {
         var query = Substring(query)
         if query.first == "?" { query = query.dropFirst() }
         return URLUnescape.queryParameters(query, plusAsSpace: options.queryParamUnescapePlus).compactMap { name, value in
+            guard let name else { return ("\u{FFFD}", nil, []) }
             if options.ignoredQueryParameters.contains(name) { return nil }
             return (name, value, name.split(separator: ".", omittingEmptySubsequences: false).map(String.init))
         }

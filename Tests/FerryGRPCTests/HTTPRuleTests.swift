@@ -150,6 +150,19 @@ struct HTTPRuleTests {
         if case .unknownQueryParameter? = error {} else { Issue.record("expected unknownQueryParameter, got \(String(describing: error))") }
     }
 
+    @Test("percent-decoded values that are not UTF-8 are refused (Envoy forwards them into string fields)")
+    func invalidUTF8() throws {
+        let query = try #require(config.match(method: "GET", path: "/v1/shelves/5/books/6"))
+        let error = #expect(throws: TranscodingError.self) { try config.requestMessage(query, query: "name=%FF", body: []) }
+        #expect(error == .invalidParameter("query parameter \"name\" is not UTF-8 after percent-decoding"))
+        #expect(try config.unknownQueryParameters(query, query: "%FF=1") == ["\u{FFFD}"])
+        let path = try #require(config.match(method: "GET", path: "/v1/publishers/%C3/books/x"))
+        #expect(path.malformedVariables == ["name"] && path.variables.isEmpty)
+        #expect(throws: TranscodingError.invalidParameter("path variable {name} is not UTF-8 after percent-decoding")) {
+            try config.requestMessage(path, query: "", body: [])
+        }
+    }
+
     @Test("booleans in URLs are read as Envoy reads them")
     func urlBooleans() throws {
         for (text, value) in [("true", true), ("T", true), ("yes", true), ("Y", true), ("1", true),

@@ -16,6 +16,9 @@ public struct HTTPBinding: Sendable {
 public struct HTTPMatch: Sendable {
     public let binding: HTTPBinding
     public let variables: [(fieldPath: [String], value: String)]
+    /// Variables whose percent-decoded bytes are not UTF-8 (left out of `variables`);
+    /// `requestMessage` refuses the request for them.
+    public let malformedVariables: [String]
 }
 
 /// Finds the binding for an HTTP method and path. Among templates that match, the most
@@ -75,7 +78,12 @@ struct PathMatcher: Sendable {
             if best == nil || rank.lexicographicallyPrecedes(best!.rank) { best = (rank, b) }
         }
         guard let binding = best?.binding else { return nil }
-        return HTTPMatch(binding: binding, variables: variables(binding.template, parts))
+        var captured: [(fieldPath: [String], value: String)] = []
+        var malformed: [String] = []
+        for (fieldPath, value) in variables(binding.template, parts) {
+            if let value { captured.append((fieldPath, value)) } else { malformed.append(fieldPath.joined(separator: ".")) }
+        }
+        return HTTPMatch(binding: binding, variables: captured, malformedVariables: malformed)
     }
 
     /// Per segment 0 for a literal, 1 for `*`, 2 for `**`; nil when the template does not match.
@@ -97,14 +105,15 @@ struct PathMatcher: Sendable {
         return parts.count == segments.count ? rank : nil
     }
 
-    private func variables(_ t: PathTemplate, _ parts: [Substring]) -> [(fieldPath: [String], value: String)] {
+    private func variables(_ t: PathTemplate, _ parts: [Substring]) -> [(fieldPath: [String], value: String?)] {
         t.variables.map { v in
             let takesRest = v.end == t.segments.count && t.segments.last == .multiWildcard
             let end = takesRest ? parts.count : v.end
             let slice = v.start < end ? parts[v.start..<end] : []
             // grpc-httpjson-transcoding: a multi-segment value keeps reserved characters encoded.
             let spec = (end - v.start > 1 || takesRest) ? unescapeSpec : .allCharacters
-            return (v.fieldPath, slice.map { URLUnescape.unescape($0, spec: spec) }.joined(separator: "/"))
+            let decoded = slice.map { URLUnescape.unescape($0, spec: spec) }
+            return (v.fieldPath, decoded.contains(nil) ? nil : decoded.map { $0! }.joined(separator: "/"))
         }
     }
 }

@@ -13,9 +13,10 @@ enum URLUnescape {
     private static let reserved: Set<UInt8> = Set(":/?#[]@!$&'()*+,;=".utf8)
 
     /// Percent-decodes `text` as grpc-httpjson-transcoding does: a `%` not followed by two hex
-    /// digits stays as it is; with `plusAsSpace`, `+` becomes a space. Decoded bytes that are
-    /// not valid UTF-8 are replaced (the field is a string).
-    static func unescape(_ text: Substring, spec: URLUnescapeSpec, plusAsSpace: Bool = false) -> String {
+    /// digits stays as it is; with `plusAsSpace`, `+` becomes a space. Nil when the decoded
+    /// bytes are not UTF-8 (Envoy would forward them into a string field, which the upstream
+    /// must then reject; Ferry answers 400 instead).
+    static func unescape(_ text: Substring, spec: URLUnescapeSpec, plusAsSpace: Bool = false) -> String? {
         let bytes = Array(text.utf8)
         guard bytes.contains(UInt8(ascii: "%")) || (plusAsSpace && bytes.contains(UInt8(ascii: "+"))) else {
             return String(text)
@@ -45,7 +46,7 @@ enum URLUnescape {
             out.append(b)
             i += 1
         }
-        return String(decoding: out, as: UTF8.self)
+        return String(validating: out, as: UTF8.self)
     }
 
     private static func keep(_ decoded: UInt8, spec: URLUnescapeSpec) -> Bool {
@@ -65,10 +66,10 @@ enum URLUnescape {
         }
     }
 
-    /// Splits a query string into decoded (name, value) pairs. As Envoy, a parameter without
-    /// `=` or with an empty name is ignored.
-    static func queryParameters(_ query: Substring, plusAsSpace: Bool) -> [(name: String, value: String)] {
-        var out: [(name: String, value: String)] = []
+    /// Splits a query string into decoded (name, value) pairs; a part that does not decode to
+    /// UTF-8 is nil. As Envoy, a parameter without `=` or with an empty name is ignored.
+    static func queryParameters(_ query: Substring, plusAsSpace: Bool) -> [(name: String?, value: String?)] {
+        var out: [(name: String?, value: String?)] = []
         for part in query.split(separator: "&", omittingEmptySubsequences: true) {
             guard let eq = part.firstIndex(of: "="), eq != part.startIndex else { continue }
             let name = unescape(part[..<eq], spec: .allCharacters)
