@@ -23,36 +23,15 @@ struct EnvoyDifferentialTests {
     }
 
     static func envoyYAML(descriptor: String, upstreamPort: Int, printOptions: String) -> String {
-        """
-        admin: {address: {socket_address: {address: 127.0.0.1, port_value: 0}}}
-        static_resources:
-          listeners:
-          - name: ingress
-            address: {socket_address: {address: 127.0.0.1, port_value: 0}}
-            filter_chains:
-            - filters:
-              - name: envoy.filters.network.http_connection_manager
-                typed_config:
-                  "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-                  stat_prefix: t
-                  route_config:
-                    virtual_hosts: [{name: all, domains: ["*"], routes: [{match: {prefix: "/"}, route: {cluster: up}}]}]
-                  http_filters:
-                  - name: envoy.filters.http.grpc_json_transcoder
-                    typed_config:
-                      "@type": type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder
-                      proto_descriptor: \(descriptor)
-                      services: [ferry.test.Bookstore]
-                      print_options: {\(printOptions)}
-                  - name: envoy.filters.http.router
-                    typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-          clusters:
-          - name: up
-            type: STATIC
-            load_assignment:
-              cluster_name: up
-              endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: \(upstreamPort)}}}}]}]
-        """
+        TestConfig.bootstrap(routes: "- match: {prefix: \"/\"}\n  route: {cluster: up}", clusters: [("up", [upstreamPort])],
+                             httpFilters: """
+            - name: envoy.filters.http.grpc_json_transcoder
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder
+                proto_descriptor: \(descriptor)
+                services: [ferry.test.Bookstore]
+                print_options: {\(printOptions)}
+            """)
     }
 
     struct Reply {
@@ -96,7 +75,7 @@ struct EnvoyDifferentialTests {
             }
             try #require(upstreamPort != 0, "upstream did not start: \(upstream.stderr)")
             let yaml = envoyYAML(descriptor: path, upstreamPort: upstreamPort, printOptions: printOptions)
-            try await EnvoyProcess.with(yaml: yaml) { envoy in try await body(envoy.port(of: "ingress"), config) }
+            try await EnvoyProcess.with(yaml: yaml) { envoy in try await body(envoy.port(of: "main"), config) }
         }
     }
 
