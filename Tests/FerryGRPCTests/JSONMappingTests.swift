@@ -212,6 +212,36 @@ struct JSONMappingTests {
         #expect(pretty.text == "{\n \"id\": \"1\",\n \"tags\": [\n  \"a\"\n ]\n}\n")
     }
 
+    @Test("mutated JSON bodies and query strings never crash the request builder")
+    func fuzzRequests() throws {
+        let match = try #require(config.match(method: "POST", path: "/v1/kitchen"))
+        let get = try #require(config.match(method: "GET", path: "/v1/shelves/1/books/2"))
+        let seed = Array(#"{"scalars":{"fInt64":"-5","fFloat":1.5,"fBytes":"AQ==","fEnum":"RED"},"strMap":{"a":1},"intMap":{"-1":"x"},"timestamp":"2001-01-01T00:00:00Z","duration":"1.5s","fieldMask":"a.b","struct":{"k":[1,null,{"z":true}]},"any":{"@type":"type.googleapis.com/ferry.test.Book","id":"1"},"wInt32":3,"repeated":{"rInt32":[1,2],"rMessage":[{}]}}"#.utf8)
+        let querySeed = Array("name=a%20b&ids=1&ids=2&filter.pages=3&filter.published=2001-01-01T00:00:00Z&color=RED&include_reviews=t".utf8)
+        let alphabet = Array(#"{}[]":,0123456789-.eE tfnrul"\%&=+"#.utf8)
+        var rng = SplitMix(seed: 99)
+        var accepted = 0
+        for i in 0..<3000 {
+            var bytes = i % 2 == 0 ? seed : querySeed
+            for _ in 0..<(1 + Int(rng.next() % 3)) {
+                let at = Int(rng.next() % UInt64(bytes.count))
+                let b = alphabet[Int(rng.next() % UInt64(alphabet.count))]
+                if rng.next() % 2 == 0 { bytes[at] = b } else { bytes.insert(b, at: at) }
+            }
+            do {
+                if i % 2 == 0 {
+                    _ = try config.requestMessage(match, query: "", body: bytes)
+                } else {
+                    _ = try config.requestMessage(get, query: bytes.text, body: [])
+                }
+                accepted += 1
+            } catch let error as TranscodingError {
+                #expect(!error.message.isEmpty)
+            }
+        }
+        #expect(accepted > 100 && accepted < 2900, "accepted \(accepted)")
+    }
+
     @Test("output is deterministic: the same message prints the same bytes")
     func deterministic() throws {
         let bytes = try Protoc.encode("ferry.test.Kitchen", Self.collectionsText + Self.allScalarsText)
