@@ -57,7 +57,7 @@ struct EnvoyDifferentialTests {
     }
 
     /// Runs Envoy (with `printOptions`) and the upstream around `body`.
-    static func withEnvoy(printOptions: String = "",
+    static func withEnvoy(printOptions: String = "", stream: [[UInt8]] = [],
                           _ body: @escaping (_ port: Int, _ config: TranscoderConfig) async throws -> Void) async throws {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("ferry-grpc-diff-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -67,7 +67,8 @@ struct EnvoyDifferentialTests {
         options.printOptions = parse(printOptions)
         let config = try TranscoderConfig(descriptorSet: bytes, services: ["ferry.test.Bookstore"], options: options)
         let python = try #require(ChildProcess.which("python3"))
-        try await ChildProcess.with(python, [Protoc.fixtures + "/grpc_upstream.py"]) { upstream in
+        let hex = stream.map { $0.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() }
+        try await ChildProcess.with(python, [Protoc.fixtures + "/grpc_upstream.py"] + hex) { upstream in
             var upstreamPort = 0
             for _ in 0..<200 where upstreamPort == 0 {
                 upstreamPort = Int(upstream.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
@@ -85,6 +86,8 @@ struct EnvoyDifferentialTests {
         o.alwaysPrintPrimitiveFields = printOptions.contains("always_print_primitive_fields: true")
         o.alwaysPrintEnumsAsInts = printOptions.contains("always_print_enums_as_ints: true")
         o.preserveProtoFieldNames = printOptions.contains("preserve_proto_field_names: true")
+        o.streamNewlineDelimited = printOptions.contains("stream_newline_delimited: true")
+        o.streamSSEStyleDelimited = printOptions.contains("stream_sse_style_delimited: true")
         return o
     }
 
@@ -104,7 +107,6 @@ struct EnvoyDifferentialTests {
         ("GET", "/v1/files/x/latest/y", ""),
         ("GET", "/v1/files", ""),
         ("GET", "/nothing/here", ""),
-        ("GET", "/v1/shelves/7/books:stream", ""),
         ("GET", "/v1/shelves/7/books:unregistered", ""),
         ("GET", "/v1/files/a/b:peek", ""),
         ("GET", "/v1/shelves/5/%62ooks/6", ""),
@@ -185,6 +187,23 @@ struct EnvoyDifferentialTests {
                 let ours = try config.responseJSON(message: message, binding: match.binding)
                 #expect(ours.text == envoy.body.text, "\(body)")
             }
+        }
+    }
+
+    @Test("server streams: Envoy's bytes are JSONStreamWriter's", arguments: [
+        "", "add_whitespace: true", "stream_newline_delimited: true", "stream_sse_style_delimited: true",
+        "add_whitespace: true, stream_newline_delimited: true",
+    ])
+    func streamsMatchEnvoy(printOptions: String) async throws {
+        let books = try ["id: 1 name: \"n\" color: RED", "id: 2", ""].map { try Protoc.encode("ferry.test.Book", $0) }
+        try await Self.withEnvoy(printOptions: printOptions, stream: books) { port, config in
+            let envoy = try Self.send(port: port, "GET", "/v1/shelves/7/books:stream", "")
+            let match = try #require(config.match(method: "GET", path: "/v1/shelves/7/books:stream"))
+            var writer = JSONStreamWriter(options: config.options.printOptions)
+            var ours: [UInt8] = []
+            for book in books { ours += writer.next(try config.responseJSON(message: book, binding: match.binding)) }
+            ours += writer.finish()
+            #expect(ours.text == envoy.body.text)
         }
     }
 }

@@ -48,3 +48,22 @@ struct GRPCFrameTests {
         #expect(bigError?.message.contains("larger than the limit of 10") == true)
     }
 }
+
+@Suite("Server-stream JSON layout")
+struct JSONStreamWriterTests {
+    @Test("an array by default, lines or server-sent events on request, [] for an empty stream")
+    func layouts() {
+        func run(_ options: JSONPrintOptions, _ messages: [String]) -> String {
+            var w = JSONStreamWriter(options: options)
+            return (messages.flatMap { w.next(Array($0.utf8)) } + w.finish()).text
+        }
+        #expect(run(JSONPrintOptions(), ["{}", "{\"a\":1}"]) == "[{},{\"a\":1}]")
+        #expect(run(JSONPrintOptions(), []) == "[]")
+        var lines = JSONPrintOptions()
+        lines.streamNewlineDelimited = true
+        #expect(run(lines, ["{}", "{}"]) == "{}\n{}\n")
+        var sse = lines
+        sse.streamSSEStyleDelimited = true
+        #expect(run(sse, ["{}"]) == "data: {}\n\n")
+    }
+}

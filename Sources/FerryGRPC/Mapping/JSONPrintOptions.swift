@@ -11,6 +11,10 @@ public struct JSONPrintOptions: Sendable, Equatable {
     public var alwaysPrintEnumsAsInts = false
     /// Use the proto field names (`snake_case`) instead of the JSON names (`lowerCamelCase`).
     public var preserveProtoFieldNames = false
+    /// A server stream is sent as one JSON message per line instead of a JSON array.
+    public var streamNewlineDelimited = false
+    /// A server stream is sent as server-sent events (`data: <message>` and a blank line).
+    public var streamSSEStyleDelimited = false
 
     public init(addWhitespace: Bool = false, alwaysPrintPrimitiveFields: Bool = false,
                 alwaysPrintEnumsAsInts: Bool = false, preserveProtoFieldNames: Bool = false) {

@@ -1,7 +1,8 @@
 """Upstream for the Envoy differential tests, spoken to over HTTP/1.1 by Envoy's transcoder.
 
 /pkg.Service/Echo: answers with the gRPC frame it received (content-type application/grpc), so
-Envoy transcodes it back to JSON. Any other path: answers 200 with the raw request body as
+Envoy transcodes it back to JSON. /pkg.Service/StreamBooks: answers with the gRPC frames in
+hex on the command line (a server stream). Any other path: answers 200 with the raw request body as
 application/octet-stream (Envoy passes that through untouched) and the request path in
 x-upstream-path, so the test sees exactly what Envoy sent upstream. Prints its port, then serves.
 """
@@ -24,7 +25,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.rfile.readline()
         else:
             body = self.rfile.read(int(self.headers.get('content-length') or 0))
-        echo = self.path.endswith('/Echo')
+        echo = self.path.endswith('/Echo') or self.path.endswith('/StreamBooks')
+        if self.path.endswith('/StreamBooks'):
+            body = b''.join(b'\x00' + len(m).to_bytes(4, 'big') + m for m in STREAM)
         self.send_response(200)
         self.send_header('content-type', 'application/grpc' if echo else 'application/octet-stream')
         if echo:
@@ -45,6 +48,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+STREAM = [bytes.fromhex(m) for m in sys.argv[1:]]
 server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()
