@@ -96,8 +96,31 @@ public struct TranscoderConfig: Sendable {
     /// value. An empty body is an empty message. Unknown JSON fields are skipped, as Envoy does.
     /// A query parameter naming no field throws `.unknownQueryParameter` (unless ignored).
     public func requestMessage(_ match: HTTPMatch, query: String, body: [UInt8]) throws -> [UInt8] {
-        let binding = match.binding
-        let input = try pool.message(binding.method.inputType)
+        let bound = try boundMessage(match, query: query)
+        // Without a body rule the body is not read.
+        guard !body.isEmpty && !match.binding.body.isEmpty else { return bound }
+        // Concatenated messages are merged by every protobuf parser: the body's singular
+        // fields win, repeated fields append, nested messages merge.
+        return bound + (try bodyMessage(try JSONParser.parse(body), match.binding))
+    }
+
+    /// The messages of a client-streaming request, whose body is a JSON array with one element
+    /// per message (each read as `requestMessage` reads a body). As in Envoy, the path
+    /// variables and query parameters go into the first message only, and a body that is not
+    /// an array (an empty one included) is an error.
+    public func requestMessages(_ match: HTTPMatch, query: String, body: [UInt8]) throws -> [[UInt8]] {
+        guard !body.isEmpty, case .array(let elements) = try JSONParser.parse(body) else {
+            throw TranscodingError.invalidJSON("the body of client-streaming \(match.binding.method.grpcPath) must be a JSON array of messages")
+        }
+        let bound = try boundMessage(match, query: query)
+        return try elements.enumerated().map { i, element in
+            (i == 0 ? bound : []) + (try bodyMessage(element, match.binding))
+        }
+    }
+
+    /// The request fields set by the path variables and query parameters, in wire format.
+    private func boundMessage(_ match: HTTPMatch, query: String) throws -> [UInt8] {
+        let input = try pool.message(match.binding.method.inputType)
         if let name = match.malformedVariables.first {
             throw TranscodingError.invalidParameter("path variable {\(name)} is not UTF-8 after percent-decoding")
         }
@@ -117,17 +140,21 @@ public struct TranscoderConfig: Sendable {
             }
             try resolver.assign(value, to: fieldPath, in: &bound, what: "query parameter \"\(name)\"")
         }
-        var fromBody = DynamicMessage(input)
+        return bound.encoded()
+    }
+
+    /// The request fields a JSON body sets, as the binding's `body` says, in wire format.
+    private func bodyMessage(_ json: JSONValue, _ binding: HTTPBinding) throws -> [UInt8] {
+        let input = try pool.message(binding.method.inputType)
         let converter = JSONToMessage(pool: pool, ignoreUnknownFields: true)
-        if !body.isEmpty && binding.body == "*" {
-            fromBody = try converter.message(try JSONParser.parse(body), input, path: "")
-        } else if !body.isEmpty && !binding.body.isEmpty, let field = input.field(named: binding.body) {
-            var oneofs: [Int: String] = [:]
-            try converter.merge(try JSONParser.parse(body), into: &fromBody, field: field, path: field.name, oneofSeen: &oneofs)
+        if binding.body == "*" {
+            return try converter.message(json, input, path: "").encoded()
         }
-        // Concatenated messages are merged by every protobuf parser: the body's singular
-        // fields win, repeated fields append, nested messages merge.
-        return bound.encoded() + fromBody.encoded()
+        guard let field = input.field(named: binding.body) else { return [] }
+        var message = DynamicMessage(input)
+        var oneofs: [Int: String] = [:]
+        try converter.merge(json, into: &message, field: field, path: field.name, oneofSeen: &oneofs)
+        return message.encoded()
     }
 
     /// Query parameters that name no field of the binding's request message (those in

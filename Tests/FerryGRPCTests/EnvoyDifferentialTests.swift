@@ -22,7 +22,7 @@ struct EnvoyDifferentialTests {
         return (path, Array(try Data(contentsOf: URL(fileURLWithPath: path))))
     }
 
-    static func envoyYAML(descriptor: String, upstreamPort: Int, printOptions: String) -> String {
+    static func envoyYAML(descriptor: String, upstreamPort: Int, printOptions: String, extra: String) -> String {
         TestConfig.bootstrap(routes: "- match: {prefix: \"/\"}\n  route: {cluster: up}", clusters: [("up", [upstreamPort])],
                              httpFilters: """
             - name: envoy.filters.http.grpc_json_transcoder
@@ -31,6 +31,7 @@ struct EnvoyDifferentialTests {
                 proto_descriptor: \(descriptor)
                 services: [ferry.test.Bookstore]
                 print_options: {\(printOptions)}
+                \(extra)
             """)
     }
 
@@ -57,7 +58,7 @@ struct EnvoyDifferentialTests {
     }
 
     /// Runs Envoy (with `printOptions`) and the upstream around `body`.
-    static func withEnvoy(printOptions: String = "", stream: [[UInt8]] = [],
+    static func withEnvoy(printOptions: String = "", stream: [[UInt8]] = [], autoMapping: Bool = false,
                           _ body: @escaping (_ port: Int, _ config: TranscoderConfig) async throws -> Void) async throws {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("ferry-grpc-diff-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -65,6 +66,7 @@ struct EnvoyDifferentialTests {
         let (path, bytes) = try descriptorSet(in: directory)
         var options = TranscoderOptions()
         options.printOptions = parse(printOptions)
+        options.autoMapping = autoMapping
         let config = try TranscoderConfig(descriptorSet: bytes, services: ["ferry.test.Bookstore"], options: options)
         let python = try #require(ChildProcess.which("python3"))
         let hex = stream.map { $0.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() }
@@ -75,7 +77,8 @@ struct EnvoyDifferentialTests {
                 if upstreamPort == 0 { try await Task.sleep(for: .milliseconds(50)) }
             }
             try #require(upstreamPort != 0, "upstream did not start: \(upstream.stderr)")
-            let yaml = envoyYAML(descriptor: path, upstreamPort: upstreamPort, printOptions: printOptions)
+            let yaml = envoyYAML(descriptor: path, upstreamPort: upstreamPort, printOptions: printOptions,
+                                 extra: autoMapping ? "auto_mapping: true" : "")
             try await EnvoyProcess.with(yaml: yaml) { envoy in try await body(envoy.port(of: "main"), config) }
         }
     }
@@ -204,6 +207,29 @@ struct EnvoyDifferentialTests {
             for book in books { ours += writer.next(try config.responseJSON(message: book, binding: match.binding)) }
             ours += writer.finish()
             #expect(ours.text == envoy.body.text)
+        }
+    }
+
+    @Test("client streams: the frames Envoy sends are requestMessages' (auto_mapping)")
+    func clientStreamsMatchEnvoy() async throws {
+        try await Self.withEnvoy(autoMapping: true) { port, config in
+            let path = "/ferry.test.Bookstore/UploadBooks"
+            let match = try #require(config.match(method: "POST", path: path))
+            for (query, body) in [("name=q", #"[{"id":"1"},{"id":"2","bogus":0}]"#), ("", "[]"), ("", #"{"id":"1"}"#), ("", ""),
+                                  ("", #"[{"tags":["a"]},{"id":"x"}]"#)] {
+                let envoy = try Self.send(port: port, "POST", query.isEmpty ? path : path + "?" + query, body)
+                let label = "\(query) \(body)"
+                if envoy.status == 400 {
+                    #expect(throws: TranscodingError.self, "\(label)") { try config.requestMessages(match, query: query, body: Array(body.utf8)) }
+                    continue
+                }
+                var decoder = GRPCFrameDecoder()
+                decoder.append(envoy.body)
+                var theirs: [String] = []
+                while let m = try decoder.next() { theirs.append(try Protoc.decode("ferry.test.Book", m)) }
+                let ours = try config.requestMessages(match, query: query, body: Array(body.utf8)).map { try Protoc.decode("ferry.test.Book", $0) }
+                #expect(ours == theirs, "\(label)")
+            }
         }
     }
 }

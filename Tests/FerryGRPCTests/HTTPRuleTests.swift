@@ -209,6 +209,22 @@ struct HTTPRuleTests {
         #expect(wrongType?.message == "book.id: \"x\" is not an integer in range")
     }
 
+    @Test("a client stream is a JSON array of messages; path and query fields go into the first")
+    func clientStreaming() throws {
+        var options = TranscoderOptions()
+        options.autoMapping = true
+        let auto = try TranscoderConfig(pool: config.pool, services: ["ferry.test.Bookstore"], options: options)
+        let match = try #require(auto.match(method: "POST", path: "/ferry.test.Bookstore/UploadBooks"))
+        let messages = try auto.requestMessages(match, query: "name=q", body: #"[{"id": "1"}, {"id": "2", "bogus": 0}]"#.bytes)
+        #expect(try messages.map { try Protoc.decode("ferry.test.Book", $0) } == ["id: 1\nname: \"q\"\n", "id: 2\n"])
+        #expect(try auto.requestMessages(match, query: "", body: "[]".bytes).isEmpty)
+        for body in ["", #"{"id": "1"}"#] {
+            let error = #expect(throws: TranscodingError.self) { try auto.requestMessages(match, query: "", body: body.bytes) }
+            #expect(error?.message.contains("must be a JSON array of messages") == true)
+        }
+        #expect(throws: TranscodingError.self) { try auto.requestMessages(match, query: "", body: #"[{"id": "x"}]"#.bytes) }
+    }
+
     @Test("response_body selects one field of the response")
     func responseBody() throws {
         let listMatch = try #require(config.match(method: "GET", path: "/v1/shelves/1/books"))
