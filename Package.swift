@@ -27,12 +27,15 @@ let package = Package(
     targets: [
         .target(name: "FerryConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "FerryPolicy", swiftSettings: hotPath),
+        // Protobuf wire format, descriptors, proto3 JSON mapping and HTTP rules for
+        // grpc_json_transcoder; stdlib only.
+        .target(name: "FerryGRPC"),
         .target(name: "CFerrySystem"),
         .target(name: "FerryTelemetry", dependencies: ["FerryConfig"], swiftSettings: hotPath),
         .target(
             name: "FerryProxy",
             dependencies: [
-                "FerryConfig", "FerryPolicy", "FerryTelemetry",
+                "FerryConfig", "FerryPolicy", "FerryTelemetry", "FerryGRPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -85,6 +88,7 @@ let package = Package(
         ),
         .testTarget(name: "FerryConfigTests", dependencies: ["FerryConfig"]),
         .testTarget(name: "FerryPolicyTests", dependencies: ["FerryPolicy"]),
+        .testTarget(name: "FerryGRPCTests", dependencies: ["FerryGRPC", "FerryTestKit"], exclude: ["Fixtures"]),
         .testTarget(name: "FerryTelemetryTests", dependencies: ["FerryTelemetry", "FerryConfig"]),
         .testTarget(
             name: "FerryProxyTests",
