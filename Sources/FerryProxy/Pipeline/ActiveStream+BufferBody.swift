@@ -81,6 +81,12 @@ extension ActiveStream {
 }
 
 extension RequestBodyBuffer {
+    /// The held body becomes `body` (a filter rewrote it, `replaceRequestBody`).
+    func replace(with body: ByteBuffer) {
+        chunks = body.readableBytes > 0 ? [body] : []
+        bytes = body.readableBytes
+    }
+
     fileprivate func chained(_ next: @escaping () -> Void) {
         let first = then
         then = {

@@ -5,9 +5,7 @@ extension ActiveStream {
     /// Envoy's `Grpc::Common::isGrpcRequestHeaders`: content-type `application/grpc`, or with
     /// a `+suffix` or `;parameters`.
     var isGRPCRequest: Bool {
-        guard let type = request.headers.first("content-type"), type.hasPrefix("application/grpc") else { return false }
-        let rest = type.utf8.dropFirst("application/grpc".utf8.count)
-        return rest.isEmpty || rest.first == UInt8(ascii: "+") || rest.first == UInt8(ascii: ";")
+        !translatedFromGRPCWeb && GRPCProtocol.isGRPC(contentType: request.headers.first("content-type"))
     }
 
     /// The gRPC fields first, then `extra` (Envoy's order); `grpcStatus` or, without one, the

@@ -48,7 +48,9 @@ extension ActiveStream {
         perTryTimeout = RetryState.perTryTimeout(policy: action.retryPolicy, headers: request.headers)
         perTryIdleTimeout = RetryState.perTryIdleTimeout(policy: action.retryPolicy)
         var policy = action.retryPolicy
-        if policy == nil, request.headers.contains("x-envoy-retry-on") { policy = RetryPolicy() }
+        if policy == nil, request.headers.contains("x-envoy-retry-on") || request.headers.contains("x-envoy-retry-grpc-on") {
+            policy = RetryPolicy()
+        }
         if let policy, upgradeType == nil,
            policy.retriableRequestHeaders.allSatisfy({ $0.matches(CompiledRoute.headerValue($0.name, in: request)) }) {
             retry = RetryState(policy: policy, headers: request.headers, bodyLimit: action.retryBufferLimit)

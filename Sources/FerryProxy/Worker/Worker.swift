@@ -41,6 +41,7 @@ final class Worker {
     private var runtimeDisk: [String: [String: String]] = [:]
     /// Counters registered on first use (names that depend on the request).
     private var dynamicCounters: [String: CounterID] = [:]
+    private var dynamicHistograms: [String: HistogramID] = [:]
 
     init(index: Int, workerCount: Int, loop: EventLoop, generation: ConfigGeneration, store: StatsStore, server: ServerState,
          logger: Logger) {
@@ -142,6 +143,15 @@ final class Worker {
         if let id = dynamicCounters[key.name] { return id }
         let id = store.counter(key)
         dynamicCounters[key.name] = id
+        stats.grow(to: store)
+        return id
+    }
+
+    /// The histogram `key`, registered on first use.
+    func histogram(_ key: StatKey) -> HistogramID {
+        if let id = dynamicHistograms[key.name] { return id }
+        let id = store.histogram(key)
+        dynamicHistograms[key.name] = id
         stats.grow(to: store)
         return id
     }
