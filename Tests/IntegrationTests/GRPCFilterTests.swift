@@ -58,6 +58,8 @@ struct GRPCFilterTests {
             #expect(stats["cluster.grpc.grpc.helloworld.Greeter.SayHello.0"] == "1")
             #expect(stats["cluster.grpc.grpc.helloworld.Greeter.SayHello.success"] == "1")
             #expect(stats["cluster.grpc.grpc.helloworld.Greeter.SayHello.total"] == "1")
+            let histograms = try await Curl.fetch("http://127.0.0.1:\(proxy.adminPort)/stats?filter=upstream_rq_time").body
+            #expect(histograms.contains("cluster.grpc.grpc.helloworld.Greeter.SayHello.upstream_rq_time: P0("), "\(histograms)")
         }
     }
 
@@ -78,6 +80,8 @@ struct GRPCFilterTests {
                 #expect(stats["cluster.grpc.grpc.pkg.Svc.Listed.total"] == "1", "\(proxy.name)")
                 #expect(stats["cluster.grpc.grpc.total"] == "1", "\(proxy.name)")
                 #expect(stats["cluster.grpc.grpc.pkg.Svc.Other.total"] == nil, "\(proxy.name)")
+                let histograms = try await Curl.fetch("http://127.0.0.1:\(proxy.adminPort)/stats?filter=cluster.grpc.grpc.").body
+                #expect(!histograms.contains("upstream_rq_time"), "no upstream stats unless enabled: \(proxy.name)")
             }
         }
     }
@@ -143,6 +147,7 @@ struct GRPCFilterTests {
             }
             return .trailersOnly(status: 7, message: "denied")
         }, envoy: true, yaml: { GRPCSupport.bootstrap(port: $0, httpFilters: Self.webFilter) }) { proxies, _ in
+            var seen: [[String: String]] = []
             for proxy in proxies {
                 let bad = try await proxy.call("/pkg.Svc/Do", body: Array("AAA*".utf8), contentType: "application/grpc-web-text")
                 #expect(bad.status == 400, "\(proxy.name)")
@@ -160,7 +165,12 @@ struct GRPCFilterTests {
                 #expect(only.header("grpc-status") == "7", "\(proxy.name)")
                 #expect(only.header("grpc-message") == "denied", "\(proxy.name)")
                 #expect(only.header("content-type") == "application/grpc-web+proto", "\(proxy.name)")
+                seen.append(try await proxy.stats("grpc-web"))
             }
+            #expect(seen.last?["cluster.grpc.grpc-web.pkg.Svc.Do.7"] == "1")
+            #expect(seen.last?["cluster.grpc.grpc-web.pkg.Svc.Do.failure"] == "1")
+            #expect(seen.last?["cluster.grpc.grpc-web.pkg.Svc.Do.total"] == "1")
+            #expect(seen.first == seen.last, "Envoy and Ferry count the same gRPC-Web stats")
         }
     }
 }
