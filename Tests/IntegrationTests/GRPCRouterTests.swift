@@ -53,15 +53,25 @@ struct GRPCRouterTests {
         }
     }
 
-    @Test("a route timeout answers a gRPC call with UNAVAILABLE, as Envoy")
-    func routeTimeout() async throws {
-        try await GRPCSupport.with(GRPCSupport.slowOrOK, envoy: true, yaml: { GRPCSupport.bootstrap(port: $0, routes: Self.durationRoutes) }) {
-            proxies, _ in
+    @Test("a route timeout and a connect failure answer a gRPC call with a trailers-only UNAVAILABLE, as Envoy")
+    func routerFailures() async throws {
+        let dead = try FreePort.dead()
+        let routes = Self.durationRoutes + "- match: {prefix: \"/dead/\"}\n  route: {cluster: dead}\n"
+        try await GRPCSupport.with(GRPCSupport.slowOrOK, envoy: true, yaml: {
+            GRPCSupport.bootstrap(port: $0, routes: routes, clusters: [("dead", [dead])])
+        }) { proxies, _ in
             for proxy in proxies {
-                let response = try await proxy.call("/ut/slow")
-                #expect(response.status == 200, "\(proxy.name)")
-                #expect(response.header("grpc-status") == "14", "\(proxy.name)")
-                #expect(response.header("grpc-message") == "upstream request timeout", "\(proxy.name)")
+                let timeout = try await proxy.call("/ut/slow")
+                #expect(timeout.status == 200, "\(proxy.name)")
+                #expect(timeout.header("grpc-status") == "14", "\(proxy.name)")
+                #expect(timeout.header("grpc-message") == "upstream request timeout", "\(proxy.name)")
+                #expect(timeout.header("content-type") == "application/grpc", "\(proxy.name)")
+                let refused = try await proxy.call("/dead/x")
+                #expect(refused.status == 200, "\(proxy.name)")
+                #expect(refused.header("grpc-status") == "14", "\(proxy.name)")
+                #expect(refused.header("grpc-message")?.hasPrefix("upstream connect error or disconnect/reset before headers") == true,
+                        "\(proxy.name)")
+                #expect(refused.body.isEmpty, "\(proxy.name)")
             }
         }
     }

@@ -43,9 +43,11 @@ enum GRPCSupport {
     }
 
     /// One catch-all virtual host forwarding to cluster `grpc` on `port`, `routes` first.
-    static func bootstrap(port: Int, routes: String = "", httpFilters: String = "", hcmExtra: String = "") -> String {
-        TestConfig.bootstrap(routes: routes + "- match: {prefix: \"/\"}\n  route: {cluster: grpc}\n", clusters: [("grpc", [port])],
-                             hcmExtra: hcmExtra, httpFilters: httpFilters)
+    /// `clusters` adds more clusters.
+    static func bootstrap(port: Int, routes: String = "", httpFilters: String = "", hcmExtra: String = "",
+                          clusters: [(String, [Int])] = []) -> String {
+        TestConfig.bootstrap(routes: routes + "- match: {prefix: \"/\"}\n  route: {cluster: grpc}\n",
+                             clusters: [("grpc", [port])] + clusters, hcmExtra: hcmExtra, httpFilters: httpFilters)
     }
 
     /// A script that delays answers on paths containing "slow" and otherwise answers OK.
