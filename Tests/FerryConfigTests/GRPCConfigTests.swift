@@ -62,6 +62,22 @@ struct GRPCConfigTests {
         #expect(zero != nil && zero?.listeners.first?.httpConnectionManager?.maxStreamDuration == nil)
     }
 
+    @Test("a cluster's common_http_protocol_options.max_stream_duration decodes, directly or in typed_extension_protocol_options")
+    func clusterMaxStreamDuration() {
+        let direct = Fixture.load(Fixture.bootstrap(clusters: Fixture.backendCluster + "\n  common_http_protocol_options: {max_stream_duration: 2s}"))
+        #expect(direct?.clusters.first?.maxStreamDuration == .seconds(2))
+        let typed = Fixture.load(Fixture.bootstrap(clusters: Fixture.backendCluster + """
+
+              typed_extension_protocol_options:
+                envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                  "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                  common_http_protocol_options: {max_stream_duration: 0.5s}
+                  explicit_http_config: {http_protocol_options: {}}
+            """))
+        #expect(typed?.clusters.first?.maxStreamDuration == .milliseconds(500))
+        #expect(Fixture.load(Fixture.bootstrap())?.clusters.first?.maxStreamDuration == nil)
+    }
+
     @Test("grpc_stats defaults to Envoy 1.40's: no per-method names, no upstream stats")
     func statsDefaults() throws {
         let c = try #require(Self.statsConfig("stats_for_all_methods: false"))

@@ -89,6 +89,35 @@ struct GRPCRouterTests {
         }
     }
 
+    @Test("the cluster's max_stream_duration resets a slow upstream request: 504 UMSDR, UNAVAILABLE for gRPC, as Envoy")
+    func upstreamMaxStreamDuration() async throws {
+        let options = """
+            typed_extension_protocol_options:
+              envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                common_http_protocol_options: {max_stream_duration: 0.3s}
+                explicit_http_config: {http_protocol_options: {}}
+            """
+        try await GRPCSupport.with(GRPCSupport.slowOrOK, envoy: true, yaml: {
+            GRPCSupport.bootstrap(port: $0, clusterExtra: options)
+        }) { proxies, _ in
+            for proxy in proxies {
+                let grpc = try await proxy.call("/p/slow")
+                #expect(grpc.status == 200, "\(proxy.name)")
+                #expect(grpc.header("grpc-status") == "14", "\(proxy.name)")
+                #expect(grpc.header("grpc-message") == "upstream max stream duration reached", "\(proxy.name)")
+                let plain = try await proxy.call("/p/slow", contentType: "text/plain")
+                #expect(plain.status == 504, "\(proxy.name)")
+                #expect(String(decoding: plain.body, as: UTF8.self) == "upstream max stream duration reached", "\(proxy.name)")
+                let fast = try await proxy.call("/p/fast")
+                #expect(fast.header("grpc-status") == "0", "\(proxy.name)")
+                let stats = try await proxy.stats("cluster.grpc.upstream_rq_")
+                #expect(stats["cluster.grpc.upstream_rq_max_duration_reached"] == "2", "\(proxy.name)")
+                #expect(stats["cluster.grpc.upstream_rq_tx_reset"] == "0", "\(proxy.name)")
+            }
+        }
+    }
+
     /// Answers `grpc-status` 14 until a path has been called `failures` times (per proxy, by
     /// the `x-proxy` header), then OK.
     final class Flaky: @unchecked Sendable {

@@ -43,11 +43,12 @@ enum GRPCSupport {
     }
 
     /// One catch-all virtual host forwarding to cluster `grpc` on `port`, `routes` first.
-    /// `clusters` adds more clusters.
+    /// `clusters` adds more clusters; `clusterExtra` are fields of every cluster.
     static func bootstrap(port: Int, routes: String = "", httpFilters: String = "", hcmExtra: String = "",
-                          clusters: [(String, [Int])] = []) -> String {
+                          clusters: [(String, [Int])] = [], clusterExtra: String = "") -> String {
         TestConfig.bootstrap(routes: routes + "- match: {prefix: \"/\"}\n  route: {cluster: grpc}\n",
-                             clusters: [("grpc", [port])] + clusters, hcmExtra: hcmExtra, httpFilters: httpFilters)
+                             clusters: [("grpc", [port])] + clusters, hcmExtra: hcmExtra, clusterExtra: clusterExtra,
+                             httpFilters: httpFilters)
     }
 
     /// A script that delays answers on paths containing "slow" and otherwise answers OK.

@@ -115,6 +115,7 @@ extension ActiveStream {
 
     func endAttempt() {
         attemptActivityAt = nil
+        upstreamStreamDeadline = nil
         guard attemptActive, let cluster else { return }
         attemptActive = false
         shard.add(cluster.definition.stats.upstreamRqActive, -1)
@@ -253,6 +254,7 @@ extension ActiveStream {
         upstreamLocal = connection.localAddress
         upstreamStarted = worker.now
         lastActivity = upstreamStarted!
+        if let cap = cluster?.definition.maxStreamDuration { upstreamStreamDeadline = upstreamStarted! + cap }
         if perTryIdleTimeout != nil { attemptActivityAt = upstreamStarted }
         // A body a filter buffered goes on every attempt; else a retry replays what it kept.
         let replay = requestBodyBuffer?.chunks ?? (attemptCount > 1 ? (retry?.body ?? []) : [])
@@ -401,6 +403,7 @@ extension ActiveStream {
     func onUpstreamComplete(trailers: HeaderMap?) {
         guard !finished else { return }
         attemptActivityAt = nil
+        upstreamStreamDeadline = nil
         if let cluster, let started = upstreamStarted {
             shard.record(cluster.definition.stats.upstreamRqTime, milliseconds: Double((worker.now - started).nanoseconds) / 1e6)
         }

@@ -43,4 +43,22 @@ extension ActiveStream {
         sendLocalReply(requestEnded ? 504 : 408, body: "downstream duration timeout", details: "max_duration_timeout",
                        grpcStatus: 4)
     }
+
+    /// The cluster's `common_http_protocol_options.max_stream_duration` ran out for the current
+    /// upstream request (Envoy's router `onStreamMaxDurationReached`): the request is reset
+    /// (retried as a reset when the policy says so), else 504 (408 while the request is still
+    /// arriving) "upstream max stream duration reached", flag `UMSDR`; a gRPC request gets
+    /// the mapped UNAVAILABLE.
+    func onUpstreamMaxStreamDuration() {
+        upstreamStreamDeadline = nil
+        if let cluster { shard.inc(cluster.definition.stats.upstreamRqMaxDurationReached) }
+        let connection = upstream
+        upstream = nil
+        connection?.abort()
+        attemptFailed(.reset) {
+            flags.insert(.upstreamMaxStreamDurationReached)
+            sendLocalReply(requestEnded ? 504 : 408, body: "upstream max stream duration reached",
+                           details: "upstream_max_stream_duration_reached")
+        }
+    }
 }

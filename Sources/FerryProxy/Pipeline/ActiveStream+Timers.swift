@@ -21,6 +21,7 @@ extension ActiveStream {
     func checkTimers(now: NIODeadline) {
         guard !finished else { return worker.timers.remove(self) }
         if let deadline = streamDeadline, deadline <= now { return onMaxStreamDuration() }
+        if let deadline = upstreamStreamDeadline, deadline <= now { return onUpstreamMaxStreamDuration() }
         if let deadline = routeDeadline, deadline <= now {
             routeDeadline = nil
             return onRouteTimeout()

@@ -123,6 +123,8 @@ final class ActiveStream {
     var routeDeadline: NIODeadline?
     /// `max_stream_duration` (route or connection manager) or the request's `grpc-timeout`.
     var streamDeadline: NIODeadline?
+    /// The cluster's `max_stream_duration` for the current upstream request.
+    var upstreamStreamDeadline: NIODeadline?
     var requestDeadline: NIODeadline?
     var idleTimeout: TimeAmount?
     var lastActivity: NIODeadline
