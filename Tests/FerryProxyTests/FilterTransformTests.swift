@@ -112,6 +112,29 @@ struct FilterTransformTests {
         }
     }
 
+    @Test("a filter that registers after another buffered the body rewrites the chunks already held")
+    func lateRegistration() throws {
+        let buffering = Probe()
+        let transforming = Probe()
+        var seen = ""
+        buffering.onDecodeHeaders = { stream in
+            stream.bufferRequestBody(limit: 1024) { stream.continueDecoding() }
+            return .stop
+        }
+        transforming.onDecodeData = Self.uppercased
+        transforming.onDecodeHeaders = { stream in
+            stream.transformRequestBody(by: transforming)
+            seen = (stream.requestBodyBuffer?.chunks ?? []).map { String(buffer: $0) }.joined()
+            return .proceed
+        }
+        let h = try DownstreamHarness(routes: Self.hello, filters: [ProbeFactory(probe: buffering), ProbeFactory(probe: transforming)])
+        try h.send("POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 5\r\n\r\nabcde")
+        h.loop.run()
+        #expect(try h.received().hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(seen == "ABCDE")
+        #expect(transforming.decodeDataCalls == 1)
+    }
+
     @Test("without transformRequestBody a filter never sees request chunks; requestBodyLengthChanges frames the upstream request as chunked")
     func requestUntouched() throws {
         let probe = Probe()

@@ -5,10 +5,16 @@ import NIOCore
 extension ActiveStream {
     /// From now on `filter.decodeData` sees every request body chunk before the router (and
     /// before `bufferRequestBody` keeps it), and may rewrite it. Called from the filter's
-    /// `decodeHeaders`; a request that already ended has no more chunks.
+    /// `decodeHeaders`. Chunks an earlier filter already holds (`bufferRequestBody`) pass
+    /// through it at once, as Envoy hands a buffered body to the filters after the one that
+    /// buffered it.
     func transformRequestBody(by filter: StreamFilter) {
         guard !requestBodyFilters.contains(where: { $0 === filter }) else { return }
         requestBodyFilters.append(filter)
+        guard let buffer = requestBodyBuffer, !buffer.chunks.isEmpty else { return }
+        buffer.transformChunks { chunk, last in
+            if !finished { filter.decodeData(self, &chunk, endStream: requestEnded && last) }
+        }
     }
 
     /// The body a filter sends upstream will not have the client's length: `content-length`
