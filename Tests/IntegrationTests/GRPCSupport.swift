@@ -27,14 +27,17 @@ struct GRPCProxy {
 enum GRPCSupport {
     /// Starts a `GRPCUpstream` with `script` and Ferry (and, with `envoy`, the real Envoy) on
     /// `yaml(upstreamPort)`, runs `body` with the proxies (Envoy first), and stops everything.
+    /// `envoyYAML`, when given, is Envoy's config instead (Envoy reads an HTTP/1.1 upstream's
+    /// trailers only with `enable_trailers`, which Ferry does not need).
     static func with(_ script: @escaping @Sendable (GRPCCall) -> GRPCReply, envoy: Bool = false, yaml: (Int) -> String,
+                     envoyYAML: ((Int) -> String)? = nil,
                      _ body: ([GRPCProxy], GRPCUpstream) async throws -> Void) async throws {
         try await GRPCUpstream.with(script) { upstream in
             let text = yaml(upstream.port)
             try await ProxyHarness.with(yaml: { _ in text }) { ferry, _ in
                 let ferryProxy = GRPCProxy(name: "ferry", port: ferry.port, adminPort: ferry.adminPort)
                 guard envoy else { return try await body([ferryProxy], upstream) }
-                try await EnvoyProcess.with(yaml: text) { envoy in
+                try await EnvoyProcess.with(yaml: envoyYAML?(upstream.port) ?? text) { envoy in
                     let envoyProxy = GRPCProxy(name: "envoy", port: envoy.port(of: "main"), adminPort: envoy.adminPort)
                     try await body([envoyProxy, ferryProxy], upstream)
                 }
@@ -50,6 +53,14 @@ enum GRPCSupport {
                              clusters: [("grpc", [port])] + clusters, hcmExtra: hcmExtra, clusterExtra: clusterExtra,
                              httpFilters: httpFilters)
     }
+
+    /// Cluster fields that make Envoy pass an HTTP/1.1 upstream's chunked trailers on.
+    static let envoyTrailers = """
+        typed_extension_protocol_options:
+          envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+            "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+            explicit_http_config: {http_protocol_options: {enable_trailers: true}}
+        """
 
     /// A script that delays answers on paths containing "slow" and otherwise answers OK.
     static let slowOrOK: @Sendable (GRPCCall) -> GRPCReply = { call in
