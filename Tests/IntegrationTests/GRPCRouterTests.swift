@@ -53,6 +53,25 @@ struct GRPCRouterTests {
         }
     }
 
+    @Test("access logs of duration limits and timeouts read as Envoy's: code, flags, details and gRPC status")
+    func accessLogs() async throws {
+        try await GRPCSupport.withAccessLogs(GRPCSupport.slowOrOK, yaml: { port, log in
+            GRPCSupport.bootstrap(port: port, routes: Self.durationRoutes, hcmExtra: log)
+        }) { proxies, logs in
+            for proxy in proxies {
+                _ = try await proxy.call("/msd/slow")
+                _ = try await proxy.call("/msd/slow", contentType: "text/plain")
+                _ = try await proxy.call("/gt/slow", headers: ["grpc-timeout": "0S"])
+                _ = try await proxy.call("/ut/slow")
+            }
+            let envoy = await logs[0].waitForLines(4)
+            let ferry = await logs[1].waitForLines(4)
+            #expect(ferry == ["200 - max_duration_timeout DeadlineExceeded", "504 - max_duration_timeout -",
+                              "200 - max_duration_timeout DeadlineExceeded", "200 UT response_timeout Unavailable"])
+            #expect(envoy == ferry)
+        }
+    }
+
     @Test("a route timeout and a connect failure answer a gRPC call with a trailers-only UNAVAILABLE, as Envoy")
     func routerFailures() async throws {
         let dead = try FreePort.dead()

@@ -45,6 +45,22 @@ enum GRPCSupport {
         }
     }
 
+    static let logFormat = "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %GRPC_STATUS%"
+
+    /// `with` for Envoy and Ferry, each writing `logFormat` lines to its own access log:
+    /// `yaml(port, accessLogYAML)` builds both configs; `body` gets the logs (Envoy's first).
+    static func withAccessLogs(_ script: @escaping @Sendable (GRPCCall) -> GRPCReply, yaml: @escaping (Int, String) -> String,
+                               _ body: ([GRPCProxy], [AccessLogFile]) async throws -> Void) async throws {
+        try await AccessLogFile.with { envoyLog in
+            try await AccessLogFile.with { ferryLog in
+                try await with(script, envoy: true, yaml: { yaml($0, ferryLog.yaml(format: logFormat)) },
+                               envoyYAML: { yaml($0, envoyLog.yaml(format: logFormat)) }) { proxies, _ in
+                    try await body(proxies, [envoyLog, ferryLog])
+                }
+            }
+        }
+    }
+
     /// One catch-all virtual host forwarding to cluster `grpc` on `port`, `routes` first.
     /// `clusters` adds more clusters; `clusterExtra` are fields of every cluster.
     static func bootstrap(port: Int, routes: String = "", httpFilters: String = "", hcmExtra: String = "",

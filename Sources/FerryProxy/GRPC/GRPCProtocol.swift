@@ -1,13 +1,10 @@
+import FerryTelemetry
 import NIOCore
 
 /// Facts about gRPC messages as Envoy's `Grpc::Common` reads them.
 enum GRPCProtocol {
     /// `hasGrpcContentType`: `application/grpc`, or with a `+suffix` or `;parameters`.
-    static func isGRPC(contentType: String?) -> Bool {
-        guard let type = contentType, type.hasPrefix("application/grpc") else { return false }
-        let rest = type.utf8.dropFirst("application/grpc".utf8.count)
-        return rest.isEmpty || rest.first == UInt8(ascii: "+") || rest.first == UInt8(ascii: ";")
-    }
+    static func isGRPC(contentType: String?) -> Bool { GRPCStatusCode.isGRPC(contentType: contentType) }
 
     /// `isGrpcResponseHeaders`: a trailers-only answer (`endStream`) needs `grpc-status`;
     /// otherwise status 200 and a gRPC content-type.

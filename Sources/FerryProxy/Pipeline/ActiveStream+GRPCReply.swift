@@ -1,3 +1,5 @@
+import FerryTelemetry
+
 /// Local replies to gRPC requests, as Envoy sends them over HTTP/1: status 200 and a
 /// trailers-only gRPC answer in the head (`content-type: application/grpc`, `grpc-status`,
 /// `grpc-message` from the reply body), with no body.
@@ -19,16 +21,7 @@ extension ActiveStream {
         return headers
     }
 
-    static func grpcStatus(forHTTP status: Int) -> UInt64 {
-        switch status {
-        case 400: 13  // INTERNAL
-        case 401: 16  // UNAUTHENTICATED
-        case 403: 7  // PERMISSION_DENIED
-        case 404: 12  // UNIMPLEMENTED
-        case 429, 502, 503, 504: 14  // UNAVAILABLE
-        default: 2  // UNKNOWN
-        }
-    }
+    static func grpcStatus(forHTTP status: Int) -> UInt64 { GRPCStatusCode.fromHTTP(status) }
 
     /// gRPC's percent-encoding of `grpc-message`: printable ASCII but `%` stays as it is.
     static func percentEncodedGRPCMessage(_ text: String) -> String {
