@@ -15,6 +15,13 @@ struct GRPCStatusFormatTests {
         return info
     }
 
+    @Test("Envoy's names: OK in capitals, the rest camel case (checked with Envoy 1.40)")
+    func names() throws {
+        #expect(try line("%GRPC_STATUS%", Self.grpc { $0.responseHeaders["grpc-status"] = "0" }) == "OK")
+        #expect(try line("%GRPC_STATUS% %GRPC_STATUS(SNAKE_STRING)%", Self.grpc { $0.responseHeaders["grpc-status"] = "1" })
+                == "Canceled CANCELLED")
+    }
+
     @Test("the three formats, and the trailers winning over the head")
     func formats() throws {
         let info = Self.grpc {

@@ -117,9 +117,9 @@ struct GRPCRouterTests {
                 common_http_protocol_options: {max_stream_duration: 0.3s}
                 explicit_http_config: {http_protocol_options: {}}
             """
-        try await GRPCSupport.with(GRPCSupport.slowOrOK, envoy: true, yaml: {
-            GRPCSupport.bootstrap(port: $0, clusterExtra: options)
-        }) { proxies, _ in
+        try await GRPCSupport.withAccessLogs(GRPCSupport.slowOrOK, yaml: { port, log in
+            GRPCSupport.bootstrap(port: port, hcmExtra: log, clusterExtra: options)
+        }) { proxies, logs in
             for proxy in proxies {
                 let grpc = try await proxy.call("/p/slow")
                 #expect(grpc.status == 200, "\(proxy.name)")
@@ -134,6 +134,11 @@ struct GRPCRouterTests {
                 #expect(stats["cluster.grpc.upstream_rq_max_duration_reached"] == "2", "\(proxy.name)")
                 #expect(stats["cluster.grpc.upstream_rq_tx_reset"] == "0", "\(proxy.name)")
             }
+            let envoy = await logs[0].waitForLines(3)
+            let ferry = await logs[1].waitForLines(3)
+            #expect(ferry == ["200 UMSDR upstream_max_stream_duration_reached Unavailable",
+                              "504 UMSDR upstream_max_stream_duration_reached -", "200 - via_upstream OK"])
+            #expect(envoy == ferry)
         }
     }
 
