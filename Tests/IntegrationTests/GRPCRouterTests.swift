@@ -19,20 +19,26 @@ struct GRPCRouterTests {
 
         """
 
+    /// A slow gRPC call under `prefix` gets a trailers-only `grpcStatus` with `message`, the same
+    /// call as plain HTTP a 504 with `message` as its body; a fast call goes through.
+    static func expectTimeoutReplies(_ proxy: GRPCProxy, prefix: String, grpcStatus: String, message: String,
+                                     sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let grpc = try await proxy.call(prefix + "slow")
+        #expect(grpc.status == 200 && grpc.header("grpc-status") == grpcStatus, "\(proxy.name)", sourceLocation: sourceLocation)
+        #expect(grpc.header("grpc-message") == message, "\(proxy.name)", sourceLocation: sourceLocation)
+        let plain = try await proxy.call(prefix + "slow", contentType: "text/plain")
+        #expect(plain.status == 504, "\(proxy.name)", sourceLocation: sourceLocation)
+        #expect(String(decoding: plain.body, as: UTF8.self) == message, "\(proxy.name)", sourceLocation: sourceLocation)
+        let fast = try await proxy.call(prefix + "fast")
+        #expect(fast.header("grpc-status") == "0", "\(proxy.name)", sourceLocation: sourceLocation)
+    }
+
     @Test("max_stream_duration: a gRPC call gets DEADLINE_EXCEEDED, plain HTTP a 504, as Envoy; grpc-timeout caps the stream")
     func maxStreamDuration() async throws {
         try await GRPCSupport.with(GRPCSupport.slowOrOK, envoy: true, yaml: { GRPCSupport.bootstrap(port: $0, routes: Self.durationRoutes) }) {
             proxies, _ in
             for proxy in proxies {
-                let grpc = try await proxy.call("/msd/slow")
-                #expect(grpc.status == 200, "\(proxy.name)")
-                #expect(grpc.header("grpc-status") == "4", "\(proxy.name)")
-                #expect(grpc.header("grpc-message") == "downstream duration timeout", "\(proxy.name)")
-                let plain = try await proxy.call("/msd/slow", contentType: "text/plain")
-                #expect(plain.status == 504, "\(proxy.name)")
-                #expect(String(decoding: plain.body, as: UTF8.self) == "downstream duration timeout", "\(proxy.name)")
-                let fast = try await proxy.call("/msd/fast")
-                #expect(fast.header("grpc-status") == "0", "\(proxy.name)")
+                try await Self.expectTimeoutReplies(proxy, prefix: "/msd/", grpcStatus: "4", message: "downstream duration timeout")
 
                 let started = Date()
                 let header = try await proxy.call("/gt/slow", headers: ["grpc-timeout": "200m"])
@@ -121,15 +127,7 @@ struct GRPCRouterTests {
             GRPCSupport.bootstrap(port: port, hcmExtra: log, clusterExtra: options)
         }) { proxies, logs in
             for proxy in proxies {
-                let grpc = try await proxy.call("/p/slow")
-                #expect(grpc.status == 200, "\(proxy.name)")
-                #expect(grpc.header("grpc-status") == "14", "\(proxy.name)")
-                #expect(grpc.header("grpc-message") == "upstream max stream duration reached", "\(proxy.name)")
-                let plain = try await proxy.call("/p/slow", contentType: "text/plain")
-                #expect(plain.status == 504, "\(proxy.name)")
-                #expect(String(decoding: plain.body, as: UTF8.self) == "upstream max stream duration reached", "\(proxy.name)")
-                let fast = try await proxy.call("/p/fast")
-                #expect(fast.header("grpc-status") == "0", "\(proxy.name)")
+                try await Self.expectTimeoutReplies(proxy, prefix: "/p/", grpcStatus: "14", message: "upstream max stream duration reached")
                 let stats = try await proxy.stats("cluster.grpc.upstream_rq_")
                 #expect(stats["cluster.grpc.upstream_rq_max_duration_reached"] == "2", "\(proxy.name)")
                 #expect(stats["cluster.grpc.upstream_rq_tx_reset"] == "0", "\(proxy.name)")
