@@ -117,6 +117,24 @@ struct GRPCCodecTests {
         #expect(String(buffer: joined) == "ffofoo")
     }
 
+    @Test("gRPC-Web text: each frame is base64 on its own, whatever the chunks, with at most two bytes held back")
+    func webTextEncoder() {
+        let frames = [Self.frames([3]), Self.frames([0]), Self.frames([70]), Self.frames([1])]
+        let expected = frames.map { Self.encoded($0) }.joined()
+        let bytes = frames.flatMap { $0 }
+        for size in [1, 2, 3, 4, 5, 7, 16, bytes.count] {
+            var encoder = GRPCWebTextEncoder()
+            var out = ""
+            for start in stride(from: 0, to: bytes.count, by: size) {
+                let chunk = ByteBuffer(bytes: bytes[start..<min(start + size, bytes.count)])
+                let piece = encoder.encode(chunk)
+                #expect(piece.readableBytes <= (chunk.readableBytes + 2) / 3 * 4 + 4, "chunk size \(size)")
+                out += String(buffer: piece)
+            }
+            #expect(out == expected, "chunk size \(size)")
+        }
+    }
+
     @Test("bad base64 fails: a stray character, misplaced padding, or an unfinished group at the end")
     func base64Failures() {
         var a = Base64StreamDecoder()

@@ -92,3 +92,47 @@ struct Base64StreamDecoder {
         return .success(output)
     }
 }
+
+/// Base64 for a gRPC-Web text response as Envoy writes it — each frame encoded on its own, so
+/// padding ends every frame — but streaming: whole 3-byte groups go out as they arrive and at
+/// most two bytes wait, instead of holding whole frames.
+struct GRPCWebTextEncoder {
+    /// Bytes of the current frame not encoded yet (fewer than 3 between calls).
+    private var run = ByteBuffer()
+    private var headerRead = 0
+    private var length: UInt32 = 0
+    /// Payload bytes of the current frame still to come, once its header is complete.
+    private var left = 0
+
+    /// The encoding of what `data` adds; frames that end in it are padded.
+    mutating func encode(_ data: ByteBuffer) -> ByteBuffer {
+        var input = data
+        var output = ByteBufferAllocator.shared.buffer(capacity: (data.readableBytes + run.readableBytes) / 3 * 4 + 4)
+        while input.readableBytes > 0 {
+            if headerRead < GRPCProtocol.frameHeaderSize {
+                let byte = input.readInteger(as: UInt8.self)!
+                run.writeInteger(byte)
+                if headerRead > 0 { length = length << 8 | UInt32(byte) }
+                headerRead += 1
+                if headerRead == GRPCProtocol.frameHeaderSize { left = Int(length) }
+            } else {
+                let take = min(left, input.readableBytes)
+                var part = input.readSlice(length: take)!
+                run.writeBuffer(&part)
+                left -= take
+            }
+            if headerRead == GRPCProtocol.frameHeaderSize && left == 0 {
+                Base64.encode(run, into: &output)  // the frame's end: padded
+                run.clear()
+                headerRead = 0
+                length = 0
+            }
+        }
+        let whole = run.readableBytes / 3 * 3
+        if whole > 0 {
+            Base64.encode(run.readSlice(length: whole)!, into: &output)
+            run.discardReadBytes()
+        }
+        return output
+    }
+}

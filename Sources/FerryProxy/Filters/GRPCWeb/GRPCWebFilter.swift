@@ -10,7 +10,7 @@ import NIOCore
 /// base64-decoded as it streams (400 on bad base64). Response: `application/grpc-web+proto`
 /// (`-web-text+proto` when the client accepts text); trailers become the body's last frame
 /// (flag 0x80, `name:value\r\n` lines); for text, each message frame is base64-encoded on its
-/// own. A response that is not gRPC (a plain 503, a local reply) becomes a trailers-only
+/// own, streamed (`GRPCWebTextEncoder`). A response that is not gRPC (a plain 503, a local reply) becomes a trailers-only
 /// answer: its body (up to 16 KiB) is the `grpc-message`, `grpc-status` follows from the HTTP
 /// status, and the HTTP status stays. gRPC-Web calls are counted as
 /// `cluster.<name>.grpc-web.<service>.<method>.<grpc-status>|success|failure|total`.
@@ -33,8 +33,8 @@ final class GRPCWebFilter: StreamFilter {
     private var textResponse = false
     private var stats: GRPCCallStats?
     private var requestDecoder: Base64StreamDecoder?
-    /// Undelivered bytes of a text response's current frame.
-    private var pendingFrame = ByteBuffer()
+    /// Base64 of a text response, frame by frame.
+    private var textEncoder = GRPCWebTextEncoder()
     /// A non-gRPC response being turned into a trailers-only answer: its body so far.
     private var plainBody: ByteBuffer?
 
@@ -100,19 +100,7 @@ final class GRPCWebFilter: StreamFilter {
             return
         }
         guard textResponse else { return }
-        // Each whole frame is encoded on its own; a partial frame waits for the rest.
-        if pendingFrame.readableBytes == 0 {
-            pendingFrame = data
-        } else {
-            pendingFrame.writeImmutableBuffer(data)
-        }
-        var out = ByteBuffer()
-        while let length = pendingFrame.getInteger(at: pendingFrame.readerIndex + 1, as: UInt32.self),
-              pendingFrame.readableBytes >= GRPCProtocol.frameHeaderSize + Int(length) {
-            let frame = pendingFrame.readSlice(length: GRPCProtocol.frameHeaderSize + Int(length))!
-            Base64.encode(frame, into: &out)
-        }
-        data = out
+        data = textEncoder.encode(data)
     }
 
     func encodeTrailers(_ stream: ActiveStream, _ trailers: inout HeaderMap?) -> ByteBuffer? {
