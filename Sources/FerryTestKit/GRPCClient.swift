@@ -15,7 +15,8 @@ public enum GRPCClient {
     }
 
     public static func call(_ url: String, body: [UInt8], contentType: String = "application/grpc",
-                            headers: [String: String] = [:], curlOptions: [String] = [], timeout: Double = 30) async throws -> Response {
+                            headers: [String: String] = [:], curlOptions: [String] = [],
+                            timeout: Double = 30) async throws -> Response {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-grpc-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

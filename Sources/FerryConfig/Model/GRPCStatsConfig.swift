@@ -29,7 +29,8 @@ public struct GRPCStatsConfig: Sendable, Equatable {
     static func decode(_ r: ObjectReader) -> HttpFilter.Kind? {
         defer { r.finish() }
         var config = GRPCStatsConfig()
-        switch r.oneOf(["stats_for_all_methods", "individual_method_stats_allowlist"], required: false, what: "per-method stats specifier") {
+        let specifiers = ["stats_for_all_methods", "individual_method_stats_allowlist"]
+        switch r.oneOf(specifiers, required: false, what: "per-method stats specifier") {
         case "stats_for_all_methods":
             if r.bool("stats_for_all_methods") == true { config.methods = .all }
         case "individual_method_stats_allowlist":
@@ -54,7 +55,8 @@ public struct GRPCStatsConfig: Sendable, Equatable {
         var methods: [String: Set<String>] = [:]
         for service in list.objects("services", "envoy.config.core.v3.GrpcMethodList.Service") {
             defer { service.finish() }
-            guard let name = service.requiredString("name", fix: "name the service, e.g. `name: helloworld.Greeter`") else { continue }
+            let fix = "name the service, e.g. `name: helloworld.Greeter`"
+            guard let name = service.requiredString("name", fix: fix) else { continue }
             methods[name, default: []].formUnion(service.strings("method_names").map(\.value))
         }
         return methods

@@ -61,7 +61,8 @@ public struct RouteAction: Sendable {
         /// Subtracted from the `grpc-timeout` value (to leave time for the network).
         public var grpcTimeoutHeaderOffset: Duration?
 
-        public init(maxStreamDuration: Duration? = nil, grpcTimeoutHeaderMax: Duration? = nil, grpcTimeoutHeaderOffset: Duration? = nil) {
+        public init(maxStreamDuration: Duration? = nil, grpcTimeoutHeaderMax: Duration? = nil,
+                    grpcTimeoutHeaderOffset: Duration? = nil) {
             self.maxStreamDuration = maxStreamDuration
             self.grpcTimeoutHeaderMax = grpcTimeoutHeaderMax
             self.grpcTimeoutHeaderOffset = grpcTimeoutHeaderOffset

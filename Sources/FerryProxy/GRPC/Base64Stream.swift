@@ -84,7 +84,9 @@ struct Base64StreamDecoder {
         }
         let whole = input.readableBytes / 4 * 4
         if end && whole != input.readableBytes { return .failure(.badSize) }
-        if whole < input.readableBytes { pending.writeImmutableBuffer(input.getSlice(at: input.readerIndex + whole, length: input.readableBytes - whole)!) }
+        if whole < input.readableBytes {
+            pending.writeImmutableBuffer(input.getSlice(at: input.readerIndex + whole, length: input.readableBytes - whole)!)
+        }
         var output = ByteBufferAllocator.shared.buffer(capacity: whole / 4 * 3)
         guard whole == 0 || Base64.decodeGroups(input.getSlice(at: input.readerIndex, length: whole)!, into: &output) else {
             return .failure(.badData)

@@ -18,7 +18,9 @@ extension ActiveStream {
 
     /// The cap for this request, nil when none applies.
     func streamDuration() -> TimeAmount? {
-        guard case .route(let action)? = route?.action, let settings = action.maxStreamDuration else { return hcm.maxStreamDuration }
+        guard case .route(let action)? = route?.action, let settings = action.maxStreamDuration else {
+            return hcm.maxStreamDuration
+        }
         if let headerMax = settings.grpcTimeoutHeaderMax, let header = request.headers.first("grpc-timeout"),
            var timeout = GRPCTimeout.parse(header) {
             let cap = TimeAmount(headerMax)

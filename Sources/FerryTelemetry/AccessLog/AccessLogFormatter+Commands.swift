@@ -175,7 +175,9 @@ final class LogCommand: Sendable {
         case .upstreamConnectionID: out.appendDecimal(info.upstreamConnectionID ?? 0)  // Envoy prints 0 without one
         case .grpcStatus(let format):
             // Envoy: only for gRPC requests; a code without a name is written as its number.
-            guard GRPCStatusCode.isGRPC(contentType: info.requestHeader("content-type")), let code = GRPCStatusCode.of(info) else { return false }
+            guard GRPCStatusCode.isGRPC(contentType: info.requestHeader("content-type")), let code = GRPCStatusCode.of(info) else {
+                return false
+            }
             let name = format == .camel ? GRPCStatusCode.camelName(code) : format == .snake ? GRPCStatusCode.snakeName(code) : nil
             if let name { out.append(contentsOf: name.utf8) } else { out.appendDecimal(code) }
         }

@@ -69,8 +69,8 @@ final class GRPCWebFilter: StreamFilter {
         case .success(let decoded):
             data = decoded
         case .failure(let failure):
-            stream.sendLocalReply(400, body: "Bad gRPC-web request, invalid base64 data.",
-                                  details: failure == .badSize ? "grpc_base_64_decode_failed_bad_size" : "grpc_base_64_decode_failed")
+            let details = failure == .badSize ? "grpc_base_64_decode_failed_bad_size" : "grpc_base_64_decode_failed"
+            stream.sendLocalReply(400, body: "Bad gRPC-web request, invalid base64 data.", details: details)
         }
     }
 
@@ -95,7 +95,9 @@ final class GRPCWebFilter: StreamFilter {
         guard active else { return }
         if plainBody != nil {
             let room = Self.maxMessageBytes - plainBody!.readableBytes
-            if room > 0 { plainBody!.writeImmutableBuffer(data.getSlice(at: data.readerIndex, length: min(room, data.readableBytes))!) }
+            if room > 0 {
+                plainBody!.writeImmutableBuffer(data.getSlice(at: data.readerIndex, length: min(room, data.readableBytes))!)
+            }
             data.clear()
             return
         }
