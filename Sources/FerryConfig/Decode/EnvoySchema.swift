@@ -35,6 +35,8 @@ enum EnvoySchema {
         "envoy.config.core.v3.HealthCheck.TcpHealthCheck": ["send", "receive", "proxy_protocol_config"],
         "envoy.config.core.v3.HeaderValue": ["key", "value", "raw_value"],
         "envoy.config.core.v3.HeaderValueOption": ["header", "append", "append_action", "keep_empty_value"],
+        "envoy.config.core.v3.Http2ProtocolOptions": ["hpack_table_size", "max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size", "allow_connect", "allow_metadata", "max_outbound_frames", "max_outbound_control_frames", "max_consecutive_inbound_frames_with_empty_payload", "max_inbound_priority_frames_per_stream", "max_inbound_window_update_frames_per_data_frame_sent", "stream_error_on_invalid_http_messaging", "override_stream_error_on_invalid_http_message", "custom_settings_parameters", "connection_keepalive", "use_oghttp2_codec", "max_metadata_size", "enable_huffman_encoding"],
+        "envoy.config.core.v3.KeepaliveSettings": ["interval", "timeout", "interval_jitter", "connection_idle_interval"],
         "envoy.config.core.v3.Http1ProtocolOptions": ["allow_absolute_url", "accept_http_10", "default_host_for_http_10", "header_key_format", "enable_trailers", "allow_chunked_length", "override_stream_error_on_invalid_http_message", "send_fully_qualified_url", "use_balsa_parser", "allow_custom_methods", "ignore_http_11_upgrade"],
         "envoy.config.core.v3.HttpProtocolOptions": ["idle_timeout", "max_connection_duration", "max_headers_count", "max_response_headers_kb", "max_stream_duration", "headers_with_underscores_action", "max_requests_per_connection"],
         "envoy.config.core.v3.Locality": ["region", "zone", "sub_zone"],

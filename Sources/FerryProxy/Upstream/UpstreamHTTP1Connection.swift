@@ -3,7 +3,7 @@ import NIOCore
 
 /// One HTTP/1.1 connection to an upstream host: encodes the request of the stream attached to
 /// it and parses the response back into that stream. Holds at most one stream at a time.
-final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackHandler {
+final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackHandler, UpstreamStream {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -304,6 +304,10 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         reusable = false
         idleTimer?.cancel()
         context?.close(promise: nil)
+    }
+
+    func complete(requestEnded: Bool) {
+        if requestEnded, let pool { pool.release(self) } else { abort() }
     }
 
     /// The stream gave up on this request (timeout, downstream reset): the connection cannot be reused.
