@@ -164,6 +164,12 @@ public struct Cluster: Sendable {
             decodeUpstreamProtocolOptions(options, into: &cluster)
         }
         UpstreamHTTPProtocol.decodeDeprecatedHTTP2(r, typedOptions: r.has("typed_extension_protocol_options"), into: &cluster)
+        if case .grpc? = cluster.activeHealthChecking.checks.first?.kind, cluster.upstreamProtocol.selection != .http2 {
+            // Envoy: "... cluster must support HTTP/2 for gRPC healthchecking".
+            r.diagnostics.error(r.location(of: "health_checks"), r.join("health_checks"),
+                                "gRPC health checking needs a cluster that speaks HTTP/2",
+                                fix: "add typed_extension_protocol_options with explicit_http_config: {http2_protocol_options: {}}")
+        }
         if let common = r.object("common_http_protocol_options", "envoy.config.core.v3.HttpProtocolOptions") {
             decodeCommonOptions(common, into: &cluster)
         }

@@ -22,6 +22,8 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
     private(set) var ready = false
     private var peerMaxStreams = Int(UInt32.max)
     private(set) var goingAway = false
+    /// The last stream the peer's GOAWAY says it processed.
+    private var goAwayLastStreamID: HTTP2StreamID?
     private var closed = false
     private(set) var openStreams = 0
     private(set) var streamsOpened = 0
@@ -143,9 +145,10 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
             } else {
                 pool?.dispatchWaiters()
             }
-        case .goAway:
-            // NIOHTTP2 resets the streams the peer did not process (REFUSED_STREAM); the others finish.
+        case .goAway(let lastStreamID, _, _):
+            // NIOHTTP2 closes the streams the peer did not process (as CANCEL); the others finish.
             goingAway = true
+            goAwayLastStreamID = min(goAwayLastStreamID ?? lastStreamID, lastStreamID)
             if openStreams == 0 { close() }
         case .ping(_, ack: true):
             keepaliveTimeout?.cancel()
@@ -153,6 +156,12 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
         default:
             break
         }
+    }
+
+    /// Whether the peer's GOAWAY left stream `id` unprocessed (safe to retry, as REFUSED_STREAM).
+    func unprocessed(_ id: HTTP2StreamID) -> Bool {
+        guard let last = goAwayLastStreamID else { return false }
+        return id > last
     }
 
     /// No new streams (cluster retired or host removed); close once the open ones finished.

@@ -176,8 +176,9 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
         if let stream {
             self.stream = nil
             if let closed = error as? NIOHTTP2Errors.StreamClosed {
-                // REFUSED_STREAM (also every stream a GOAWAY left unprocessed) is safe to retry.
-                stream.onUpstreamReset(closed.errorCode == .refusedStream ? .refusedStream : .remoteReset, detail: "upstream_reset")
+                // REFUSED_STREAM, and every stream a GOAWAY left unprocessed, is safe to retry.
+                let refused = closed.errorCode == .refusedStream || connection.unprocessed(closed.streamID)
+                stream.onUpstreamReset(refused ? .refusedStream : .remoteReset, detail: "upstream_reset")
             } else {
                 stream.onUpstreamReset(.protocolError, detail: "upstream_reset")
             }
