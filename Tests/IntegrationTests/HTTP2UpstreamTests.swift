@@ -172,7 +172,8 @@ struct HTTP2UpstreamTests {
                 #expect(result.status == 200)
                 #expect(server.streams == 2)
                 #expect(try await proxy.stat("cluster.h2.upstream_rq_retry") == 1)
-                #expect(try await proxy.stat("cluster.h2.upstream_rq_rx_reset") == 1)
+                // As Envoy's pool: a refused stream is not a remote reset in upstream_rq_rx_reset.
+                #expect(try await proxy.stat("cluster.h2.upstream_rq_rx_reset") == 0)
             }
         }
     }
@@ -264,5 +265,72 @@ struct HTTP2UpstreamTests {
         } cleanup: {
             await proxy.stop()
         }
+    }
+
+    @Test("nghttpd (an independent HTTP/2 server) serves files through Ferry, concurrent requests on one connection")
+    func nghttpd() async throws {
+        let binary = try #require(ChildProcess.which("nghttpd") ?? (FileManager.default.isExecutableFile(atPath: "/usr/sbin/nghttpd")
+            ? "/usr/sbin/nghttpd" : nil), "nghttpd is not installed (scripts/install-test-deps)")
+        let root = try TemporaryDirectory.make(prefix: "nghttpd")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let content = (0..<20_000).map { "line \($0)\n" }.joined()
+        try content.write(to: root.appendingPathComponent("file.txt"), atomically: true, encoding: .utf8)
+        let port = try FreePort.pick()
+        try await ChildProcess.with(binary, ["--no-tls", "-a", "127.0.0.1", "-d", root.path, String(port)]) { (child) async throws in
+            let listening = await Support.eventually {
+                guard let probe = try? await RawConnection.connect(port: port) else { return false }
+                await probe.close()
+                return true
+            }
+            #expect(listening, "nghttpd did not start: \(child.stderr)")
+            let yaml = TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [port])],
+                                            clusterExtra: Self.http2Options())
+            let proxy = try await ProxyHarness.start(yaml: yaml)
+            try await withCleanup {
+                let results = try await Self.concurrent(6, proxy.url("/file.txt"))
+                #expect(results.allSatisfy { $0.status == 200 && $0.body == content })
+                #expect(try await Curl.fetch(proxy.url("/missing")).status == 404)
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_total") == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_http2_total") == 1)
+            } cleanup: {
+                await proxy.stop()
+            }
+        }
+    }
+
+    @Test("REFUSED_STREAM without retries: Ferry answers as Envoy 1.40 does (status, body, flags, details, protocol, stats)")
+    func refusedStreamLikeEnvoy() async throws {
+        var options = H2EchoServer.Options()
+        options.refuseFirst = 1
+        /// Status, body, access log line and the reset counters one proxy shows.
+        func observe(port: Int, admin: Int, log: AccessLogFile) async throws -> [String] {
+            let result = try await Curl.fetch("http://127.0.0.1:\(port)/r")
+            let line = await log.waitForLines(1).first ?? "no log line"
+            let stats = try await ProxyHarness.admin("GET", "/stats", port: admin).body.split(separator: "\n")
+            let resets = stats.filter { $0.hasPrefix("cluster.h2.upstream_rq_rx_reset:") || $0.hasPrefix("cluster.h2.upstream_rq_503:") }
+            return [String(result.status), result.body, line] + resets.map(String.init).sorted()
+        }
+        func yaml(_ server: H2EchoServer, _ log: AccessLogFile) -> String {
+            TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [server.port])],
+                                 hcmExtra: log.yaml(format: "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %UPSTREAM_PROTOCOL%"),
+                                 clusterExtra: Self.http2Options())
+        }
+        let ferry = try await H2EchoServer.with(options) { (server) async throws in
+            try await AccessLogFile.with { (log) async throws in
+                let proxy = try await ProxyHarness.start(yaml: yaml(server, log))
+                return try await withCleanup { try await observe(port: proxy.port, admin: proxy.adminPort, log: log) } cleanup: {
+                    await proxy.stop()
+                }
+            }
+        }
+        let envoy = try await H2EchoServer.with(options) { (server) async throws in
+            try await AccessLogFile.with { (log) async throws in
+                try await EnvoyProcess.with(yaml: yaml(server, log)) { (envoy) async throws in
+                    try await observe(port: envoy.port(of: "main"), admin: envoy.adminPort, log: log)
+                }
+            }
+        }
+        #expect(ferry == envoy)
+        #expect(ferry.first == "503")
     }
 }

@@ -428,7 +428,8 @@ extension ActiveStream {
         if !responseStarted { pool?.counters.rqError += 1 }
         // Envoy reports every upstream reset as a local-origin connect failure (a 503 unsplit).
         pool?.outlier?.record(.connectFailed)
-        if let cluster { shard.inc(cluster.definition.stats.upstreamRqRxReset) }
+        // Envoy's HTTP/2 pool leaves a refused stream out of upstream_rq_rx_reset.
+        if let cluster, kind != .refusedStream { shard.inc(cluster.definition.stats.upstreamRqRxReset) }
         if responseStarted {
             flags.insert(kind.responseFlag)
             details = "upstream_reset_after_response_started{\(kind.detail)}"
