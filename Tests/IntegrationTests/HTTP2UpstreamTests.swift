@@ -223,19 +223,9 @@ struct HTTP2UpstreamTests {
                 let client = try await RawConnection.connect(port: proxy.port)
                 let head = "POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: \(chunk.count * chunks)\r\n\r\n"
                 try await client.send(Array(head.utf8))
-                let sent = SharedCount()
-                let writer = Task {
-                    for _ in 0..<chunks {
-                        try await client.send(chunk)
-                        sent.add(chunk.count)
-                    }
-                }
+                let (sent, writer) = SharedCount.sending(chunk, times: chunks, on: client)
                 try await withCleanup {
-                    var last = -1
-                    for _ in 0..<40 where sent.current != last {
-                        last = sent.current
-                        try await Task.sleep(for: .milliseconds(500))
-                    }
+                    try await sent.waitUntilStalled()
                     let read = try #require(try await proxy.stat("http.ingress_http.downstream_cx_rx_bytes_total"))
                     #expect(sent.current < chunk.count * chunks, "the client was never held back")
                     #expect(read < 8 * 1024 * 1024, "the proxy read \(read) bytes for an upstream that reads nothing")

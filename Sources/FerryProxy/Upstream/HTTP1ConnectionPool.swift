@@ -46,12 +46,7 @@ final class HTTP1ConnectionPool: UpstreamPool {
     func newStream(_ stream: ActiveStream) {
         counters.rqTotal += 1
         if let connection = takeIdle() { return attach(stream, to: connection, pending: false) }
-        guard resources.pendingRequests.tryAcquire() else {
-            worker.stats.inc(stats.upstreamRqPendingOverflow)
-            return stream.onPoolOverflow()
-        }
-        worker.stats.inc(stats.upstreamRqPendingTotal)
-        worker.stats.add(stats.upstreamRqPendingActive, 1)
+        guard cluster.admitPending(stream) else { return }
         if !openConnection(for: stream) { waiting.append(stream) }
     }
 
@@ -71,10 +66,7 @@ final class HTTP1ConnectionPool: UpstreamPool {
         return nil
     }
 
-    private func endPending() {
-        resources.pendingRequests.release()
-        worker.stats.add(stats.upstreamRqPendingActive, -1)
-    }
+    private func endPending() { cluster.endPending() }
 
     /// Claims a request slot and hands `connection` to `stream`; at max_requests the stream
     /// gets 503 UO and the connection stays for the next request.

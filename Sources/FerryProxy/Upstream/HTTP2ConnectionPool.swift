@@ -47,12 +47,7 @@ final class HTTP2ConnectionPool: UpstreamPool {
     func newStream(_ stream: ActiveStream) {
         counters.rqTotal += 1
         if let connection = connectionWithRoom() { return attach(stream, to: connection, pending: false) }
-        guard resources.pendingRequests.tryAcquire() else {
-            worker.stats.inc(stats.upstreamRqPendingOverflow)
-            return stream.onPoolOverflow()
-        }
-        worker.stats.inc(stats.upstreamRqPendingTotal)
-        worker.stats.add(stats.upstreamRqPendingActive, 1)
+        guard cluster.admitPending(stream) else { return }
         waiting.append(stream)
         openConnectionsForWaiters()
     }
@@ -64,10 +59,7 @@ final class HTTP2ConnectionPool: UpstreamPool {
         endPending()
     }
 
-    private func endPending() {
-        resources.pendingRequests.release()
-        worker.stats.add(stats.upstreamRqPendingActive, -1)
-    }
+    private func endPending() { cluster.endPending() }
 
     private func connectionWithRoom() -> UpstreamHTTP2Connection? {
         connections.first { $0.hasRoom }

@@ -6,10 +6,10 @@ import NIOPosix
 import Glibc
 #endif
 
-/// Opening one upstream connection for a pool, the same way for every codec: TCP on the
-/// worker's loop with `connect_timeout`, the cluster's buffer limit as write watermarks, TLS
-/// (handshake within the connect timeout, `ssl.*` stats) when the cluster has a transport
-/// socket, then the codec's handlers.
+/// What every pool does the same way, whatever its codec: opening one upstream connection (TCP
+/// on the worker's loop with `connect_timeout`, the cluster's buffer limit as write watermarks,
+/// TLS with its handshake within the connect timeout and `ssl.*` stats when the cluster has a
+/// transport socket, then the codec's handlers), and the pending-request circuit breaker.
 extension WorkerCluster {
     /// Counts the attempt (`upstream_cx_total`, the host's cx total) and connects to `host`;
     /// `codec` adds the protocol handlers in the channel initializer, after TLS.
@@ -54,6 +54,25 @@ extension WorkerCluster {
             return "connection timeout"
         }
         return Self.describe(error)
+    }
+
+    /// A request found no connection ready for it: it becomes pending (`max_pending_requests`;
+    /// false after answering it 503 UO).
+    func admitPending(_ stream: ActiveStream) -> Bool {
+        guard resources.pendingRequests.tryAcquire() else {
+            worker.stats.inc(definition.stats.upstreamRqPendingOverflow)
+            stream.onPoolOverflow()
+            return false
+        }
+        worker.stats.inc(definition.stats.upstreamRqPendingTotal)
+        worker.stats.add(definition.stats.upstreamRqPendingActive, 1)
+        return true
+    }
+
+    /// A pending request got a connection or went away.
+    func endPending() {
+        resources.pendingRequests.release()
+        worker.stats.add(definition.stats.upstreamRqPendingActive, -1)
     }
 
     /// Envoy's transport failure text, e.g. "delayed connect error: Connection refused".

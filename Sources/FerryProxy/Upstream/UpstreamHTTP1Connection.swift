@@ -28,8 +28,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
     private(set) var responseDone = true
     private var informational = 0
     private var tunnel = false
-    private var readPaused = false
-    private var pendingRead = false
+    private var readGate = ReadGate()
     private var idleSince: NIODeadline?
     private var idleTimeout: TimeAmount?
     private var idleTimer: NIOScheduledCallback?
@@ -146,19 +145,14 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
 
     // MARK: reading
 
-    func pauseReading() { readPaused = true }
+    func pauseReading() { readGate.pause() }
 
     func resumeReading() {
-        guard readPaused else { return }
-        readPaused = false
-        if pendingRead {
-            pendingRead = false
-            context?.read()
-        }
+        if readGate.resume() { context?.read() }
     }
 
     func read(context: ChannelHandlerContext) {
-        if readPaused { pendingRead = true } else { context.read() }
+        if readGate.admit() { context.read() }
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }

@@ -19,8 +19,7 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
     private var requestDone = false
     private var responseDone = false
     private var endReported = false
-    private var readPaused = false
-    private var pendingRead = false
+    private var readGate = ReadGate()
 
     init(connection: UpstreamHTTP2Connection, stream: ActiveStream) {
         self.connection = connection
@@ -95,19 +94,14 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
 
     // MARK: reading
 
-    func pauseReading() { readPaused = true }
+    func pauseReading() { readGate.pause() }
 
     func resumeReading() {
-        guard readPaused else { return }
-        readPaused = false
-        if pendingRead {
-            pendingRead = false
-            context?.read()
-        }
+        if readGate.resume() { context?.read() }
     }
 
     func read(context: ChannelHandlerContext) {
-        if readPaused { pendingRead = true } else { context.read() }
+        if readGate.admit() { context.read() }
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
