@@ -208,7 +208,14 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
 
     private var closedLocally = false
 
-    func markClosing() { closed = true }
+    /// Streams open when the connection went down (the codec closes them before this handler
+    /// hears of it), for the `_with_active_rq` counters.
+    private var streamsAtClose = 0
+
+    func markClosing() {
+        closed = true
+        streamsAtClose = openStreams
+    }
 
     func close() {
         guard !closed, !closedLocally else { return }
@@ -224,7 +231,7 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
             shard.inc(stats.upstreamCxDestroy)
             shard.inc(closedLocally ? stats.upstreamCxDestroyLocal : stats.upstreamCxDestroyRemote)
             if countedActive { shard.add(stats.upstreamCxActive, -1) }
-            if openStreams > 0 {
+            if streamsAtClose > 0 {
                 shard.inc(stats.upstreamCxDestroyWithActiveRq)
                 shard.inc(closedLocally ? stats.upstreamCxDestroyLocalWithActiveRq : stats.upstreamCxDestroyRemoteWithActiveRq)
             }
