@@ -102,4 +102,62 @@ struct HTTP2UpstreamPoolTests {
             }
         }
     }
+
+    @Test("HTTP/2 over upstream TLS: nghttpd with a certificate is reached with ALPN h2, the certificate verified")
+    func overTLS() async throws {
+        let fixture = try TLSFixture.make()
+        defer { fixture.ca.remove() }
+        let root = try TemporaryDirectory.make(prefix: "nghttpd-tls")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try "secure\n".write(to: root.appendingPathComponent("s.txt"), atomically: true, encoding: .utf8)
+        let port = try FreePort.pick()
+        let arguments = ["-a", "127.0.0.1", "-d", root.path, String(port), fixture.server.keyPath, fixture.server.certificatePath]
+        try await ChildProcess.with("/usr/sbin/nghttpd", arguments) { (child) async throws in
+            let up = await Support.eventually {
+                guard let probe = try? await RawConnection.connect(port: port) else { return false }
+                await probe.close()
+                return true
+            }
+            #expect(up, "nghttpd did not start: \(child.stderr)")
+            let tls = TestCertificates.transportSocket(downstream: false, TLSUpstreamTests.upstream(fixture, san: "localhost"))
+            let yaml = TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [port])],
+                                            clusterExtra: tls + "\n" + HTTP2UpstreamTests.http2Options())
+            let proxy = try await ProxyHarness.start(yaml: yaml)
+            try await withCleanup {
+                let result = try await Curl.fetch(proxy.url("/s.txt"))
+                #expect(result.status == 200 && result.body == "secure\n", "\(result.body)")
+                #expect(try await proxy.stat("cluster.h2.ssl.handshake") == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_http2_total") == 1)
+            } cleanup: {
+                await proxy.stop()
+            }
+        }
+    }
+
+    @Test("use_downstream_protocol_config: an HTTP/1 client's request goes upstream over HTTP/1.1")
+    func downstreamProtocol() async throws {
+        let echo = try await EchoServer.start(name: "h1")
+        let options = """
+            typed_extension_protocol_options:
+              envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                use_downstream_protocol_config: {http2_protocol_options: {}}
+            """
+        let yaml = TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [echo.port])],
+                                        clusterExtra: options)
+        try await withCleanup {
+            let proxy = try await ProxyHarness.start(yaml: yaml)
+            try await withCleanup {
+                let result = try await Curl.fetch(proxy.url("/"))
+                #expect(result.status == 200)
+                #expect(try EchoReply(result.body).version == "HTTP/1.1")
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_http1_total") == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_http2_total") == 0)
+            } cleanup: {
+                await proxy.stop()
+            }
+        } cleanup: {
+            await echo.stop()
+        }
+    }
 }

@@ -151,8 +151,11 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
             goAwayLastStreamID = min(goAwayLastStreamID ?? lastStreamID, lastStreamID)
             if openStreams == 0 { close() }
         case .ping(_, ack: true):
-            keepaliveTimeout?.cancel()
+            // As Envoy: the next keepalive PING goes one interval after this one was answered.
+            guard let timeout = keepaliveTimeout else { break }
+            timeout.cancel()
             keepaliveTimeout = nil
+            startKeepalive()
         default:
             break
         }
@@ -187,7 +190,6 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
             if let stats = connection.clusterStats, let counter = stats.http2KeepaliveTimeout { connection.shard?.inc(counter) }
             connection.close()
         }
-        startKeepalive()
     }
 
     // MARK: bytes and lifecycle
