@@ -137,8 +137,9 @@ final class HTTP2ConnectionPool: UpstreamPool {
     /// The peer's first SETTINGS arrived: the connection takes streams.
     func connectionReady(_ connection: UpstreamHTTP2Connection) {
         connectingCount -= 1
-        if draining { connection.goAwayLocally() }
         dispatchWaiters()
+        // A retired cluster's pool serves the streams that wait for it, then lets the connection go.
+        if draining { connection.goAwayLocally() }
     }
 
     /// A connect failed: its slot frees; waiters the remaining connects cannot take fail (as
