@@ -160,4 +160,27 @@ struct HTTP2UpstreamPoolTests {
             await echo.stop()
         }
     }
+
+    @Test("a reload that replaces the cluster lets the in-flight stream finish, then closes its connection; new requests reconnect")
+    func reloadDrains() async throws {
+        var options = H2EchoServer.Options()
+        options.delay = .milliseconds(600)
+        try await H2EchoServer.with(options) { (server) async throws in
+            func yaml(_ limit: Int) -> String {
+                TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [server.port])],
+                                     clusterExtra: "per_connection_buffer_limit_bytes: \(limit)\n" + HTTP2UpstreamTests.http2Options())
+            }
+            try await ProxyHarness.withConfigFile(yaml: { _ in yaml(1_048_576) }) { (proxy, _, config) async throws in
+                let inFlight = Task { try await Curl.fetch(proxy.url("/a")) }
+                #expect(await Support.eventually { server.streams == 1 })
+                try config.write(yaml(2_097_152))
+                #expect(try await proxy.reload().status == 200)
+                #expect(try await inFlight.value.status == 200)
+                #expect(try await Curl.fetch(proxy.url("/b")).status == 200)
+                #expect(server.connections == 2)
+                let closed = try await Support.eventually { try await proxy.stat("cluster.h2.upstream_cx_destroy_local") == 1 }
+                #expect(closed)
+            }
+        }
+    }
 }
