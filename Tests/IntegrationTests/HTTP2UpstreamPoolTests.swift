@@ -54,7 +54,8 @@ struct HTTP2UpstreamPoolTests {
                 #expect(closed)
                 #expect(try await Curl.fetch(proxy.url("/")).status == 200)
                 #expect(server.connections == 2)
-                #expect(try await proxy.stat("cluster.h2.upstream_cx_destroy_local") == 1)
+                // The second connection may have idled out too by now.
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_destroy_local") ?? 0 >= 1)
             }
         }
     }
