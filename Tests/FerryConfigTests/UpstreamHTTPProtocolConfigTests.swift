@@ -34,12 +34,12 @@ struct UpstreamHTTPProtocolConfigTests {
                   explicit_http_config:
                     http2_protocol_options: {max_concurrent_streams: 5, initial_stream_window_size: 65535, \
             initial_connection_window_size: 1048576, hpack_table_size: 0, \
-            connection_keepalive: {interval: 10s, timeout: 2s, interval_jitter: {value: 0}}}
+            connection_keepalive: {interval: 10s, timeout: 2s}, max_outbound_control_frames: 50}
             """)))
         let h2 = cluster.upstreamProtocol.http2
         #expect(h2.maxConcurrentStreams == 5 && h2.initialStreamWindowSize == 65535)
         #expect(h2.initialConnectionWindowSize == 1_048_576 && h2.hpackTableSize == 0)
-        #expect(h2.keepalive == .init(interval: .seconds(10), timeout: .seconds(2), jitterPercent: 0))
+        #expect(h2.keepalive == .init(interval: .seconds(10), timeout: .seconds(2)) && h2.maxOutboundControlFrames == 50)
         #expect(cluster.idleTimeout == .seconds(7) && cluster.maxRequestsPerConnection == 9)
         let downstream = try #require(Self.cluster(Self.options("use_downstream_protocol_config: {http2_protocol_options: {max_concurrent_streams: 3}}")))
         #expect(downstream.upstreamProtocol.selection == .downstream && downstream.upstreamProtocol.http2.maxConcurrentStreams == 3)
@@ -50,8 +50,10 @@ struct UpstreamHTTPProtocolConfigTests {
     @Test("out-of-range values, unsupported HTTP/2 fields and auto_config without TLS are located errors", arguments: [
         ("explicit_http_config: {http2_protocol_options: {max_concurrent_streams: 0}}", "max_concurrent_streams"),
         ("explicit_http_config: {http2_protocol_options: {initial_stream_window_size: 100}}", "initial_stream_window_size"),
-        ("explicit_http_config: {http2_protocol_options: {allow_connect: true}}", "Http2ProtocolOptions.allow_connect is not supported yet"),
-        ("explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 1s, timeout: 0s}}}", "must be at least 1ms"),
+        ("explicit_http_config: {http2_protocol_options: {allow_connect: true}}", "allow_connect"),
+        ("explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 1s, timeout: 0s}}}", "connection_keepalive.timeout"),
+        ("explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 1s, timeout: 1s, interval_jitter: {value: 5}}}}",
+         "interval_jitter is not supported yet"),
         ("explicit_http_config: {http3_protocol_options: {}}", "http3_protocol_options is not supported yet"),
         ("auto_config: {}", "needs a TLS transport_socket"),
     ])

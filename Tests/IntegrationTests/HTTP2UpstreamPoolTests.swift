@@ -90,7 +90,7 @@ struct HTTP2UpstreamPoolTests {
             let port = try #require(started ? Int(child.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) : nil, "\(child.stderr)")
             let yaml = TestConfig.bootstrap(
                 routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [port])],
-                clusterExtra: HTTP2UpstreamTests.http2Options("{connection_keepalive: {interval: 0.2s, timeout: 0.3s, interval_jitter: {value: 0}}}"))
+                clusterExtra: HTTP2UpstreamTests.http2Options("{connection_keepalive: {interval: 0.2s, timeout: 0.3s}}"))
             let proxy = try await ProxyHarness.start(yaml: yaml)
             try await withCleanup {
                 let result = try await Curl.fetch(proxy.url("/"))

@@ -46,6 +46,8 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
             HTTP2Setting(parameter: .headerTableSize, value: Int(options.hpackTableSize)),
         ]
         connection.targetWindowSize = Int(options.initialConnectionWindowSize)
+        connection.maximumBufferedControlFrames = Int(options.maxOutboundControlFrames)
+        connection.maximumSequentialEmptyDataFrames = Int(options.maxConsecutiveInboundFramesWithEmptyPayload)
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.targetWindowSize = Int(options.initialStreamWindowSize)
         // A stream stops taking request body once this much waits for the peer's window.
@@ -174,10 +176,9 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
     }
 
     private func startKeepalive() {
-        guard let keepalive = options.keepalive, let loop = context?.eventLoop, let worker = pool?.cluster.worker else { return }
-        let jitter = keepalive.interval * (keepalive.jitterPercent / 100 * Double(worker.random.next(below: 1000)) / 1000)
+        guard let keepalive = options.keepalive, let loop = context?.eventLoop else { return }
         let bound = NIOLoopBound(self, eventLoop: loop)
-        keepaliveTimer = loop.scheduleTask(in: TimeAmount(keepalive.interval + jitter)) { bound.value.sendPing(keepalive) }
+        keepaliveTimer = loop.scheduleTask(in: TimeAmount(keepalive.interval)) { bound.value.sendPing(keepalive) }
     }
 
     private func sendPing(_ keepalive: Http2ProtocolOptions.Keepalive) {
