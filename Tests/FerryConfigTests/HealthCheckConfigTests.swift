@@ -72,11 +72,14 @@ struct HealthCheckConfigTests {
                                message: "health checker is missing")
     }
 
-    @Test("gRPC and custom checkers, HTTP/2 checks and binary payloads are refused as not supported yet")
+    @Test("custom checkers, HTTP/2 HTTP checks and binary payloads are refused as not supported yet; gRPC checks need HTTP/2")
     func notSupported() {
-        Fixture.expectOneError(Self.yaml(Self.base + ", grpc_health_check: {}"), at: "grpc_health_check",
-                               path: "static_resources.clusters[0].health_checks[0].grpc_health_check",
-                               message: "grpc_health_check is not supported yet")
+        Fixture.expectOneError(Self.yaml(Self.base + ", custom_health_check: {name: x}"), at: "custom_health_check",
+                               path: "static_resources.clusters[0].health_checks[0].custom_health_check",
+                               message: "custom_health_check is not supported yet")
+        Fixture.expectOneError(Self.yaml(Self.base + ", grpc_health_check: {}"), at: "health_checks",
+                               path: "static_resources.clusters[0].health_checks",
+                               message: "gRPC health checking needs a cluster that speaks HTTP/2")
         Fixture.expectOneError(Self.yaml(Self.base + ", http_health_check: {path: /h, codec_client_type: HTTP2}"), at: "HTTP2",
                                path: "static_resources.clusters[0].health_checks[0].http_health_check.codec_client_type",
                                message: "codec_client_type HTTP2 is not supported yet")

@@ -109,7 +109,7 @@ struct ConformanceCorpusTests {
         "locality-load-balancing_envoy.yaml", "tls-inspector_envoy.yaml", "tls_envoy-https-passthrough.yaml",
         "websocket_envoy-ws-route.yaml", "websocket_envoy-ws.yaml", "websocket_envoy-wss-passthrough.yaml",
         "front-proxy_envoy.yaml", "tls-sni_envoy-client.yaml", "tls_envoy-http-https.yaml", "tls_envoy-https-http.yaml",
-        "tls_envoy-https-https.yaml", "websocket_envoy-wss.yaml",
+        "tls_envoy-https-https.yaml", "websocket_envoy-wss.yaml", "grpc-bridge_server_envoy-proxy.yaml",
     ]
 
     @Test("exactly the expected example files load (tcp_proxy, tls_inspector and filter_chain_match ones included)")
@@ -121,5 +121,31 @@ struct ConformanceCorpusTests {
             if case .success = ConfigLoader.load(path: Self.corpus.appendingPathComponent(name).path, configYAML: nil) { loaded.insert(name) }
         }
         #expect(loaded == Self.loading, "now loading: \(loaded.subtracting(Self.loading).sorted()), no longer: \(Self.loading.subtracting(loaded).sorted())")
+    }
+
+    @Test("grpc-bridge_server_envoy-proxy.yaml: a gRPC request goes to the HTTP/2 backend, others find no route")
+    func grpcBridgeServer() async throws {
+        let text = try Self.load("grpc-bridge_server_envoy-proxy.yaml")
+        try await H2EchoServer.with { (backend) async throws in
+            let yaml = text.replacingOccurrences(of: "address: 0.0.0.0", with: "address: 127.0.0.1")
+                .replacingOccurrences(of: "port_value: 8811", with: "port_value: 0")
+                .replacingOccurrences(of: "port_value: 8081", with: "port_value: \(backend.port)")
+            let proxy = try await ProxyHarness.start(yaml: yaml, hostOverrides: ["grpc-server": ["127.0.0.1"]])
+            try await withCleanup {
+                let resolved = try await Support.eventually {
+                    await proxy.localStat("cluster.backend_grpc_service.membership_healthy") == 1
+                }
+                #expect(resolved, "grpc-server never resolved")
+                let grpc = try await Curl.fetch(["-H", "content-type: application/grpc", "--data-binary", "abc",
+                                                 proxy.url("/kv.KV/Get")])
+                #expect(grpc.status == 200)
+                let reply = try H2EchoReply(grpc.body)
+                #expect(reply.protocol == "HTTP/2" && reply.path == "/kv.KV/Get" && reply.bodyBytes == 3)
+                #expect(try await Curl.fetch(proxy.url("/kv.KV/Get")).status == 404)
+                #expect(await proxy.localStat("cluster.backend_grpc_service.upstream_cx_http2_total") == 1)
+            } cleanup: {
+                await proxy.stop()
+            }
+        }
     }
 }

@@ -64,4 +64,25 @@ final class SharedCount: @unchecked Sendable {
     private var value = 0
     func add(_ n: Int) { lock.withLock { value += n } }
     var current: Int { lock.withLock { value } }
+
+    /// Waits until the count stops growing for 500 ms (a writer held back), at most 20 s.
+    func waitUntilStalled() async throws {
+        var last = -1
+        for _ in 0..<40 where current != last {
+            last = current
+            try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    /// Sends `chunk` `times` times on `client` from a task; the count says how much left.
+    static func sending(_ chunk: [UInt8], times: Int, on client: RawConnection) -> (SharedCount, Task<Void, any Error>) {
+        let sent = SharedCount()
+        let writer = Task {
+            for _ in 0..<times {
+                try await client.send(chunk)
+                sent.add(chunk.count)
+            }
+        }
+        return (sent, writer)
+    }
 }

@@ -175,20 +175,9 @@ struct TCPProxyTests {
         try await TCPTestServer.with(.hold) { stalled in
             try await ProxyHarness.with(yaml: Self.single("stalled", ports: [stalled.port])) { proxy in
                 let client = try await RawConnection.connect(port: proxy.port(of: "l4"))
-                let sent = SharedCount()
-                let writer = Task {
-                    for _ in 0..<chunks {
-                        try await client.send(chunk)
-                        sent.add(chunk.count)
-                    }
-                }
+                let (sent, writer) = SharedCount.sending(chunk, times: chunks, on: client)
                 try await withCleanup {
-                    // Wait until the client cannot write more (no progress for 500 ms), at most 20 s.
-                    var last = -1
-                    for _ in 0..<40 where sent.current != last {
-                        last = sent.current
-                        try await Task.sleep(for: .milliseconds(500))
-                    }
+                    try await sent.waitUntilStalled()
                     let read = try #require(try await proxy.stat("tcp.l4.downstream_cx_rx_bytes_total"))
                     #expect(sent.current < chunk.count * chunks, "the client was never held back")
                     // Kernel buffers on both sockets plus the proxy's 1 MiB limit: far below 64 MiB.

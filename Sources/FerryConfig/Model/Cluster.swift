@@ -74,6 +74,8 @@ public struct Cluster: Sendable {
     public var outlierDetection: OutlierDetection?
     /// `transport_socket` with an UpstreamTlsContext (TlsContext+Decode.swift); nil = plain TCP.
     public var upstreamTls: UpstreamTlsContext?
+    /// The codec to the endpoints (UpstreamHTTPProtocol.swift); HTTP/1.1 by default.
+    public var upstreamProtocol = UpstreamHTTPProtocol()
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -164,6 +166,13 @@ public struct Cluster: Sendable {
             }
             decodeUpstreamProtocolOptions(options, into: &cluster)
         }
+        UpstreamHTTPProtocol.decodeDeprecatedHTTP2(r, typedOptions: r.has("typed_extension_protocol_options"), into: &cluster)
+        if case .grpc? = cluster.activeHealthChecking.checks.first?.kind, cluster.upstreamProtocol.selection != .http2 {
+            // Envoy: "... cluster must support HTTP/2 for gRPC healthchecking".
+            r.diagnostics.error(r.location(of: "health_checks"), r.join("health_checks"),
+                                "gRPC health checking needs a cluster that speaks HTTP/2",
+                                fix: "add typed_extension_protocol_options with explicit_http_config: {http2_protocol_options: {}}")
+        }
         if let common = r.object("common_http_protocol_options", "envoy.config.core.v3.HttpProtocolOptions") {
             decodeCommonOptions(common, into: &cluster)
         }
@@ -198,12 +207,7 @@ public struct Cluster: Sendable {
         if let upstream = o.object("upstream_http_protocol_options", "envoy.config.core.v3.UpstreamHttpProtocolOptions") {
             upstream.finish()  // auto_sni, auto_san_validation, override_auto_sni_header: "not supported yet" by name
         }
-        if let explicit = o.object("explicit_http_config", "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig") {
-            defer { explicit.finish(known: ["http_protocol_options", "http2_protocol_options", "http3_protocol_options"]) }
-            if let http1 = explicit.object("http_protocol_options", "envoy.config.core.v3.Http1ProtocolOptions") {
-                http1.finish()
-            }
-        }
+        UpstreamHTTPProtocol.decodeSelection(o, tls: cluster.upstreamTls != nil, into: &cluster)
     }
 
     /// The per-policy settings, with Envoy's defaults and bounds.

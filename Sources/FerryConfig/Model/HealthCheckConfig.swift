@@ -1,5 +1,5 @@
-/// `envoy.config.core.v3.HealthCheck`: how a cluster actively checks its endpoints (HTTP/1 or
-/// TCP). Envoy allows one per cluster. Durations keep Envoy's defaults: `no_traffic_interval`
+/// `envoy.config.core.v3.HealthCheck`: how a cluster actively checks its endpoints (HTTP/1,
+/// TCP or gRPC). Envoy allows one per cluster. Durations keep Envoy's defaults: `no_traffic_interval`
 /// 60s, `no_traffic_healthy_interval` = `no_traffic_interval`, `unhealthy_interval` =
 /// `interval`, `unhealthy_edge_interval` = `unhealthy_interval`, `healthy_edge_interval` =
 /// `interval`, no jitter, `reuse_connection` true.
@@ -7,6 +7,7 @@ public struct HealthCheck: Sendable {
     public enum Kind: Sendable {
         case http(HTTPHealthCheck)
         case tcp(TCPHealthCheck)
+        case grpc(GRPCHealthCheck)
     }
 
     public var timeout: Duration
@@ -87,10 +88,12 @@ public struct HealthCheck: Sendable {
             return r.object("http_health_check", HTTPHealthCheck.message).flatMap(HTTPHealthCheck.decode).map(Kind.http)
         case "tcp_health_check":
             return r.object("tcp_health_check", TCPHealthCheck.message).map(TCPHealthCheck.decode).map(Kind.tcp)
+        case "grpc_health_check":
+            return r.object("grpc_health_check", GRPCHealthCheck.message).map(GRPCHealthCheck.decode).map(Kind.grpc)
         case let key?:
             r.accept(key)
             r.diagnostics.error(r.location(of: key), r.join(key), "\(key) is not supported yet by Ferry",
-                                fix: "use http_health_check (HTTP/1) or tcp_health_check")
+                                fix: "use http_health_check (HTTP/1), tcp_health_check or grpc_health_check")
             return nil
         case nil:
             return nil

@@ -30,19 +30,23 @@ public final class ClusterDefinition: Sendable {
         maxRequestsPerConnection = config.maxRequestsPerConnection.map(Int.init)
         maxStreamDuration = config.maxStreamDuration.map(TimeAmount.init)
         bufferLimit = Int(config.perConnectionBufferLimitBytes)
-        stats = ClusterStats(cluster: config.name, circuitBreakers: config.circuitBreakers, store: store)
+        stats = ClusterStats(cluster: config.name, circuitBreakers: config.circuitBreakers,
+                             http2: config.upstreamProtocol.mayUseHTTP2, store: store)
         fingerprint = "\(config.type)|\(config.connectTimeout)|\(config.lbPolicy)|\(config.idleTimeout)|\(String(describing: config.maxRequestsPerConnection))|\(config.perConnectionBufferLimitBytes)|\(config.dnsRefreshRate)|\(config.dnsLookupFamily)|\(config.localityWeighted)|\(config.healthyPanicThreshold)|\(config.leastRequest)|\(config.ringHash)|\(config.maglev)|\(String(describing: config.peakEWMA))|\(config.activeHealthChecking)|\(String(describing: config.slowStart))|\(config.outlierDetection.map(String.init(describing:)) ?? "-")|"
             + config.loadAssignment.localities.map { l in
                 "\(l.priority)/\(l.weight ?? 0)/\(l.locality)/" + l.endpoints.map { "\($0.address.address):\($0.address.port)*\($0.weight)@\($0.hostname)~\($0.healthStatus)~\(String(describing: $0.healthCheckPort))~\($0.disableActiveHealthCheck)" }.joined(separator: ",")
             }.joined(separator: ";") + "|\(config.loadAssignment.overprovisioningFactor)"
             + "|\(config.upstreamTls.map { String(describing: $0) } ?? "-")"
-            + "|\(String(describing: config.maxStreamDuration))"
+            + "|\(String(describing: config.maxStreamDuration))|\(config.upstreamProtocol)"
     }
 }
 
 /// Stat ids of `cluster.<name>.*`.
 struct ClusterStats: Sendable {
-    let upstreamCxTotal, upstreamCxConnectFail, upstreamCxConnectTimeout, upstreamCxHTTP1Total: CounterID
+    let upstreamCxTotal, upstreamCxConnectFail, upstreamCxConnectTimeout, upstreamCxHTTP1Total, upstreamCxHTTP2Total: CounterID
+    /// `http2.keepalive_timeout`: connections closed because a keepalive PING went unanswered
+    /// (only for clusters that may speak HTTP/2, as Envoy registers its codec stats).
+    let http2KeepaliveTimeout: CounterID?
     let upstreamCxDestroy, upstreamCxDestroyLocal, upstreamCxDestroyRemote, upstreamCxIdleTimeout: CounterID
     let upstreamCxMaxRequests, upstreamCxRxBytesTotal, upstreamCxTxBytesTotal, upstreamCxProtocolError: CounterID
     let upstreamCxDestroyWithActiveRq, upstreamCxDestroyRemoteWithActiveRq, upstreamCxDestroyLocalWithActiveRq: CounterID
@@ -66,7 +70,7 @@ struct ClusterStats: Sendable {
     let circuitBreakers: [CircuitBreakerGauges]
     let cluster: String
 
-    init(cluster: String, circuitBreakers: CircuitBreakers = .init(), store: StatsStore) {
+    init(cluster: String, circuitBreakers: CircuitBreakers = .init(), http2: Bool = false, store: StatsStore) {
         self.cluster = cluster
         func c(_ s: String) -> CounterID { store.counter(.cluster(cluster, s)) }
         func g(_ s: String) -> GaugeID { store.gauge(.cluster(cluster, s)) }
@@ -74,6 +78,8 @@ struct ClusterStats: Sendable {
         upstreamCxConnectFail = c("upstream_cx_connect_fail")
         upstreamCxConnectTimeout = c("upstream_cx_connect_timeout")
         upstreamCxHTTP1Total = c("upstream_cx_http1_total")
+        upstreamCxHTTP2Total = c("upstream_cx_http2_total")
+        http2KeepaliveTimeout = http2 ? c("http2.keepalive_timeout") : nil
         upstreamCxDestroy = c("upstream_cx_destroy")
         upstreamCxDestroyLocal = c("upstream_cx_destroy_local")
         upstreamCxDestroyRemote = c("upstream_cx_destroy_remote")

@@ -12,6 +12,8 @@ final class HealthCheckHandler: ChannelInboundHandler {
     enum Mode {
         case http(HTTPHealthCheck.CompiledCheck)
         case tcp(TCPHealthCheck)
+        /// Served by `GRPCHealthCheckHandler` on an HTTP/2 connection, never by this handler.
+        case grpc(GRPCHealthCheckHandler.Settings)
     }
 
     /// The outcome, whether the connection may carry the next probe, and whether the answer
@@ -67,6 +69,7 @@ final class HealthCheckHandler: ChannelInboundHandler {
         switch mode {
         case .http: readHTTP()
         case .tcp(let check): readTCP(check)
+        case .grpc: break
         }
     }
 

@@ -16,7 +16,7 @@ final class HealthCheckSession {
     private var intervalTimer: Scheduled<Void>?
     private var timeoutTimer: Scheduled<Void>?
     private var channel: Channel?
-    private var handler: HealthCheckHandler?
+    private var handler: (any HealthCheckProbe)?
     private var probeNumber = 0
     private var stopped = false
     /// Runs once, after the first result (cluster warming waits for it).
@@ -80,7 +80,11 @@ final class HealthCheckSession {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try tls?.addHandlers(to: channel, timeout: timeout)
-                    try channel.pipeline.syncOperations.addHandler(HealthCheckHandler(mode: mode))
+                    if case .grpc(let settings) = mode {
+                        try GRPCHealthCheckHandler.install(on: channel, settings: settings)
+                    } else {
+                        try channel.pipeline.syncOperations.addHandler(HealthCheckHandler(mode: mode))
+                    }
                 }
             }
             .connect(to: checkAddress)
@@ -89,8 +93,7 @@ final class HealthCheckSession {
         connected.assumeIsolated().whenComplete { [self] result in
             switch result {
             case .success(let channel):
-                guard number == probeNumber, !stopped,
-                      let handler = try? channel.pipeline.syncOperations.handler(type: HealthCheckHandler.self) else {
+                guard number == probeNumber, !stopped, let handler = Self.probe(of: channel) else {
                     channel.close(promise: nil)
                     return
                 }
@@ -103,7 +106,12 @@ final class HealthCheckSession {
         }
     }
 
-    private func send(on handler: HealthCheckHandler, _ number: Int) {
+    private static func probe(of channel: Channel) -> (any HealthCheckProbe)? {
+        let operations = channel.pipeline.syncOperations
+        return (try? operations.handler(type: HealthCheckHandler.self)) ?? (try? operations.handler(type: GRPCHealthCheckHandler.self))
+    }
+
+    private func send(on handler: any HealthCheckProbe, _ number: Int) {
         handler.probe(request: context.request) { [self] result in complete(result, number) }
     }
 

@@ -129,6 +129,10 @@ public final class HealthChecker: Sendable {
         case .tcp(let tcp):
             mode = .tcp(tcp)
             request.writeBytes(tcp.send)
+        case .grpc(let grpc):
+            let headers = GRPCHealthMessage.headers(grpc, cluster: cluster, scheme: tls == nil ? "http" : "https")
+            mode = .grpc(GRPCHealthCheckHandler.Settings(headers: headers))
+            request = GRPCHealthMessage.request(service: grpc.serviceName)
         }
         let c = config
         let machine = HealthCheckStateMachine.Configuration(

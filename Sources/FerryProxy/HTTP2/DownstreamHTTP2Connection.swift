@@ -42,6 +42,7 @@ final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnectio
         worker.tick()
         info = DownstreamConnectionInfo(id: worker.server.nextConnectionID(), remote: context.channel.remoteAddress,
                                         local: context.channel.localAddress, tls: tls)
+        info.httpProtocol = .http2
         binding.countOpened(shard, http2: true)
         worker.connections[ObjectIdentifier(self)] = self
     }

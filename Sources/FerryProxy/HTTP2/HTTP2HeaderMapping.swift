@@ -1,8 +1,11 @@
 import NIOHPACK
 
-/// HTTP/2 header blocks ↔ Ferry's codec-neutral heads. Inside Ferry a request looks the same
-/// whatever its protocol: method and path in the head, `:authority` (or `host`) in `authority`,
-/// ordinary fields in `headers`.
+/// HTTP/2 header blocks ↔ Ferry's codec-neutral heads (RFC 9113 §8.3), both ways: requests
+/// from HTTP/2 clients and responses to them, requests to HTTP/2 upstreams and their responses.
+/// Inside Ferry a request looks the same whatever its protocol: method and path in the head,
+/// `:authority` (or `host`) in `authority`, ordinary fields in `headers`; connection-specific
+/// fields are dropped on the way into HTTP/2 (a peer must treat them as malformed). Pure
+/// functions, unit tested.
 enum HTTP2HeaderMapping {
     /// The request head of a HEADERS block. NIOHTTP2 has already checked the block (pseudo
     /// fields first and known, lower-case names, no connection-specific fields, `:method`,
@@ -62,20 +65,70 @@ enum HTTP2HeaderMapping {
         }
     }
 
-    /// Fields RFC 9113 §8.2.2 forbids in HTTP/2 (an HTTP/1 upstream may send them).
-    static func isConnectionSpecific(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 7: name == "upgrade"
-        case 10: name == "connection" || name == "keep-alive"
-        case 16: name == "proxy-connection"
-        case 17: name == "transfer-encoding"
-        default: false
-        }
-    }
-
     private static let commonStatuses: [Int: String] = Dictionary(
         uniqueKeysWithValues: [200, 204, 206, 301, 302, 304, 400, 401, 403, 404, 429, 500, 502, 503, 504].map { ($0, String($0)) })
 
     @inline(__always)
     static func statusText(_ status: Int) -> String { commonStatuses[status] ?? String(status) }
+
+    // MARK: upstream (Ferry as the HTTP/2 client)
+
+    /// Fields that mean something only for one HTTP/1 connection (RFC 9113 §8.2.2); `host`
+    /// travels as `:authority`.
+    static func isConnectionSpecific(_ name: String) -> Bool {
+        switch name {
+        case "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "host": true
+        default: false
+        }
+    }
+
+    /// The request head as an HTTP/2 header block; `scheme` is `https` over upstream TLS.
+    static func requestHeaders(_ head: RequestHead, scheme: String) -> HPACKHeaders {
+        var out = HPACKHeaders()
+        out.reserveCapacity(head.headers.count + 4)
+        out.add(name: ":method", value: head.method)
+        out.add(name: ":scheme", value: scheme)
+        if let authority = head.authority { out.add(name: ":authority", value: authority) }
+        out.add(name: ":path", value: head.path.isEmpty ? "/" : head.path)
+        for (name, value) in head.headers {
+            if isConnectionSpecific(name) { continue }
+            // TE is allowed only as "trailers" (gRPC sends it).
+            if name == "te", !headerValue(value, containsToken: "trailers") { continue }
+            out.add(name: name, value: name == "te" ? "trailers" : value)
+        }
+        return out
+    }
+
+    enum ResponseError: Error, Equatable {
+        case missingStatus
+        case invalidStatus(String)
+    }
+
+    /// A response header block as a `ResponseHead` (`:status` → status; other pseudo-headers dropped).
+    static func responseHead(_ headers: HPACKHeaders) throws(ResponseError) -> ResponseHead {
+        var status: Int?
+        var entries: [HeaderMap.Element] = []
+        entries.reserveCapacity(headers.count)
+        for (name, value, _) in headers {
+            if name.utf8.first == UInt8(ascii: ":") {
+                if name == ":status" {
+                    guard value.utf8.count == 3, let code = Int(value), (100...999).contains(code) else {
+                        throw .invalidStatus(value)
+                    }
+                    status = code
+                }
+                continue
+            }
+            entries.append((name: name, value: value))
+        }
+        guard let status else { throw .missingStatus }
+        return ResponseHead(status: status, version: .http2, headers: HeaderMap(lowercased: entries))
+    }
+
+    /// A trailer block (pseudo-headers are not allowed there and are dropped).
+    static func trailers(_ headers: HPACKHeaders) -> HeaderMap {
+        var entries: [HeaderMap.Element] = []
+        for (name, value, _) in headers where name.utf8.first != UInt8(ascii: ":") { entries.append((name: name, value: value)) }
+        return HeaderMap(lowercased: entries)
+    }
 }

@@ -47,7 +47,7 @@ extension ActiveStream: StreamInfo {
     var upstreamCluster: String? { cluster?.definition.name }
     var upstreamLocalAddress: String? { upstreamLocal }
     var upstreamTransportFailureReason: String? { upstreamFailureReason }
-    var upstreamProtocol: String? { host == nil ? nil : "HTTP/1.1" }
+    var upstreamProtocol: String? { host == nil ? nil : (upstreamCodec == .http2 ? "HTTP/2" : "HTTP/1.1") }
     var upstreamConnectionID: UInt64? { nil }
     var downstreamRemoteAddress: String? { downstreamRemote ?? connection.remoteString }
     var downstreamDirectRemoteAddress: String? { connection.remoteString }

@@ -37,6 +37,11 @@ extension ActiveStream {
                 encoder.closeAfterResponse()
                 return sendLocalReply(403, body: "", details: "upgrade_failed")
             }
+            // An upgrade needs HTTP/2's extended CONNECT, which Ferry's upstream codec lacks.
+            if cluster.codec(downstream: connection.httpProtocol) == .http2 {
+                encoder.closeAfterResponse()
+                return sendLocalReply(403, body: "", details: "upgrade_failed")
+            }
         }
         // Timeouts and retries, with Envoy's request header overrides (trusted requests only:
         // edge requests lost their x-envoy-* headers in the connection manager).
@@ -82,7 +87,8 @@ extension ActiveStream {
         upstreamStarted = nil
         perTryDeadline = nil
         isAwaitingConnection = true
-        let pool = cluster.pool(for: host)
+        upstreamCodec = cluster.codec(downstream: connection.httpProtocol)
+        let pool = cluster.pool(for: host, codec: upstreamCodec)
         self.pool = pool
         pool.newStream(self)
     }
@@ -240,10 +246,10 @@ extension ActiveStream {
     /// specific applied last (so it wins) unless most_specific_header_mutations_wins.
     // MARK: pool callbacks
 
-    func onPoolReady(_ connection: UpstreamHTTP1Connection) {
+    func onPoolReady(_ connection: any UpstreamStream) {
         isAwaitingConnection = false
         guard !finished, upstreamPrepared else {
-            connection.pool?.release(connection)
+            connection.complete(requestEnded: true)
             return
         }
         upstream = connection
@@ -409,11 +415,7 @@ extension ActiveStream {
         }
         if let connection = upstream {
             upstream = nil
-            if upstreamRequestEnded, let pool = connection.pool {
-                pool.release(connection)
-            } else {
-                connection.abort()
-            }
+            connection.complete(requestEnded: upstreamRequestEnded)
         }
         responseTrailers = trailers
         endResponse(trailers: trailers)
@@ -431,25 +433,20 @@ extension ActiveStream {
         if !responseStarted { pool?.counters.rqError += 1 }
         // Envoy reports every upstream reset as a local-origin connect failure (a 503 unsplit).
         pool?.outlier?.record(.connectFailed)
-        if let cluster { shard.inc(cluster.definition.stats.upstreamRqRxReset) }
+        // Envoy's HTTP/2 pool leaves a refused stream out of upstream_rq_rx_reset.
+        if let cluster, kind != .refusedStream { shard.inc(cluster.definition.stats.upstreamRqRxReset) }
         if responseStarted {
-            flags.insert(kind == .protocolError ? .upstreamProtocolError : .upstreamConnectionTermination)
+            flags.insert(kind.responseFlag)
             details = "upstream_reset_after_response_started{\(kind.detail)}"
             return resetDownstream()
         }
-        attemptFailed(kind == .protocolError ? .protocolError : .reset) {
-            switch kind {
-            case .protocolError:
-                flags.insert(.upstreamProtocolError)
-                chargeUpstreamAbort(502)
-                sendLocalReply(502, body: RetryState.resetBody("protocol error", retried: attemptCount > 1),
-                               details: "upstream_reset_before_response_started{protocol_error}")
-            default:
-                flags.insert(.upstreamConnectionTermination)
-                chargeUpstreamAbort(503)
-                sendLocalReply(503, body: RetryState.resetBody("connection termination", retried: attemptCount > 1),
-                               details: "upstream_reset_before_response_started{connection_termination}")
-            }
+        attemptFailed(kind.retryFailure) {
+            flags.insert(kind.responseFlag)
+            let status = kind == .protocolError ? 502 : 503
+            chargeUpstreamAbort(status)
+            let detail = kind.replyDetail
+            sendLocalReply(status, body: RetryState.resetBody(String(detail.map { $0 == "_" ? " " : $0 }), retried: attemptCount > 1),
+                           details: "upstream_reset_before_response_started{\(detail)}")
         }
     }
 }
@@ -460,6 +457,10 @@ enum UpstreamResetKind: Equatable {
     case connectionTermination
     case protocolError
     case localReset
+    /// HTTP/2: the peer reset the stream with REFUSED_STREAM, or left it unprocessed by GOAWAY.
+    case refusedStream
+    /// HTTP/2: the peer reset the stream with another code.
+    case remoteReset
 
     var detail: String {
         switch self {
@@ -467,6 +468,33 @@ enum UpstreamResetKind: Equatable {
         case .connectionTermination: "connection_termination"
         case .protocolError: "protocol_error"
         case .localReset: "local_reset"
+        case .refusedStream: "remote_refused_stream_reset"
+        case .remoteReset: "remote_reset"
+        }
+    }
+
+    /// The reason in a local reply before the response started (Envoy's reset reason string).
+    var replyDetail: String {
+        switch self {
+        case .protocolError, .refusedStream, .remoteReset: detail
+        default: UpstreamResetKind.connectionTermination.detail
+        }
+    }
+
+    /// Envoy's response flag for the reset reason (streamResetReasonToResponseFlag).
+    var responseFlag: ResponseFlags {
+        switch self {
+        case .protocolError: .upstreamProtocolError
+        case .refusedStream, .remoteReset: .upstreamRemoteReset
+        default: .upstreamConnectionTermination
+        }
+    }
+
+    var retryFailure: RetryState.Failure {
+        switch self {
+        case .protocolError: .protocolError
+        case .refusedStream: .refusedStream
+        default: .reset
         }
     }
 }

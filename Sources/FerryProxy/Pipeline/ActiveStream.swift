@@ -60,11 +60,13 @@ final class ActiveStream {
     /// A hash-policy cookie to set on the response (cookie policy with a ttl, cookie absent).
     var hashCookie: RequestHash.NewCookie?
     var host: UpstreamHost?
-    var pool: HTTP1ConnectionPool?
+    var pool: (any UpstreamPool)?
 
     // Upstream. The request is rewritten in place for the upstream (as Envoy does), so access
     // logs see the forwarded headers; `receivedPath` keeps the original path.
-    var upstream: UpstreamHTTP1Connection?
+    var upstream: (any UpstreamStream)?
+    /// The codec of the current attempt (`%UPSTREAM_PROTOCOL%`).
+    var upstreamCodec: UpstreamCodec = .http1
     var upstreamPrepared = false
     var upstreamMethod: String { request.method }
     var isAwaitingConnection = false

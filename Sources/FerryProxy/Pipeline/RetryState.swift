@@ -11,6 +11,8 @@ final class RetryState {
         case reset
         case protocolError
         case perTryTimeout
+        /// An HTTP/2 stream the upstream refused (never processed).
+        case refusedStream
     }
 
     let policy: RetryPolicy
@@ -106,6 +108,8 @@ final class RetryState {
             return !conditions.intersection([.connectFailure, .fiveXX, .gatewayError, .reset]).isEmpty
         case .reset, .protocolError:
             return !conditions.intersection([.fiveXX, .gatewayError, .reset]).isEmpty
+        case .refusedStream:
+            return !conditions.intersection([.fiveXX, .gatewayError, .reset, .refusedStream]).isEmpty
         case .perTryTimeout:
             // A per-try timeout reads as a 504 from the upstream.
             return !conditions.intersection([.fiveXX, .gatewayError, .reset]).isEmpty

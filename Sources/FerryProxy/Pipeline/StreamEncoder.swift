@@ -25,6 +25,12 @@ protocol StreamEncoder: AnyObject {
     func streamFinished(_ stream: ActiveStream)
 }
 
+/// The HTTP version a downstream connection speaks.
+enum DownstreamProtocol {
+    case http1
+    case http2
+}
+
 /// Facts about the downstream connection shared by its streams.
 final class DownstreamConnectionInfo {
     let id: UInt64
@@ -38,6 +44,8 @@ final class DownstreamConnectionInfo {
     /// Per-connection state of filters that keep some (a per-connection rate limit bucket), by
     /// the filter config's identity.
     var filterState: [ObjectIdentifier: AnyObject] = [:]
+    /// The downstream codec (`use_downstream_protocol_config` picks the upstream one from it).
+    var httpProtocol: DownstreamProtocol = .http1
 
     init(id: UInt64, remote: NIOCore.SocketAddress?, local: NIOCore.SocketAddress?, tls: DownstreamTLSInfo? = nil) {
         self.id = id

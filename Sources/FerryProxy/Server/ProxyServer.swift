@@ -187,8 +187,13 @@ public final class ProxyServer: Sendable {
                 var out: [String: [String: HostStatus]] = [:]
                 for cluster in w.value.clusters {
                     for pool in cluster.allPools {
-                        out[cluster.definition.name, default: [:]][pool.host.addressString] =
-                            HostStatus(rqActive: pool.activeCount, cxActive: pool.activeCount + pool.idleCount, counters: pool.counters)
+                        // A host may have an HTTP/1 and an HTTP/2 pool (use_downstream_protocol_config).
+                        var status = out[cluster.definition.name]?[pool.host.addressString]
+                            ?? HostStatus(rqActive: 0, cxActive: 0, counters: HostCounters())
+                        status.rqActive += pool.activeRequests
+                        status.cxActive += pool.openConnections
+                        status.counters.add(pool.counters)
+                        out[cluster.definition.name, default: [:]][pool.host.addressString] = status
                     }
                 }
                 return out

@@ -96,7 +96,7 @@ extension TCPProxyHandler {
             shard.inc(stats.upstreamCxConnectTimeout)
             failureReason = "connection timeout"
         } else {
-            failureReason = HTTP1ConnectionPool.describe(error)
+            failureReason = WorkerCluster.describe(error)
         }
         guard !closing else { return }
         if attempts < proxy.maxConnectAttempts { return connectUpstream() }

@@ -23,12 +23,16 @@ final class CompiledUpstreamTLS: Sendable {
     }
 
     static func compile(_ cluster: Cluster, store: StatsStore, diagnostics: DiagnosticCollector) -> CompiledUpstreamTLS? {
-        guard let tls = cluster.upstreamTls else { return nil }
-        for name in tls.common.alpnProtocols where name != "http/1.1" {
+        guard var tls = cluster.upstreamTls else { return nil }
+        // The codec is chosen by the cluster, not by ALPN: the offered protocol must match it.
+        let codec = cluster.upstreamProtocol.selection == .http2 ? "h2" : "http/1.1"
+        for name in tls.common.alpnProtocols where name != codec && cluster.upstreamProtocol.selection != .downstream {
             diagnostics.error(tls.common.location, "\(tls.common.path).alpn_protocols",
-                              "ALPN protocol \"\(name)\" is not supported yet by Ferry upstream (its upstream codec is HTTP/1.1)",
-                              fix: "use `alpn_protocols: [http/1.1]` or leave it out")
+                              "ALPN protocol \"\(name)\" does not match the cluster's upstream codec (\(codec))",
+                              fix: "use `alpn_protocols: [\(codec)]` or leave it out")
         }
+        // As Envoy, an HTTP/2 cluster without alpn_protocols offers h2.
+        if tls.common.alpnProtocols.isEmpty, cluster.upstreamProtocol.selection == .http2 { tls.common.alpnProtocols = ["h2"] }
         do {
             let context = try ReloadableTLSContext(owner: "cluster \(cluster.name)", source: .client(tls))
             return CompiledUpstreamTLS(context: context, sni: tls.sni, sanMatchers: tls.common.validation?.subjectAltNameMatchers ?? [],

@@ -1,10 +1,5 @@
 import FerryTelemetry
 import NIOCore
-import NIOPosix
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Keep-alive HTTP/1.1 connections to one upstream host, owned by one loop. A request takes
 /// the most recently used idle connection (warmest) or opens a new one; one request per
@@ -15,7 +10,7 @@ import Glibc
 /// connection when `max_connections` allows (or the pool has none at all, as Envoy), otherwise
 /// it waits in this pool's FIFO for a released or closed connection, or its route timeout.
 /// Attaching to a connection claims a request (`max_requests`, else 503 UO).
-final class HTTP1ConnectionPool {
+final class HTTP1ConnectionPool: UpstreamPool {
     let host: UpstreamHost
     /// Strong: a connection still busy with a request of a replaced or removed cluster keeps
     /// its pool, and the pool keeps that cluster, until the connection closes. The cycle with
@@ -40,6 +35,9 @@ final class HTTP1ConnectionPool {
 
     var idleCount: Int { idle.count }
     var waitingCount: Int { waiting.count }
+    var load: Int { activeCount + connectingCount + waiting.count }
+    var activeRequests: Int { activeCount }
+    var openConnections: Int { activeCount + idle.count }
     private var worker: Worker { cluster.worker }
     private var stats: ClusterStats { cluster.definition.stats }
     private var resources: ClusterResources { cluster.resources }
@@ -48,12 +46,7 @@ final class HTTP1ConnectionPool {
     func newStream(_ stream: ActiveStream) {
         counters.rqTotal += 1
         if let connection = takeIdle() { return attach(stream, to: connection, pending: false) }
-        guard resources.pendingRequests.tryAcquire() else {
-            worker.stats.inc(stats.upstreamRqPendingOverflow)
-            return stream.onPoolOverflow()
-        }
-        worker.stats.inc(stats.upstreamRqPendingTotal)
-        worker.stats.add(stats.upstreamRqPendingActive, 1)
+        guard cluster.admitPending(stream) else { return }
         if !openConnection(for: stream) { waiting.append(stream) }
     }
 
@@ -73,10 +66,7 @@ final class HTTP1ConnectionPool {
         return nil
     }
 
-    private func endPending() {
-        resources.pendingRequests.release()
-        worker.stats.add(stats.upstreamRqPendingActive, -1)
-    }
+    private func endPending() { cluster.endPending() }
 
     /// Claims a request slot and hands `connection` to `stream`; at max_requests the stream
     /// gets 503 UO and the connection stays for the next request.
@@ -122,32 +112,9 @@ final class HTTP1ConnectionPool {
 
     private func connect(for stream: ActiveStream) {
         connectingCount += 1
-        counters.cxTotal += 1
-        worker.stats.inc(stats.upstreamCxTotal)
-        cluster.resources.noteTraffic()
         worker.stats.inc(stats.upstreamCxHTTP1Total)
-        let definition = cluster.definition
-        let bootstrap = ClientBootstrap(group: worker.loop)
-            .connectTimeout(definition.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: .init(low: max(1, definition.bufferLimit / 2), high: max(2, definition.bufferLimit)))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try definition.tls?.addHandlers(to: channel, timeout: definition.connectTimeout)
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHTTP1Connection())
-                }
-            }
-        var connected = bootstrap.connect(to: host.address)
-        if let tls = definition.tls {
-            connected = connected.flatMap(CompiledUpstreamTLS.handshake(of:))
-            connected.assumeIsolated().whenComplete { [self] result in
-                switch result {
-                case .success: worker.stats.inc(tls.stats.handshake)
-                case .failure(let failure as UpstreamTLSFailure):
-                    for counter in tls.stats.failure(failure.underlying) { worker.stats.inc(counter) }
-                case .failure: break
-                }
-            }
+        let connected = cluster.openUpstreamChannel(to: host, counters: &counters) { channel in
+            try channel.pipeline.syncOperations.addHandler(UpstreamHTTP1Connection())
         }
         connected.assumeIsolated().whenComplete { [self] result in
             cluster.worker.tick()  // timestamps of the attempt count from the connect's outcome
@@ -169,14 +136,7 @@ final class HTTP1ConnectionPool {
                     release(connection)
                 }
             case .failure(let error):
-                counters.cxConnectFail += 1
-                worker.stats.inc(stats.upstreamCxConnectFail)
-                if error is ChannelError, case ChannelError.connectTimeout = error as! ChannelError {
-                    worker.stats.inc(stats.upstreamCxConnectTimeout)
-                    connectFailed(stream, reason: "connection timeout")
-                } else {
-                    connectFailed(stream, reason: Self.describe(error))
-                }
+                connectFailed(stream, reason: cluster.countConnectFailure(error, counters: &counters))
             }
         }
     }
@@ -189,17 +149,6 @@ final class HTTP1ConnectionPool {
             stream.onPoolFailure(.connectionFailure, reason: reason)
         }
         dispatchWaiters()
-    }
-
-    /// Envoy's transport failure text, e.g. "delayed connect error: Connection refused".
-    static func describe(_ error: any Error) -> String {
-        func text(_ code: Int32) -> String { String(cString: strerror(code)) }
-        if let io = error as? IOError { return "delayed connect error: \(text(io.errnoCode))" }
-        if let nio = error as? NIOConnectionError, let first = nio.connectionErrors.first {
-            if let io = first.error as? IOError { return "delayed connect error: \(text(io.errnoCode))" }
-            return "\(first.error)"
-        }
-        return "\(error)"
     }
 
     /// A request finished on `connection`: keep it for reuse (a waiting request first) or close it.

@@ -3,7 +3,7 @@ import NIOCore
 
 /// One HTTP/1.1 connection to an upstream host: encodes the request of the stream attached to
 /// it and parses the response back into that stream. Holds at most one stream at a time.
-final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackHandler {
+final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackHandler, UpstreamStream {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -28,8 +28,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
     private(set) var responseDone = true
     private var informational = 0
     private var tunnel = false
-    private var readPaused = false
-    private var pendingRead = false
+    private var readGate = ReadGate()
     private var idleSince: NIODeadline?
     private var idleTimeout: TimeAmount?
     private var idleTimer: NIOScheduledCallback?
@@ -154,19 +153,14 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
 
     // MARK: reading
 
-    func pauseReading() { readPaused = true }
+    func pauseReading() { readGate.pause() }
 
     func resumeReading() {
-        guard readPaused else { return }
-        readPaused = false
-        if pendingRead {
-            pendingRead = false
-            context?.read()
-        }
+        if readGate.resume() { context?.read() }
     }
 
     func read(context: ChannelHandlerContext) {
-        if readPaused { pendingRead = true } else { context.read() }
+        if readGate.admit() { context.read() }
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -312,6 +306,10 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         reusable = false
         idleTimer?.cancel()
         context?.close(promise: nil)
+    }
+
+    func complete(requestEnded: Bool) {
+        if requestEnded, let pool { pool.release(self) } else { abort() }
     }
 
     /// The stream gave up on this request (timeout, downstream reset): the connection cannot be reused.

@@ -15,6 +15,8 @@ final class WorkerCluster {
     let outlier: ClusterOutlierDetector?
     unowned(unsafe) let worker: Worker
     private var pools: [String: HTTP1ConnectionPool] = [:]
+    /// HTTP/2 pools by host address (clusters that speak HTTP/2 to some requests).
+    private var http2Pools: [String: HTTP2ConnectionPool] = [:]
     /// `upstream_rq_<code>` counter ids by status code (100-599), registered on first use.
     var codeCounters = [CounterID?](repeating: nil, count: 600)
     /// `retry.upstream_rq_<code>`, created on first use.
@@ -67,10 +69,17 @@ final class WorkerCluster {
             pool.drain()
             pools[key] = nil
         }
+        for (key, pool) in http2Pools where !keep.contains(key) {
+            pool.drain()
+            http2Pools[key] = nil
+        }
         hosts = newHosts
         if let outlier {
             // A kept address is a new host object after a DNS refresh: report to its monitor.
-            for host in newHosts.allHosts { pools[host.addressString]?.outlier = outlier.monitor(for: host) }
+            for host in newHosts.allHosts {
+                pools[host.addressString]?.outlier = outlier.monitor(for: host)
+                http2Pools[host.addressString]?.outlier = outlier.monitor(for: host)
+            }
         }
         rebuild()
     }
@@ -251,8 +260,30 @@ final class WorkerCluster {
     /// Requests this loop has on `host` (attached or waiting for a connection): LEAST_REQUEST's
     /// measure. Each loop balances on its own counts, as each Envoy worker does.
     func activeRequests(on host: UpstreamHost) -> Int {
-        guard let pool = pools[host.addressString] else { return 0 }
-        return pool.activeCount + pool.connectingCount + pool.waitingCount
+        (pools[host.addressString]?.load ?? 0) + (http2Pools[host.addressString]?.load ?? 0)
+    }
+
+    /// The codec a request uses: the cluster's, or with `use_downstream_protocol_config` the
+    /// downstream connection's.
+    func codec(downstream: DownstreamProtocol) -> UpstreamCodec {
+        switch definition.config.upstreamProtocol.selection {
+        case .http1, .auto: .http1
+        case .http2: .http2
+        case .downstream: downstream == .http2 ? .http2 : .http1
+        }
+    }
+
+    func pool(for host: UpstreamHost, codec: UpstreamCodec) -> any UpstreamPool {
+        codec == .http2 ? http2Pool(for: host) : pool(for: host)
+    }
+
+    private func http2Pool(for host: UpstreamHost) -> HTTP2ConnectionPool {
+        if let pool = http2Pools[host.addressString] { return pool }
+        if retired { return HTTP2ConnectionPool(host: host, cluster: self, draining: true) }
+        let pool = HTTP2ConnectionPool(host: host, cluster: self)
+        pool.outlier = outlier?.monitor(for: host)
+        http2Pools[host.addressString] = pool
+        return pool
     }
 
     func pool(for host: UpstreamHost) -> HTTP1ConnectionPool {
@@ -267,7 +298,7 @@ final class WorkerCluster {
         return pool
     }
 
-    var allPools: [HTTP1ConnectionPool] { Array(pools.values) }
+    var allPools: [any UpstreamPool] { Array(pools.values) + Array(http2Pools.values) as [any UpstreamPool] }
 
     /// True once the cluster was replaced or removed by a reload, or the worker stopped.
     private(set) var retired = false
@@ -277,6 +308,8 @@ final class WorkerCluster {
     func drainPools() {
         retired = true
         for pool in pools.values { pool.drain() }
+        for pool in http2Pools.values { pool.drain() }
         pools.removeAll()
+        http2Pools.removeAll()
     }
 }

@@ -1,0 +1,187 @@
+import FerryTestKit
+import Foundation
+import NIOCore
+import Testing
+
+/// The HTTP/2 pool's limits and timers: circuit breakers counting streams, idle timeout and
+/// keepalive PINGs, against `H2EchoServer`.
+@Suite("HTTP/2 upstream pool limits")
+struct HTTP2UpstreamPoolTests {
+    static func run(_ server: H2EchoServer, http2: String = "{}", common: String? = nil, breakers: String = "",
+                    _ body: (ProxyHarness) async throws -> Void) async throws {
+        let extra = HTTP2UpstreamTests.http2Options(http2, common: common) + (breakers.isEmpty ? "" : "\n" + breakers)
+        let yaml = TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [server.port])],
+                                        clusterExtra: extra)
+        let proxy = try await ProxyHarness.start(yaml: yaml)
+        try await withCleanup { try await body(proxy) } cleanup: { await proxy.stop() }
+    }
+
+    @Test("max_requests counts streams: 4 concurrent requests with max_requests 2 leave 2 answered 503 UO")
+    func maxRequestsCountsStreams() async throws {
+        var options = H2EchoServer.Options()
+        options.delay = .milliseconds(600)
+        try await H2EchoServer.with(options) { (server) async throws in
+            try await Self.run(server, breakers: "circuit_breakers: {thresholds: [{max_requests: 2}]}") { (proxy) async throws in
+                let statuses = try await HTTP2UpstreamTests.concurrent(4, proxy.url("/")).map(\.status).sorted()
+                #expect(statuses == [200, 200, 503, 503])
+                #expect(server.streams == 2 && server.connections == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_rq_pending_overflow") == 2)
+            }
+        }
+    }
+
+    @Test("max_connections 1 with one stream per connection: concurrent requests wait for the stream and all succeed")
+    func maxConnectionsQueues() async throws {
+        var options = H2EchoServer.Options()
+        options.delay = .milliseconds(200)
+        try await H2EchoServer.with(options) { (server) async throws in
+            try await Self.run(server, http2: "{max_concurrent_streams: 1}",
+                               breakers: "circuit_breakers: {thresholds: [{max_connections: 1}]}") { (proxy) async throws in
+                let statuses = try await HTTP2UpstreamTests.concurrent(3, proxy.url("/")).map(\.status)
+                #expect(statuses == [200, 200, 200])
+                #expect(server.connections == 1 && server.maxOpenStreamsOnAConnection == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_rq_pending_total") ?? 0 >= 2)
+            }
+        }
+    }
+
+    @Test("idle_timeout closes a connection without streams; the next request opens another")
+    func idleTimeout() async throws {
+        try await H2EchoServer.with { (server) async throws in
+            try await Self.run(server, common: "{idle_timeout: 0.3s}") { (proxy) async throws in
+                #expect(try await Curl.fetch(proxy.url("/")).status == 200)
+                let closed = try await Support.eventually { try await proxy.stat("cluster.h2.upstream_cx_idle_timeout") == 1 }
+                #expect(closed)
+                #expect(try await Curl.fetch(proxy.url("/")).status == 200)
+                #expect(server.connections == 2)
+                // The second connection may have idled out too by now.
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_destroy_local") ?? 0 >= 1)
+            }
+        }
+    }
+
+    @Test("keepalive PINGs that the server answers keep the connection: no keepalive_timeout, one connection")
+    func keepaliveAnswered() async throws {
+        try await H2EchoServer.with { (server) async throws in
+            try await Self.run(server, http2: "{connection_keepalive: {interval: 0.1s, timeout: 0.5s}}") { (proxy) async throws in
+                #expect(try await Curl.fetch(proxy.url("/")).status == 200)
+                try await Task.sleep(for: .milliseconds(1200))
+                #expect(try await Curl.fetch(proxy.url("/")).status == 200)
+                #expect(server.connections == 1)
+                #expect(try await proxy.stat("cluster.h2.http2.keepalive_timeout") == 0)
+            }
+        }
+    }
+
+    /// A peer that sends its SETTINGS and then answers nothing (no PING ACKs, no responses).
+    static let silentPeer = """
+        import socket
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+        print(s.getsockname()[1], flush=True)
+        c, _ = s.accept()
+        c.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+        while c.recv(65536): pass
+        """
+
+    @Test("an unanswered keepalive PING closes the connection after its timeout: the stream on it fails, keepalive_timeout counts")
+    func keepaliveTimeout() async throws {
+        try await ChildProcess.with("/usr/bin/env", ["python3", "-c", Self.silentPeer]) { (child) async throws in
+            let started = await Support.eventually { Int(child.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) != nil }
+            let port = try #require(started ? Int(child.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) : nil, "\(child.stderr)")
+            let yaml = TestConfig.bootstrap(
+                routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [port])],
+                clusterExtra: HTTP2UpstreamTests.http2Options("{connection_keepalive: {interval: 0.2s, timeout: 0.3s}}"))
+            let proxy = try await ProxyHarness.start(yaml: yaml)
+            try await withCleanup {
+                let result = try await Curl.fetch(proxy.url("/"))
+                #expect(result.status == 503)
+                #expect(result.body.hasSuffix("reset reason: connection termination"))
+                #expect(try await proxy.stat("cluster.h2.http2.keepalive_timeout") == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_destroy_local_with_active_rq") == 1)
+            } cleanup: {
+                await proxy.stop()
+            }
+        }
+    }
+
+    @Test("HTTP/2 over upstream TLS: nghttpd with a certificate is reached with ALPN h2, the certificate verified")
+    func overTLS() async throws {
+        let fixture = try TLSFixture.make()
+        defer { fixture.ca.remove() }
+        let root = try TemporaryDirectory.make(prefix: "nghttpd-tls")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try "secure\n".write(to: root.appendingPathComponent("s.txt"), atomically: true, encoding: .utf8)
+        let port = try FreePort.pick()
+        let arguments = ["-a", "127.0.0.1", "-d", root.path, String(port), fixture.server.keyPath, fixture.server.certificatePath]
+        try await ChildProcess.with("/usr/sbin/nghttpd", arguments) { (child) async throws in
+            let up = await Support.eventually {
+                guard let probe = try? await RawConnection.connect(port: port) else { return false }
+                await probe.close()
+                return true
+            }
+            #expect(up, "nghttpd did not start: \(child.stderr)")
+            let tls = TestCertificates.transportSocket(downstream: false, TLSUpstreamTests.upstream(fixture, san: "localhost"))
+            let yaml = TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [port])],
+                                            clusterExtra: tls + "\n" + HTTP2UpstreamTests.http2Options())
+            let proxy = try await ProxyHarness.start(yaml: yaml)
+            try await withCleanup {
+                let result = try await Curl.fetch(proxy.url("/s.txt"))
+                #expect(result.status == 200 && result.body == "secure\n", "\(result.body)")
+                #expect(try await proxy.stat("cluster.h2.ssl.handshake") == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_http2_total") == 1)
+            } cleanup: {
+                await proxy.stop()
+            }
+        }
+    }
+
+    @Test("use_downstream_protocol_config: an HTTP/1 client's request goes upstream over HTTP/1.1")
+    func downstreamProtocol() async throws {
+        let echo = try await EchoServer.start(name: "h1")
+        let options = """
+            typed_extension_protocol_options:
+              envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                use_downstream_protocol_config: {http2_protocol_options: {}}
+            """
+        let yaml = TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [echo.port])],
+                                        clusterExtra: options)
+        try await withCleanup {
+            let proxy = try await ProxyHarness.start(yaml: yaml)
+            try await withCleanup {
+                let result = try await Curl.fetch(proxy.url("/"))
+                #expect(result.status == 200)
+                #expect(try EchoReply(result.body).version == "HTTP/1.1")
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_http1_total") == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_http2_total") == 0)
+            } cleanup: {
+                await proxy.stop()
+            }
+        } cleanup: {
+            await echo.stop()
+        }
+    }
+
+    @Test("a reload that replaces the cluster lets the in-flight stream finish, then closes its connection; new requests reconnect")
+    func reloadDrains() async throws {
+        var options = H2EchoServer.Options()
+        options.delay = .milliseconds(600)
+        try await H2EchoServer.with(options) { (server) async throws in
+            func yaml(_ limit: Int) -> String {
+                TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [server.port])],
+                                     clusterExtra: "per_connection_buffer_limit_bytes: \(limit)\n" + HTTP2UpstreamTests.http2Options())
+            }
+            try await ProxyHarness.withConfigFile(yaml: { _ in yaml(1_048_576) }) { (proxy, _, config) async throws in
+                let inFlight = Task { try await Curl.fetch(proxy.url("/a")) }
+                #expect(await Support.eventually { server.streams == 1 })
+                try config.write(yaml(2_097_152))
+                #expect(try await proxy.reload().status == 200)
+                #expect(try await inFlight.value.status == 200)
+                #expect(try await Curl.fetch(proxy.url("/b")).status == 200)
+                #expect(server.connections == 2)
+                let closed = try await Support.eventually { try await proxy.stat("cluster.h2.upstream_cx_destroy_local") == 1 }
+                #expect(closed)
+            }
+        }
+    }
+}
