@@ -18,15 +18,16 @@ public final class EnvoyProcess: Sendable {
     public func port(of listener: String) -> Int { listenerPorts[listener] ?? 0 }
 
     /// Starts Envoy on `yaml`, runs `body`, and stops Envoy whether `body` returns or throws.
-    public static func with<T>(yaml: String, startTimeout: Double = 60,
+    /// `drainTimeSeconds` is Envoy's drain period for `/drain_listeners?graceful`.
+    public static func with<T>(yaml: String, startTimeout: Double = 60, drainTimeSeconds: Int = 0, logLevel: String = "warning",
                                _ body: (EnvoyProcess) async throws -> T) async throws -> T {
         let directory = try TemporaryDirectory.make(prefix: "envoy")
         defer { try? FileManager.default.removeItem(at: directory) }
         let configPath = directory.appendingPathComponent("envoy.yaml").path
         let adminPath = directory.appendingPathComponent("admin-address.txt").path
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let arguments = ["-c", configPath, "--disable-hot-restart", "--concurrency", "1", "-l", "warning",
-                         "--admin-address-path", adminPath, "--drain-time-s", "0"]
+        let arguments = ["-c", configPath, "--disable-hot-restart", "--concurrency", "1", "-l", logLevel,
+                         "--admin-address-path", adminPath, "--drain-time-s", "\(drainTimeSeconds)"]
         return try await ChildProcess.with(try binary.get(), arguments, directory: directory) { child in
             let adminPort = try await waitForAdmin(child, addressFile: adminPath, timeout: startTimeout)
             let ports = try await listenerPorts(adminPort: adminPort)
