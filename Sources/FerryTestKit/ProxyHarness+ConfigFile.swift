@@ -52,26 +52,11 @@ extension ProxyHarness {
         let directory = try TemporaryDirectory.make(prefix: "reload")
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = ConfigFile(path: directory.appendingPathComponent("ferry.yaml").path)
-        var echoes: [EchoServer] = []
-        do {
-            for name in upstreams { echoes.append(try await EchoServer.start(name: name)) }
-            try file.write(yaml(echoes.map(\.port)))
-            let overlay = configYAML?(echoes.map(\.port))
-            let proxy = try await start(configPath: file.path, configYAML: overlay, concurrency: concurrency,
-                                        logLevel: logLevel)
-            do {
-                let result = try await body(proxy, echoes, file)
-                await proxy.stop()
-                for e in echoes { await e.stop() }
-                return result
-            } catch {
-                await proxy.stop()
-                throw error
-            }
-        } catch {
-            for e in echoes { await e.stop() }
-            throw error
-        }
+        return try await running(upstreams: upstreams, start: { ports in
+            try file.write(yaml(ports))
+            return try await start(configPath: file.path, configYAML: configYAML?(ports), concurrency: concurrency,
+                                   logLevel: logLevel)
+        }) { proxy, echoes in try await body(proxy, echoes, file) }
     }
 
     /// `POST /reload` through the admin API (answers once the new generation is active).

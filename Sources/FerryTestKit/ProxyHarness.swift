@@ -57,10 +57,19 @@ public final class ProxyHarness: Sendable {
     public static func with<T>(upstreams: [String] = [], yaml: ([Int]) -> String, concurrency: Int = 1,
                                hostOverrides: [String: [String]] = [:],
                                _ body: (ProxyHarness, [EchoServer]) async throws -> T) async throws -> T {
+        try await running(upstreams: upstreams, start: { ports in
+            try await ProxyHarness.start(yaml: yaml(ports), concurrency: concurrency, hostOverrides: hostOverrides)
+        }, body)
+    }
+
+    /// Starts echo upstreams named `names`, then the proxy `start` makes for their ports, runs
+    /// `body`, and stops the proxy and the upstreams whether `body` succeeds or throws.
+    static func running<T>(upstreams names: [String], start: ([Int]) async throws -> ProxyHarness,
+                           _ body: (ProxyHarness, [EchoServer]) async throws -> T) async throws -> T {
         var echoes: [EchoServer] = []
         do {
-            for name in upstreams { echoes.append(try await EchoServer.start(name: name)) }
-            let proxy = try await ProxyHarness.start(yaml: yaml(echoes.map(\.port)), concurrency: concurrency, hostOverrides: hostOverrides)
+            for name in names { echoes.append(try await EchoServer.start(name: name)) }
+            let proxy = try await start(echoes.map(\.port))
             do {
                 let result = try await body(proxy, echoes)
                 await proxy.stop()
