@@ -89,25 +89,25 @@ struct UnknownFieldTests {
         #expect(error?.message.contains("unknown") == false)
     }
 
-    @Test("a gRPC retry_on condition is named as not supported yet; HTTP conditions decode")
+    @Test("an unimplemented retry_on condition is named as not supported yet; HTTP and gRPC conditions decode")
     func retryPolicy() throws {
         let grpc = Fixture.bootstrap(
             routes: """
                 - match: {prefix: "/"}
                   route:
                     cluster: backend
-                    retry_policy: {retry_on: "5xx,unavailable"}
+                    retry_policy: {retry_on: "5xx,unavailable,reset-before-request"}
                 """)
         Fixture.expectOneError(
-            grpc, at: "\"5xx,unavailable\"", path: "\(Fixture.route(0)).route.retry_policy.retry_on",
-            message: "retry_on condition \"unavailable\" is not supported yet by Ferry")
+            grpc, at: "\"5xx,unavailable,reset-before-request\"", path: "\(Fixture.route(0)).route.retry_policy.retry_on",
+            message: "retry_on condition \"reset-before-request\" is not supported yet by Ferry")
         let http = Fixture.bootstrap(
             routes: """
                 - match: {prefix: "/"}
                   route:
                     cluster: backend
                     retry_policy:
-                      retry_on: "5xx,connect-failure,retriable-status-codes"
+                      retry_on: "5xx,connect-failure,retriable-status-codes,cancelled,unavailable"
                       num_retries: 3
                       per_try_timeout: 0.5s
                       retriable_status_codes: [409]
@@ -122,7 +122,7 @@ struct UnknownFieldTests {
             Issue.record("expected a route action with a retry policy")
             return
         }
-        #expect(policy.conditions == [.fiveXX, .connectFailure, .retriableStatusCodes])
+        #expect(policy.conditions == [.fiveXX, .connectFailure, .retriableStatusCodes, .grpcCancelled, .grpcUnavailable])
         #expect(policy.numRetries == 3)
         #expect(policy.perTryTimeout == .milliseconds(500))
         #expect(policy.retriableStatusCodes == [409])

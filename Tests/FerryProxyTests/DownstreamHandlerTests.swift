@@ -16,7 +16,8 @@ final class DownstreamHarness {
     let worker: Worker
     let store = StatsStore()
 
-    init(routes: String, hcmExtra: String = "") throws {
+    /// `filters` replace the configured HTTP filters (test filters the config cannot name).
+    init(routes: String, hcmExtra: String = "", filters: [StreamFilterFactory]? = nil) throws {
         let yaml = """
         static_resources:
           listeners:
@@ -44,7 +45,12 @@ final class DownstreamHarness {
         worker.install(generation, hosts: [:])
         let listener = generation.listeners[0]
         let chain = listener.chains[0]
-        channel = EmbeddedChannel(handler: DownstreamHTTP1Handler(worker: worker, listener: listener, chain: chain, hcm: chain.hcm!), loop: loop)
+        var hcm = chain.hcm!
+        if let filters {
+            hcm = CompiledHCM(config: hcm.config, routeTable: hcm.routeTable, stats: hcm.stats, accessLogs: hcm.accessLogs,
+                              filterFactories: filters)
+        }
+        channel = EmbeddedChannel(handler: DownstreamHTTP1Handler(worker: worker, listener: listener, chain: chain, hcm: hcm), loop: loop)
         try channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 1234)).wait()
     }
 

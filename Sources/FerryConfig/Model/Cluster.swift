@@ -50,6 +50,9 @@ public struct Cluster: Sendable {
     public var maxRequestsPerConnection: UInt32?
     /// Idle time after which an unused upstream connection is closed (Envoy default 1 hour).
     public var idleTimeout: Duration = .seconds(3600)
+    /// `common_http_protocol_options.max_stream_duration`: how long one upstream request may
+    /// last (504 `UMSDR` after it); nil when unset or zero.
+    public var maxStreamDuration: Duration?
     public var dnsRefreshRate: Duration = .milliseconds(5000)
     public var dnsLookupFamily: DNSLookupFamily = .auto
     public var localityWeighted = false
@@ -259,6 +262,7 @@ public struct Cluster: Sendable {
         defer { c.finish() }
         if let idle = c.duration("idle_timeout") { cluster.idleTimeout = idle }
         if let max = c.uint32("max_requests_per_connection") { cluster.maxRequestsPerConnection = max == 0 ? nil : max }
+        if let duration = c.duration("max_stream_duration") { cluster.maxStreamDuration = duration == .zero ? nil : duration }
     }
 }
 

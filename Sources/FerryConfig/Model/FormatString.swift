@@ -97,15 +97,16 @@ public struct FormatCommand: Sendable, Hashable {
         "REQUEST_HEADERS_BYTES", "RESPONSE_HEADERS_BYTES", "HOSTNAME", "LOCAL_REPLY_BODY",
         "UPSTREAM_REQUEST_ATTEMPT_COUNT", "CONNECTION_ID", "STREAM_ID", "ENVIRONMENT", "REQUESTED_SERVER_NAME",
         "UNIQUE_ID", "REQUEST_TX_DURATION", "UPSTREAM_CONNECTION_ID", "UPSTREAM_PROTOCOL",
-        "DOWNSTREAM_PEER_URI_SAN", "DOWNSTREAM_PEER_SUBJECT", "DOWNSTREAM_TLS_VERSION",
+        "DOWNSTREAM_PEER_URI_SAN", "DOWNSTREAM_PEER_SUBJECT", "DOWNSTREAM_TLS_VERSION", "GRPC_STATUS",
+        "GRPC_STATUS_NUMBER",
     ]
 
     /// Operators that Envoy has and Ferry does not evaluate yet.
     static let envoyOnly: Set<String> = [
         "DYNAMIC_METADATA", "CLUSTER_METADATA", "UPSTREAM_METADATA", "FILTER_STATE", "UPSTREAM_FILTER_STATE",
         "DOWNSTREAM_LOCAL_URI_SAN", "DOWNSTREAM_TLS_CIPHER", "DOWNSTREAM_PEER_FINGERPRINT_256", "CONNECTION_TERMINATION_DETAILS",
-        "TRACE_ID", "CEL", "METADATA", "COMMON_DURATION", "CUSTOM_FLAGS", "ACCESS_LOG_TYPE", "GRPC_STATUS",
-        "GRPC_STATUS_NUMBER", "UPSTREAM_LOCAL_PORT", "UPSTREAM_REMOTE_PORT", "DOWNSTREAM_TRANSPORT_FAILURE_REASON",
+        "TRACE_ID", "CEL", "METADATA", "COMMON_DURATION", "CUSTOM_FLAGS", "ACCESS_LOG_TYPE",
+        "UPSTREAM_LOCAL_PORT", "UPSTREAM_REMOTE_PORT", "DOWNSTREAM_TRANSPORT_FAILURE_REASON",
         "DOWNSTREAM_HANDSHAKE_DURATION", "UPSTREAM_PEER_URI_SAN", "REQ_WITHOUT_QUERY", "QUERY_PARAM", "PATH",
         "VIRTUAL_CLUSTER_NAME", "EMIT_TIME", "SYSTEM_TIME",
     ]
@@ -153,6 +154,11 @@ public struct FormatCommand: Sendable, Hashable {
         if name == "START_TIME" || name == "ENVIRONMENT" || name == "REQ" || name == "RESP" || name == "TRAILER" {
             if name != "START_TIME" && (arguments.isEmpty || arguments[0].isEmpty) {
                 throw .init(message: "%\(name)% needs an argument", fix: "write %\(name)(name)%")
+            }
+        } else if name == "GRPC_STATUS" {
+            guard arguments.count <= 1, ["", "CAMEL_STRING", "SNAKE_STRING", "NUMBER"].contains(arguments.first ?? "") else {
+                throw .init(message: "%GRPC_STATUS% takes CAMEL_STRING, SNAKE_STRING or NUMBER",
+                            fix: "write %GRPC_STATUS%, or %GRPC_STATUS(NUMBER)%")
             }
         } else if !arguments.isEmpty && name != "UNIQUE_ID" {
             throw .init(message: "%\(name)% takes no argument", fix: "write %\(name)%")

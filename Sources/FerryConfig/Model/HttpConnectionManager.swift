@@ -55,6 +55,9 @@ public struct HttpConnectionManager: Sendable {
     public var streamIdleTimeout: Duration = .seconds(300)
     /// Whole-request timeout; zero (the default) disables it.
     public var requestTimeout: Duration = .zero
+    /// `common_http_protocol_options.max_stream_duration`: caps every stream (a route's
+    /// `max_stream_duration` overrides it); nil when unset or zero.
+    public var maxStreamDuration: Duration?
     /// Time allowed to receive the request headers; zero (the default) disables it.
     public var requestHeadersTimeout: Duration = .zero
     /// Grace period between a soft drain and closing (Envoy default 5 s).
@@ -123,6 +126,7 @@ public struct HttpConnectionManager: Sendable {
             if let idle = common.duration("idle_timeout") { hcm.idleTimeout = idle }
             if let count = common.uint32("max_headers_count", in: 1...Int64(UInt32.max)) { hcm.maxHeadersCount = count }
             hcm.maxRequestsPerConnection = common.uint32("max_requests_per_connection").flatMap { $0 == 0 ? nil : $0 }
+            hcm.maxStreamDuration = common.duration("max_stream_duration").flatMap { $0 == .zero ? nil : $0 }
             hcm.headersWithUnderscoresAction = common.enumeration("headers_with_underscores_action", UnderscoresAction.self) ?? .allow
         }
         if let http1 = r.object("http_protocol_options", "envoy.config.core.v3.Http1ProtocolOptions") {

@@ -11,6 +11,9 @@ public struct HttpFilter: Sendable {
         case bulkhead(BulkheadConfig)
         case idempotency(IdempotencyConfig)
         case adaptiveConcurrency(AdaptiveConcurrencyConfig)
+        case grpcStats(GRPCStatsConfig)
+        /// `envoy.extensions.filters.http.grpc_web.v3.GrpcWeb` (no fields).
+        case grpcWeb
     }
 
     /// `envoy.extensions.filters.http.health_check.v3.HealthCheck`: answers (or marks) health
@@ -50,6 +53,11 @@ public struct HttpFilter: Sendable {
         "ferry.filters.http.bulkhead.v1.Bulkhead": BulkheadConfig.decode,
         "ferry.filters.http.idempotency.v1.Idempotency": IdempotencyConfig.decode,
         AdaptiveConcurrencyConfig.messageName: AdaptiveConcurrencyConfig.decode,
+        GRPCStatsConfig.messageName: GRPCStatsConfig.decode,
+        "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb": { r in
+            r.finish()
+            return .grpcWeb
+        },
     ]
 
     public var name: String

@@ -21,6 +21,16 @@ public struct RetryPolicy: Sendable {
         public static let retriableHeaders = Conditions(rawValue: 1 << 7)
         /// A response carrying `x-envoy-ratelimited`.
         public static let envoyRateLimited = Conditions(rawValue: 1 << 8)
+        /// gRPC conditions: the response head's `grpc-status` (a trailers-only answer) is
+        /// CANCELLED (1), DEADLINE_EXCEEDED (4), RESOURCE_EXHAUSTED (8), INTERNAL (13) or
+        /// UNAVAILABLE (14).
+        public static let grpcCancelled = Conditions(rawValue: 1 << 9)
+        public static let grpcDeadlineExceeded = Conditions(rawValue: 1 << 10)
+        public static let grpcResourceExhausted = Conditions(rawValue: 1 << 11)
+        public static let grpcInternal = Conditions(rawValue: 1 << 12)
+        public static let grpcUnavailable = Conditions(rawValue: 1 << 13)
+        public static let anyGRPC: Conditions = [.grpcCancelled, .grpcDeadlineExceeded, .grpcResourceExhausted, .grpcInternal,
+                                                 .grpcUnavailable]
 
         public static let names: [(String, Conditions)] = [
             ("5xx", .fiveXX), ("gateway-error", .gatewayError), ("reset", .reset), ("connect-failure", .connectFailure),
@@ -29,19 +39,26 @@ public struct RetryPolicy: Sendable {
             ("envoy-ratelimited", .envoyRateLimited),
         ]
 
-        /// Envoy conditions Ferry does not evaluate yet.
-        static let later: Set<String> = ["cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
-                                         "http3-post-connect-failure", "reset-before-request"]
+        /// The gRPC conditions (`retry_on` and the `x-envoy-retry-grpc-on` header).
+        public static let grpcNames: [(String, Conditions)] = [
+            ("cancelled", .grpcCancelled), ("deadline-exceeded", .grpcDeadlineExceeded), ("internal", .grpcInternal),
+            ("resource-exhausted", .grpcResourceExhausted), ("unavailable", .grpcUnavailable),
+        ]
 
-        /// Parses a comma-separated `retry_on` (also the `x-envoy-retry-on` header); returns the
+        /// Envoy conditions Ferry does not evaluate yet.
+        static let later: Set<String> = ["http3-post-connect-failure", "reset-before-request"]
+
+        /// Parses a comma-separated list of the conditions in `table`: HTTP and gRPC ones for
+        /// `retry_on`, HTTP ones for the `x-envoy-retry-on` header, gRPC ones for
+        /// `x-envoy-retry-grpc-on` (Envoy ignores the other kind in each header). Returns the
         /// conditions and the names it did not understand.
-        public static func parse(_ text: String) -> (Conditions, [String]) {
+        public static func parse(_ text: String, table: [(String, Conditions)] = names + grpcNames) -> (Conditions, [String]) {
             var result = Conditions()
             var unknown: [String] = []
             for raw in text.split(separator: ",") {
                 let name = raw.trimmingCharacters(in: " \t")
                 guard !name.isEmpty else { continue }
-                if let (_, c) = names.first(where: { $0.0 == name }) { result.insert(c) } else { unknown.append(name) }
+                if let (_, c) = table.first(where: { $0.0 == name }) { result.insert(c) } else { unknown.append(name) }
             }
             return (result, unknown)
         }
@@ -74,13 +91,14 @@ public struct RetryPolicy: Sendable {
             for name in unknown {
                 if Conditions.later.contains(name) {
                     r.diagnostics.error(r.valueLocation(of: "retry_on"), r.join("retry_on"),
-                                        "retry_on condition \"\(name)\" is not supported yet by Ferry (gRPC conditions arrive with HTTP/2)",
+                                        "retry_on condition \"\(name)\" is not supported yet by Ferry",
                                         fix: "remove \"\(name)\" from retry_on")
                 } else {
-                    let suggestion = Suggestion.closest(to: name, in: Conditions.names.map(\.0))
+                    let known = (Conditions.names + Conditions.grpcNames).map(\.0)
+                    let suggestion = Suggestion.closest(to: name, in: known)
                     r.diagnostics.error(r.valueLocation(of: "retry_on"), r.join("retry_on"),
                                         "unknown retry_on condition \"\(name)\"" + (suggestion.map { " (did you mean \($0)?)" } ?? ""),
-                                        fix: "use a comma-separated list of: \(Conditions.names.map(\.0).joined(separator: ", "))")
+                                        fix: "use a comma-separated list of: \(known.joined(separator: ", "))")
                 }
             }
         }

@@ -48,6 +48,33 @@ public struct RouteAction: Sendable {
     public var rateLimits: [RouteRateLimit] = []
     /// `include_vh_rate_limits`: the virtual host's rate limits apply too, whatever the filter's `vh_rate_limits`.
     public var includeVhRateLimits = false
+    /// `max_stream_duration`: caps the whole stream (nil: the connection manager's own cap).
+    public var maxStreamDuration: MaxStreamDuration?
+
+    /// `envoy.config.route.v3.RouteAction.MaxStreamDuration`.
+    public struct MaxStreamDuration: Sendable, Equatable {
+        /// Caps the stream unless a gRPC timeout applies; zero turns every cap off for the route.
+        public var maxStreamDuration: Duration?
+        /// Set: a request's `grpc-timeout` header caps the stream instead, at most this long
+        /// (zero: no maximum). Unset: `grpc-timeout` is ignored.
+        public var grpcTimeoutHeaderMax: Duration?
+        /// Subtracted from the `grpc-timeout` value (to leave time for the network).
+        public var grpcTimeoutHeaderOffset: Duration?
+
+        public init(maxStreamDuration: Duration? = nil, grpcTimeoutHeaderMax: Duration? = nil,
+                    grpcTimeoutHeaderOffset: Duration? = nil) {
+            self.maxStreamDuration = maxStreamDuration
+            self.grpcTimeoutHeaderMax = grpcTimeoutHeaderMax
+            self.grpcTimeoutHeaderOffset = grpcTimeoutHeaderOffset
+        }
+
+        static func decode(_ r: ObjectReader) -> MaxStreamDuration {
+            defer { r.finish() }
+            return MaxStreamDuration(maxStreamDuration: r.duration("max_stream_duration"),
+                                     grpcTimeoutHeaderMax: r.duration("grpc_timeout_header_max"),
+                                     grpcTimeoutHeaderOffset: r.duration("grpc_timeout_header_offset"))
+        }
+    }
 
     public init(cluster: ClusterSpecifier) { self.cluster = cluster }
 
@@ -105,6 +132,8 @@ public struct RouteAction: Sendable {
         action.retryPolicy = r.object("retry_policy", "envoy.config.route.v3.RetryPolicy").map(RetryPolicy.decode)
         action.rateLimits = RouteRateLimit.decodeList(r)
         action.includeVhRateLimits = r.bool("include_vh_rate_limits") ?? false
+        action.maxStreamDuration = r.object("max_stream_duration", "envoy.config.route.v3.RouteAction.MaxStreamDuration")
+            .map(MaxStreamDuration.decode)
         return specifier == nil ? nil : action
     }
 

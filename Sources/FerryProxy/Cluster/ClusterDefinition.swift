@@ -11,6 +11,8 @@ public final class ClusterDefinition: Sendable {
     let connectTimeout: TimeAmount
     let idleTimeout: TimeAmount?
     let maxRequestsPerConnection: Int?
+    /// `common_http_protocol_options.max_stream_duration` of one upstream request.
+    let maxStreamDuration: TimeAmount?
     let bufferLimit: Int
     let stats: ClusterStats
     /// Equal fingerprints mean a reload may keep this cluster's hosts and pools.
@@ -26,6 +28,7 @@ public final class ClusterDefinition: Sendable {
         connectTimeout = TimeAmount(config.connectTimeout)
         idleTimeout = config.idleTimeout == .zero ? nil : TimeAmount(config.idleTimeout)
         maxRequestsPerConnection = config.maxRequestsPerConnection.map(Int.init)
+        maxStreamDuration = config.maxStreamDuration.map(TimeAmount.init)
         bufferLimit = Int(config.perConnectionBufferLimitBytes)
         stats = ClusterStats(cluster: config.name, circuitBreakers: config.circuitBreakers, store: store)
         fingerprint = "\(config.type)|\(config.connectTimeout)|\(config.lbPolicy)|\(config.idleTimeout)|\(String(describing: config.maxRequestsPerConnection))|\(config.perConnectionBufferLimitBytes)|\(config.dnsRefreshRate)|\(config.dnsLookupFamily)|\(config.localityWeighted)|\(config.healthyPanicThreshold)|\(config.leastRequest)|\(config.ringHash)|\(config.maglev)|\(String(describing: config.peakEWMA))|\(config.activeHealthChecking)|\(String(describing: config.slowStart))|\(config.outlierDetection.map(String.init(describing:)) ?? "-")|"
@@ -33,6 +36,7 @@ public final class ClusterDefinition: Sendable {
                 "\(l.priority)/\(l.weight ?? 0)/\(l.locality)/" + l.endpoints.map { "\($0.address.address):\($0.address.port)*\($0.weight)@\($0.hostname)~\($0.healthStatus)~\(String(describing: $0.healthCheckPort))~\($0.disableActiveHealthCheck)" }.joined(separator: ",")
             }.joined(separator: ";") + "|\(config.loadAssignment.overprovisioningFactor)"
             + "|\(config.upstreamTls.map { String(describing: $0) } ?? "-")"
+            + "|\(String(describing: config.maxStreamDuration))"
     }
 }
 
@@ -54,6 +58,7 @@ struct ClusterStats: Sendable {
     let upstreamRqTime: HistogramID
     let upstreamRqRetry, upstreamRqRetrySuccess, upstreamRqRetryOverflow, upstreamRqRetryLimitExceeded: CounterID
     let upstreamRqPerTryTimeout, upstreamRqPerTryIdleTimeout, upstreamRqRetryBackoffExponential: CounterID
+    let upstreamRqMaxDurationReached: CounterID
     /// Picks made in panic mode (too few healthy hosts), and requests with no healthy host at all.
     let lbHealthyPanic, upstreamCxNoneHealthy: CounterID
     let upstreamRqPendingOverflow, upstreamCxOverflow, upstreamCxConnectAttemptsExceeded: CounterID
@@ -107,6 +112,7 @@ struct ClusterStats: Sendable {
         upstreamRqRetryOverflow = c("upstream_rq_retry_overflow")
         upstreamRqRetryLimitExceeded = c("upstream_rq_retry_limit_exceeded")
         upstreamRqPerTryTimeout = c("upstream_rq_per_try_timeout")
+        upstreamRqMaxDurationReached = c("upstream_rq_max_duration_reached")
         lbHealthyPanic = c("lb_healthy_panic")
         upstreamCxNoneHealthy = c("upstream_cx_none_healthy")
         upstreamRqPerTryIdleTimeout = c("upstream_rq_per_try_idle_timeout")

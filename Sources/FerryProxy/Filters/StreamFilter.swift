@@ -13,24 +13,45 @@ enum FilterStatus {
 
 /// One HTTP filter's work on one stream, in the order of `http_filters`. Hooks default to doing
 /// nothing; a filter implements only what it needs. Decode hooks run in config order before the
-/// router; `interceptResponse`, `encodeHeaders` and `encodeData` in reverse order on the
-/// response; `onComplete` once at the end (in config order).
+/// router; `interceptResponse`, `encodeHeaders`, `encodeData` and `encodeTrailers` in reverse
+/// order on the response; `onComplete` once at the end (in config order).
+///
+/// Transforming bodies (docs/ARCHITECTURE.md, "Filters that transform bodies"): the response
+/// hooks take the head, each body chunk and the trailers `inout`, so a filter may rewrite them
+/// (gRPC-Web turns trailers into a body frame and re-encodes chunks). The request body passes
+/// only through filters that asked for it with `stream.transformRequestBody(by:)`, so a stream
+/// without such a filter pays nothing per request chunk.
 protocol StreamFilter: AnyObject {
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus
+    /// A chunk of the request body on its way upstream, offered only to filters that called
+    /// `stream.transformRequestBody(by:)` (in config order). The filter may replace `data`
+    /// (an empty buffer sends nothing now; keep the bytes for a later chunk) or answer with
+    /// `stream.sendLocalReply` (the stream then ends; later filters see nothing). A filter
+    /// that changes the body's length calls `stream.requestBodyLengthChanges()` in
+    /// `decodeHeaders`.
+    func decodeData(_ stream: ActiveStream, _ data: inout ByteBuffer, endStream: Bool)
     /// A response is about to start: the upstream's head (`local` false) or a local reply
     /// (the router's 503/504, another filter's rejection). Return a takeover to answer
     /// differently: the original response is dropped (an upstream response's connection is
     /// closed), then the takeover runs and answers (e.g. `sendLocalReply`, or routes again).
     /// Not offered the filter's own reply.
     func interceptResponse(_ stream: ActiveStream, status: Int, local: Bool) -> ResponseTakeover?
+    /// The response head; a filter that changes the body's length removes `content-length`
+    /// (the codec then frames the body itself).
     func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead)
-    /// A chunk of the response body on its way downstream (read-only).
-    func encodeData(_ stream: ActiveStream, _ data: ByteBuffer)
+    /// A chunk of the response body on its way downstream. The filter may replace it; an
+    /// empty buffer sends nothing now (the filter keeps what it needs and sends it with a
+    /// later chunk or from `encodeTrailers`).
+    func encodeData(_ stream: ActiveStream, _ data: inout ByteBuffer)
+    /// The end of the response, with its trailers (nil: none). The filter may change, add or
+    /// remove trailers, and may return bytes that go out as the last body chunk before the end
+    /// (they pass through the filters after this one in encode order, as any chunk does).
+    func encodeTrailers(_ stream: ActiveStream, _ trailers: inout HeaderMap?) -> ByteBuffer?
     /// Pacing (the fault filter's response_rate_limit): offered each part of the response body
-    /// (chunks, then the end) before `encodeData`. Return true to keep the part: the filter
-    /// owns it and hands it on later with `stream.releaseBody(_:from:)`, and must keep every
-    /// later part too until it has released what it holds, so order is kept. While it holds
-    /// more than it wants, `stream.pauseResponseBody()` stops the upstream.
+    /// (chunks, then the end) before `encodeData` / `encodeTrailers`. Return true to keep the
+    /// part: the filter owns it and hands it on later with `stream.releaseBody(_:from:)`, and
+    /// must keep every later part too until it has released what it holds, so order is kept.
+    /// While it holds more than it wants, `stream.pauseResponseBody()` stops the upstream.
     func holdBody(_ stream: ActiveStream, _ part: BodyPart) -> Bool
     func onComplete(_ stream: ActiveStream)
 }
@@ -44,9 +65,11 @@ enum BodyPart {
 
 extension StreamFilter {
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus { .proceed }
+    func decodeData(_ stream: ActiveStream, _ data: inout ByteBuffer, endStream: Bool) {}
     func interceptResponse(_ stream: ActiveStream, status: Int, local: Bool) -> ResponseTakeover? { nil }
     func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead) {}
-    func encodeData(_ stream: ActiveStream, _ data: ByteBuffer) {}
+    func encodeData(_ stream: ActiveStream, _ data: inout ByteBuffer) {}
+    func encodeTrailers(_ stream: ActiveStream, _ trailers: inout HeaderMap?) -> ByteBuffer? { nil }
     func holdBody(_ stream: ActiveStream, _ part: BodyPart) -> Bool { false }
     func onComplete(_ stream: ActiveStream) {}
 }
@@ -139,6 +162,10 @@ enum StreamFilterFactories {
             case .adaptiveConcurrency(let config):
                 return AdaptiveConcurrencyFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config,
                                                         context: context)
+            case .grpcStats(let config):
+                return GRPCStatsFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config)
+            case .grpcWeb:
+                return GRPCWebFilterFactory(name: filter.name, disabledByDefault: filter.disabled)
             }
         }
     }

@@ -17,6 +17,8 @@ final class CompiledHCM: Sendable {
     let limits: HTTP1Parser.Limits
     let streamIdleTimeout: TimeAmount?
     let requestTimeout: TimeAmount?
+    /// `common_http_protocol_options.max_stream_duration`.
+    let maxStreamDuration: TimeAmount?
     let requestHeadersTimeout: TimeAmount?
     let idleTimeout: TimeAmount?
     let drainTimeout: TimeAmount
@@ -44,6 +46,7 @@ final class CompiledHCM: Sendable {
         func nonZero(_ d: Duration) -> TimeAmount? { d == .zero ? nil : TimeAmount(d) }
         streamIdleTimeout = nonZero(config.streamIdleTimeout)
         requestTimeout = nonZero(config.requestTimeout)
+        maxStreamDuration = config.maxStreamDuration.map(TimeAmount.init)
         requestHeadersTimeout = nonZero(config.requestHeadersTimeout)
         idleTimeout = nonZero(config.idleTimeout)
         drainTimeout = TimeAmount(config.drainTimeout)

@@ -147,6 +147,8 @@ final class CompiledRouteAction: Sendable {
     /// `rate_limits` and `include_vh_rate_limits`, for the local rate limit filter.
     let rateLimits: [RouteRateLimit]
     let includeVhRateLimits: Bool
+    /// `max_stream_duration`: the route's cap and how a `grpc-timeout` header applies.
+    let maxStreamDuration: RouteAction.MaxStreamDuration?
 
     init(_ action: RouteAction, target: Target, hostRetryPolicy: RetryPolicy? = nil, retryBufferLimit: Int = 1_048_576) {
         retryPolicy = action.retryPolicy ?? hostRetryPolicy
@@ -162,6 +164,7 @@ final class CompiledRouteAction: Sendable {
         hashPolicy = action.hashPolicy
         rateLimits = action.rateLimits
         includeVhRateLimits = action.includeVhRateLimits
+        maxStreamDuration = action.maxStreamDuration
         var upgrades: [String: Bool] = [:]
         for u in action.upgradeConfigs { upgrades[u.upgradeType] = u.enabled }
         self.upgrades = upgrades

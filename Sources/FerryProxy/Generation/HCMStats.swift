@@ -9,6 +9,7 @@ struct HCMStats: Sendable {
     let rqTotal, rqHTTP1Total, rqHTTP2Total, rqCompleted, rqTimeout, rqIdleTimeout, rqRxReset, rqTxReset, rqTooLarge: CounterID
     let rqHeaderTimeout, rqResponseBeforeComplete, rqWsOnNonWsRoute, rqFailedPathNormalization: CounterID
     let routeTotal, directResponse, redirect, noRoute, noCluster, rqRetrySkippedRequestNotComplete: CounterID
+    let rqMaxDurationReached: CounterID
     /// Envoy's HTTP/1 codec stats (`http1.*`, not per connection manager).
     let droppedHeadersWithUnderscores, requestsRejectedWithUnderscores: CounterID
     let rqClass: [CounterID]
@@ -50,6 +51,7 @@ struct HCMStats: Sendable {
         rqResponseBeforeComplete = c("downstream_rq_response_before_rq_complete")
         rqWsOnNonWsRoute = c("downstream_rq_ws_on_non_ws_route")
         rqFailedPathNormalization = c("downstream_rq_failed_path_normalization")
+        rqMaxDurationReached = c("downstream_rq_max_duration_reached")
         routeTotal = c("rq_total")
         directResponse = c("rq_direct_response")
         redirect = c("rq_redirect")

@@ -81,6 +81,18 @@ extension ActiveStream {
 }
 
 extension RequestBodyBuffer {
+    /// Lets `transform` rewrite each held chunk in place (`last` for the final one).
+    func transformChunks(_ transform: (inout ByteBuffer, _ last: Bool) -> Void) {
+        for i in chunks.indices { transform(&chunks[i], i == chunks.count - 1) }
+        bytes = chunks.reduce(0) { $0 + $1.readableBytes }
+    }
+
+    /// The held body becomes `body` (a filter rewrote it, `replaceRequestBody`).
+    func replace(with body: ByteBuffer) {
+        chunks = body.readableBytes > 0 ? [body] : []
+        bytes = body.readableBytes
+    }
+
     fileprivate func chained(_ next: @escaping () -> Void) {
         let first = then
         then = {

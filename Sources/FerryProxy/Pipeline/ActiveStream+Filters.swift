@@ -73,25 +73,31 @@ extension ActiveStream {
         return nil
     }
 
-    // MARK: response body held by a filter (pacing)
+    // MARK: response body: transforms and parts held by a filter (pacing)
 
-    /// Runs the body hooks of `filters[..<end]` in encode order; true when one kept the chunk.
-    func filtersEncodeData(_ data: ByteBuffer, below end: Int) -> Bool {
+    /// Runs the body hooks of `filters[..<end]` in encode order on `data` (which they may
+    /// replace); true when one kept the chunk.
+    func filtersEncodeData(_ data: inout ByteBuffer, below end: Int) -> Bool {
         var i = end
         while i > 0 {
             i -= 1
             if filters[i].holdBody(self, .data(data)) { return true }
-            filters[i].encodeData(self, data)
+            filters[i].encodeData(self, &data)
         }
         return false
     }
 
-    /// Offers the end of the response to `filters[..<end]` in encode order; true when one kept it.
-    func filtersHoldEnd(_ trailers: HeaderMap?, below end: Int) -> Bool {
+    /// Offers the end of the response to `filters[..<end]` in encode order: each may hold it,
+    /// or edit the trailers and add a last chunk (sent on through the filters after it).
+    /// True when one kept the end.
+    func filtersEncodeEnd(_ trailers: inout HeaderMap?, below end: Int) -> Bool {
         var i = end
         while i > 0 {
             i -= 1
             if filters[i].holdBody(self, .end(trailers: trailers)) { return true }
+            if var last = filters[i].encodeTrailers(self, &trailers), !filtersEncodeData(&last, below: i) {
+                writeBody(last)
+            }
         }
         return false
     }
@@ -102,10 +108,10 @@ extension ActiveStream {
         guard !finished, let index = filters.firstIndex(where: { $0 === filter }) else { return }
         lastActivity = worker.now
         switch part {
-        case .data(let data):
-            if !filtersEncodeData(data, below: index) { writeBody(data) }
-        case .end(let trailers):
-            if !filtersHoldEnd(trailers, below: index) { completeResponse(trailers: trailers) }
+        case .data(var data):
+            if !filtersEncodeData(&data, below: index) { writeBody(data) }
+        case .end(var trailers):
+            if !filtersEncodeEnd(&trailers, below: index) { completeResponse(trailers: trailers) }
         }
         encoder.flush()
     }

@@ -1,3 +1,5 @@
+import FerryTelemetry
+
 /// Local replies to gRPC requests, as Envoy sends them over HTTP/1: status 200 and a
 /// trailers-only gRPC answer in the head (`content-type: application/grpc`, `grpc-status`,
 /// `grpc-message` from the reply body), with no body.
@@ -5,9 +7,7 @@ extension ActiveStream {
     /// Envoy's `Grpc::Common::isGrpcRequestHeaders`: content-type `application/grpc`, or with
     /// a `+suffix` or `;parameters`.
     var isGRPCRequest: Bool {
-        guard let type = request.headers.first("content-type"), type.hasPrefix("application/grpc") else { return false }
-        let rest = type.utf8.dropFirst("application/grpc".utf8.count)
-        return rest.isEmpty || rest.first == UInt8(ascii: "+") || rest.first == UInt8(ascii: ";")
+        !translatedFromGRPCWeb && GRPCProtocol.isGRPC(contentType: request.headers.first("content-type"))
     }
 
     /// The gRPC fields first, then `extra` (Envoy's order); `grpcStatus` or, without one, the
@@ -21,16 +21,7 @@ extension ActiveStream {
         return headers
     }
 
-    static func grpcStatus(forHTTP status: Int) -> UInt64 {
-        switch status {
-        case 400: 13  // INTERNAL
-        case 401: 16  // UNAUTHENTICATED
-        case 403: 7  // PERMISSION_DENIED
-        case 404: 12  // UNIMPLEMENTED
-        case 429, 502, 503, 504: 14  // UNAVAILABLE
-        default: 2  // UNKNOWN
-        }
-    }
+    static func grpcStatus(forHTTP status: Int) -> UInt64 { GRPCStatusCode.fromHTTP(status) }
 
     /// gRPC's percent-encoding of `grpc-message`: printable ASCII but `%` stays as it is.
     static func percentEncodedGRPCMessage(_ text: String) -> String {

@@ -108,30 +108,49 @@ extension ActiveStream {
         let now = worker.now
         firstTxAt = now
         lastTxAt = now
+        // A filter that rewrites the head from the body sends it at the end (deferResponseHead).
+        if responseHeadDeferred { return }
+        encoder.encodeHeaders(head, for: self)
+    }
+
+    /// Called by a filter from `encodeHeaders`: the head (`responseHead`, which the filter may
+    /// still change) goes to the client only when the first body byte or the end does; until
+    /// then the filter swallows the body (a gRPC-Web answer made from a plain response).
+    func deferResponseHead() { responseHeadDeferred = true }
+
+    private func sendDeferredHead() {
+        guard responseHeadDeferred, let head = responseHead else { return }
+        responseHeadDeferred = false
+        responseHeadersBytes = UInt64(head.headers.wireSize + 17)
         encoder.encodeHeaders(head, for: self)
     }
 
     func sendBody(_ data: ByteBuffer) {
-        // A filter may keep the chunk and release it later (StreamFilter.holdBody).
-        if !filters.isEmpty, filtersEncodeData(data, below: filters.count) { return }
+        // Filters may rewrite the chunk, or keep it and release it later (StreamFilter.holdBody).
+        var data = data
+        if !filters.isEmpty, filtersEncodeData(&data, below: filters.count) { return }
         writeBody(data)
     }
 
     /// Hands a body chunk to the codec (after the filters).
     func writeBody(_ data: ByteBuffer) {
+        if responseHeadDeferred, data.readableBytes > 0 { sendDeferredHead() }
         bodyBytesSent += UInt64(data.readableBytes)
         lastTxAt = worker.now
         encoder.encodeData(data, for: self)
     }
 
     func endResponse(trailers: HeaderMap?) {
-        // A filter still holding body keeps the end too, and completes it after the body.
-        if !filters.isEmpty, filtersHoldEnd(trailers, below: filters.count) { return }
+        // Filters may rewrite the trailers and add a last chunk; one still holding body keeps
+        // the end too, and completes it after the body.
+        var trailers = trailers
+        if !filters.isEmpty, filtersEncodeEnd(&trailers, below: filters.count) { return }
         completeResponse(trailers: trailers)
     }
 
     /// Ends the response at the codec (after the filters) and finishes the stream.
     func completeResponse(trailers: HeaderMap?) {
+        sendDeferredHead()
         responseEnded = true
         lastTxAt = worker.now
         encoder.encodeEnd(trailers: trailers, for: self)

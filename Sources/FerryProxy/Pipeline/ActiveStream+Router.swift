@@ -48,7 +48,9 @@ extension ActiveStream {
         perTryTimeout = RetryState.perTryTimeout(policy: action.retryPolicy, headers: request.headers)
         perTryIdleTimeout = RetryState.perTryIdleTimeout(policy: action.retryPolicy)
         var policy = action.retryPolicy
-        if policy == nil, request.headers.contains("x-envoy-retry-on") { policy = RetryPolicy() }
+        if policy == nil, request.headers.contains("x-envoy-retry-on") || request.headers.contains("x-envoy-retry-grpc-on") {
+            policy = RetryPolicy()
+        }
         if let policy, upgradeType == nil,
            policy.retriableRequestHeaders.allSatisfy({ $0.matches(CompiledRoute.headerValue($0.name, in: request)) }) {
             retry = RetryState(policy: policy, headers: request.headers, bodyLimit: action.retryBufferLimit)
@@ -113,6 +115,7 @@ extension ActiveStream {
 
     func endAttempt() {
         attemptActivityAt = nil
+        upstreamStreamDeadline = nil
         guard attemptActive, let cluster else { return }
         attemptActive = false
         shard.add(cluster.definition.stats.upstreamRqActive, -1)
@@ -251,6 +254,7 @@ extension ActiveStream {
         upstreamLocal = connection.localAddress
         upstreamStarted = worker.now
         lastActivity = upstreamStarted!
+        if let cap = cluster?.definition.maxStreamDuration { upstreamStreamDeadline = upstreamStarted! + cap }
         if perTryIdleTimeout != nil { attemptActivityAt = upstreamStarted }
         // A body a filter buffered goes on every attempt; else a retry replays what it kept.
         let replay = requestBodyBuffer?.chunks ?? (attemptCount > 1 ? (retry?.body ?? []) : [])
@@ -399,6 +403,7 @@ extension ActiveStream {
     func onUpstreamComplete(trailers: HeaderMap?) {
         guard !finished else { return }
         attemptActivityAt = nil
+        upstreamStreamDeadline = nil
         if let cluster, let started = upstreamStarted {
             shard.record(cluster.definition.stats.upstreamRqTime, milliseconds: Double((worker.now - started).nanoseconds) / 1e6)
         }

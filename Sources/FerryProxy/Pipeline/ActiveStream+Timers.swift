@@ -13,13 +13,15 @@ extension ActiveStream {
     /// Registers with the worker's timer tick if any timeout applies.
     func armTimer() {
         guard !finished, timerIndex < 0 else { return }
-        if routeDeadline != nil || requestDeadline != nil || idleTimeout != nil || routeAction != nil {
+        if routeDeadline != nil || requestDeadline != nil || idleTimeout != nil || routeAction != nil || streamDeadline != nil {
             worker.timers.add(self)
         }
     }
 
     func checkTimers(now: NIODeadline) {
         guard !finished else { return worker.timers.remove(self) }
+        if let deadline = streamDeadline, deadline <= now { return onMaxStreamDuration() }
+        if let deadline = upstreamStreamDeadline, deadline <= now { return onUpstreamMaxStreamDuration() }
         if let deadline = routeDeadline, deadline <= now {
             routeDeadline = nil
             return onRouteTimeout()

@@ -47,6 +47,11 @@ final class ActiveStream {
     var responseBodyPaused = false
     /// The request body a filter holds back (`bufferRequestBody`); the router sends it.
     var requestBodyBuffer: RequestBodyBuffer?
+    /// Filters that see (and may rewrite) request body chunks (`transformRequestBody(by:)`).
+    var requestBodyFilters: [StreamFilter] = []
+    /// A gRPC-Web request turned into gRPC by its filter: local replies stay plain HTTP
+    /// (the filter reshapes them), as Envoy decides gRPC-ness before the filters run.
+    var translatedFromGRPCWeb = false
     var isHealthCheck = false
     var weightedTarget: CompiledRouteAction.WeightedTarget?
     var cluster: WorkerCluster?
@@ -91,6 +96,8 @@ final class ActiveStream {
     var responseHead: ResponseHead?
     var responseTrailers: HeaderMap?
     var responseStarted = false
+    /// A filter holds the head back until the body is known (`deferResponseHead`).
+    var responseHeadDeferred = false
     var responseEnded = false
     var bodyBytesSent: UInt64 = 0
     var responseHeadersBytes: UInt64 = 0
@@ -114,6 +121,10 @@ final class ActiveStream {
     // Timers (checked by the worker's StreamTimers tick).
     var timerIndex = -1
     var routeDeadline: NIODeadline?
+    /// `max_stream_duration` (route or connection manager) or the request's `grpc-timeout`.
+    var streamDeadline: NIODeadline?
+    /// The cluster's `max_stream_duration` for the current upstream request.
+    var upstreamStreamDeadline: NIODeadline?
     var requestDeadline: NIODeadline?
     var idleTimeout: TimeAmount?
     var lastActivity: NIODeadline
@@ -239,6 +250,8 @@ final class ActiveStream {
     private func routeRequest() {
         virtualHost = hcm.routeTable.virtualHost(for: request.authority)
         route = virtualHost?.route(for: request)
+        startStreamDuration()
+        if finished { return }
         if hcm.filterFactories.isEmpty { return runRouter() }
         startFilterChain()
     }
@@ -311,6 +324,13 @@ final class ActiveStream {
     func decodeData(_ data: ByteBuffer, endStream: Bool) {
         bodyBytesReceived += UInt64(data.readableBytes)
         lastActivity = worker.now
+        var data = data
+        if !requestBodyFilters.isEmpty {
+            for filter in requestBodyFilters {
+                filter.decodeData(self, &data, endStream: endStream)
+                if finished { return }
+            }
+        }
         if requestBodyBuffer != nil, bufferRequestData(data, endStream: endStream) { return }
         if let retry, !retry.keep(data), let cluster { shard.inc(cluster.definition.stats.retryOrShadowAbandoned) }
         if let upstream, !finished {

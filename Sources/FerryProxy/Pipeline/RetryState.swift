@@ -38,7 +38,12 @@ final class RetryState {
         var codes = policy.retriableStatusCodes
         var retries = Int(policy.numRetries)
         // Envoy's request headers extend and override the route's policy.
-        if let on = headers.first("x-envoy-retry-on") { conditions.formUnion(RetryPolicy.Conditions.parse(on).0) }
+        if let on = headers.first("x-envoy-retry-on") {
+            conditions.formUnion(RetryPolicy.Conditions.parse(on, table: RetryPolicy.Conditions.names).0)
+        }
+        if let on = headers.first("x-envoy-retry-grpc-on") {
+            conditions.formUnion(RetryPolicy.Conditions.parse(on, table: RetryPolicy.Conditions.grpcNames).0)
+        }
         if let max = headers.first("x-envoy-max-retries"), let n = Int(max), n >= 0 { retries = n }
         if let extra = headers.first("x-envoy-retriable-status-codes") {
             for part in extra.split(separator: ",") { if let n = Int(part.trimmingSpaces()) { codes.insert(n) } }
@@ -121,7 +126,23 @@ final class RetryState {
         if conditions.contains(.retriableHeaders) {
             for matcher in policy.retriableHeaders where matcher.matches(head.headers.joined(matcher.name)) { return true }
         }
+        if !conditions.isDisjoint(with: .anyGRPC), let text = head.headers.first("grpc-status"), let status = UInt64(text) {
+            let condition = Self.grpcCondition(status)
+            return !condition.isEmpty && conditions.contains(condition)
+        }
         return false
+    }
+
+    /// The `retry_on` condition a `grpc-status` answers to (empty for the others).
+    static func grpcCondition(_ status: UInt64) -> RetryPolicy.Conditions {
+        switch status {
+        case 1: .grpcCancelled
+        case 4: .grpcDeadlineExceeded
+        case 8: .grpcResourceExhausted
+        case 13: .grpcInternal
+        case 14: .grpcUnavailable
+        default: []
+        }
     }
 
     /// Full-jitter exponential backoff for the next retry: uniform in [0, min(max, base × 2^n)).

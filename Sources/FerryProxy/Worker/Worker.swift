@@ -41,6 +41,7 @@ final class Worker {
     private var runtimeDisk: [String: [String: String]] = [:]
     /// Counters registered on first use (names that depend on the request).
     private var dynamicCounters: [String: CounterID] = [:]
+    private var dynamicHistograms: [String: HistogramID] = [:]
 
     init(index: Int, workerCount: Int, loop: EventLoop, generation: ConfigGeneration, store: StatsStore, server: ServerState,
          logger: Logger) {
@@ -138,10 +139,15 @@ final class Worker {
     }
 
     /// The counter `key`, registered on first use (stats whose names depend on the request).
-    func counter(_ key: StatKey) -> CounterID {
-        if let id = dynamicCounters[key.name] { return id }
-        let id = store.counter(key)
-        dynamicCounters[key.name] = id
+    func counter(_ key: StatKey) -> CounterID { dynamicStat(key, in: &dynamicCounters, register: store.counter) }
+
+    /// The histogram `key`, registered on first use.
+    func histogram(_ key: StatKey) -> HistogramID { dynamicStat(key, in: &dynamicHistograms, register: store.histogram) }
+
+    private func dynamicStat<ID>(_ key: StatKey, in cache: inout [String: ID], register: (StatKey) -> ID) -> ID {
+        if let id = cache[key.name] { return id }
+        let id = register(key)
+        cache[key.name] = id
         stats.grow(to: store)
         return id
     }

@@ -32,6 +32,12 @@ final class LogCommand: Sendable {
         case duration, requestDuration, responseDuration, responseTxDuration, requestTxDuration
         case downstreamRemotePort, downstreamLocalPort
         case upstreamRequestAttemptCount, connectionID, upstreamConnectionID
+        /// `%GRPC_STATUS(format)%` (`%GRPC_STATUS_NUMBER%` is `.number`).
+        case grpcStatus(GRPCStatusFormat)
+    }
+
+    enum GRPCStatusFormat: Sendable {
+        case camel, snake, number
     }
 
     let op: Operator
@@ -52,6 +58,8 @@ final class LogCommand: Sendable {
         case "REQ": op = .requestHeader(header, alternative: alternative)
         case "RESP": op = .responseHeader(header, alternative: alternative)
         case "TRAILER": op = .responseTrailer(header, alternative: alternative)
+        case "GRPC_STATUS": op = .grpcStatus(header == "NUMBER" ? .number : header == "SNAKE_STRING" ? .snake : .camel)
+        case "GRPC_STATUS_NUMBER": op = .grpcStatus(.number)
         default: op = Self.simple[command.name] ?? .constant(nil)  // FormatCommand admits only known names
         }
     }
@@ -87,7 +95,7 @@ final class LogCommand: Sendable {
         switch op {
         case .responseCode, .bytesReceived, .bytesSent, .requestHeadersBytes, .responseHeadersBytes, .duration,
              .requestDuration, .responseDuration, .responseTxDuration, .requestTxDuration, .downstreamRemotePort,
-             .downstreamLocalPort, .upstreamRequestAttemptCount, .connectionID, .upstreamConnectionID:
+             .downstreamLocalPort, .upstreamRequestAttemptCount, .connectionID, .upstreamConnectionID, .grpcStatus(.number):
             return true
         default:
             return false
@@ -165,6 +173,13 @@ final class LogCommand: Sendable {
         case .upstreamRequestAttemptCount: out.appendDecimal(Int64(info.upstreamRequestAttemptCount))
         case .connectionID: out.appendDecimal(info.connectionID)
         case .upstreamConnectionID: out.appendDecimal(info.upstreamConnectionID ?? 0)  // Envoy prints 0 without one
+        case .grpcStatus(let format):
+            // Envoy: only for gRPC requests; a code without a name is written as its number.
+            guard GRPCStatusCode.isGRPC(contentType: info.requestHeader("content-type")), let code = GRPCStatusCode.of(info) else {
+                return false
+            }
+            let name = format == .camel ? GRPCStatusCode.camelName(code) : format == .snake ? GRPCStatusCode.snakeName(code) : nil
+            if let name { out.append(contentsOf: name.utf8) } else { out.appendDecimal(code) }
         }
         return true
     }

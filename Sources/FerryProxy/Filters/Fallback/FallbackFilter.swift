@@ -176,7 +176,7 @@ final class FallbackFilter: StreamFilter {
         capture = (head.status, headers, ByteBufferAllocator.shared.buffer(capacity: min(stale.maxBodyBytes, 4096)))
     }
 
-    func encodeData(_ stream: ActiveStream, _ data: ByteBuffer) {
+    func encodeData(_ stream: ActiveStream, _ data: inout ByteBuffer) {
         guard capture != nil, let stale = rule.stale else { return }
         if capture!.body.readableBytes + data.readableBytes > stale.maxBodyBytes {
             capture = nil

@@ -108,7 +108,7 @@ final class IdempotencyFilter: StreamFilter {
         captured = IdempotentResponse(status: head.status, headers: headers, body: ByteBuffer())
     }
 
-    func encodeData(_ stream: ActiveStream, _ data: ByteBuffer) {
+    func encodeData(_ stream: ActiveStream, _ data: inout ByteBuffer) {
         guard captured != nil else { return }
         if captured!.body.readableBytes + data.readableBytes > rule.config.maxResponseBytes {
             captured = nil  // too large to keep: the key is released at the end
