@@ -55,8 +55,13 @@ public struct GRPCJSONTranscoderConfig: Sendable {
             let fix = descriptor.key == "proto_descriptor"
                 ? "build the set with `protoc --include_imports --descriptor_set_out=\(descriptor.name) <your .proto files>` and list services it defines"
                 : "encode a set built with `protoc --include_imports --descriptor_set_out` and list services it defines"
-            let location = "\(error)".hasPrefix("service ") ? services[0].location : r.valueLocation(of: descriptor.key)
-            r.diagnostics.error(location, r.join(descriptor.key), "descriptor set: \(error)", fix: fix)
+            // A service the set lacks is the services list's fault; anything else the set's.
+            if "\(error)".hasPrefix("service "), let index = services.firstIndex(where: { "\(error)".hasPrefix("service \($0.value) ") }) {
+                r.diagnostics.error(services[index].location, r.join("services[\(index)]"), "\(error)",
+                                    fix: "name a service of the descriptor set, or rebuild the set from the .proto files that define it")
+            } else {
+                r.diagnostics.error(r.valueLocation(of: descriptor.key), r.join(descriptor.key), "descriptor set: \(error)", fix: fix)
+            }
             return nil
         }
         var config = GRPCJSONTranscoderConfig(transcoder: transcoder)
