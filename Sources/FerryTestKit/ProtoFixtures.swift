@@ -14,19 +14,30 @@ public enum ProtoFixtures {
 
     /// Runs `protoc` on the schema in the fixtures directory; `stdin` goes in, stdout's bytes
     /// are returned.
-    static func protoc(_ arguments: String, stdin: [UInt8] = []) async throws -> [UInt8] {
+    static func protoc(_ arguments: String, input: String = schema, stdin: [UInt8] = []) async throws -> [UInt8] {
         let output = NSTemporaryDirectory() + "ferry-protoc-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let command = "cd '\(directory)' && protoc -I . -I /usr/include \(arguments) \(schema) > '\(output)'"
+        let command = "cd '\(directory)' && protoc \(arguments) -I . -I /usr/include '\(input)' > '\(output)'"
         let run = try await ChildProcess.run("/bin/sh", ["-c", command], stdin: Data(stdin))
         guard run.status == 0 else { throw Failure(description: "protoc \(arguments): \(run.stderr)") }
         return Array(try Data(contentsOf: URL(fileURLWithPath: output)))
     }
 
     /// Writes the schema's `FileDescriptorSet` (imports included) to `path`; returns its bytes.
+    /// `forEnvoy` leaves out the `response_body` on a non-HttpBody field, which Envoy refuses
+    /// (the schema is copied next to `path` without it).
     @discardableResult
-    public static func descriptorSet(at path: String) async throws -> [UInt8] {
-        _ = try await protoc("--include_imports --descriptor_set_out='\(path)'")
+    public static func descriptorSet(at path: String, forEnvoy: Bool = false) async throws -> [UInt8] {
+        var include = "", input = schema
+        if forEnvoy {
+            let copy = URL(fileURLWithPath: path).deletingLastPathComponent()
+            let text = try String(contentsOfFile: directory + "/" + schema, encoding: .utf8)
+                .replacingOccurrences(of: #" response_body: "books""#, with: "")
+            try text.write(to: copy.appendingPathComponent(schema), atomically: true, encoding: .utf8)
+            include = "-I '\(copy.path)' "
+            input = copy.appendingPathComponent(schema).path
+        }
+        _ = try await protoc(include + "--include_imports --descriptor_set_out='\(path)'", input: input)
         return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 

@@ -39,18 +39,25 @@ struct GRPCTranscoderTests {
     /// Runs Ferry with the transcoder (`extra` fields) in front of the scripted upstream.
     static func with(_ extra: String = "", routes: String = "",
                      _ body: (GRPCProxy, GRPCUpstream) async throws -> Void) async throws {
+        try await withProxies(extra, routes: routes) { proxies, upstream in try await body(proxies[0], upstream) }
+    }
+
+    /// Ferry (and with `envoy` the real Envoy first, reading the upstream's chunked trailers)
+    /// on the same transcoder config.
+    static func withProxies(_ extra: String = "", routes: String = "", envoy: Bool = false,
+                            _ body: ([GRPCProxy], GRPCUpstream) async throws -> Void) async throws {
         let directory = NSTemporaryDirectory() + "ferry-transcoder-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let descriptor = directory + "/api.pb"
-        try await ProtoFixtures.descriptorSet(at: descriptor)
+        try await ProtoFixtures.descriptorSet(at: descriptor, forEnvoy: true)
         let book = try await ProtoFixtures.encode("ferry.test.Book", #"id: 7 name: "Dune" author: "Herbert""#)
         let second = try await ProtoFixtures.encode("ferry.test.Book", #"id: 8 name: "Emma""#)
-        try await GRPCSupport.with(script(book: book, second: second), yaml: {
+        try await GRPCSupport.with(script(book: book, second: second), envoy: envoy, yaml: {
             GRPCSupport.bootstrap(port: $0, routes: routes, httpFilters: filter(descriptor, extra))
-        }) { proxies, upstream in
-            try await body(proxies[0], upstream)
-        }
+        }, envoyYAML: {
+            GRPCSupport.bootstrap(port: $0, routes: routes, httpFilters: filter(descriptor, extra), clusterExtra: GRPCSupport.envoyTrailers)
+        }, body)
     }
 
     static func send(_ proxy: GRPCProxy, _ method: String, _ path: String, json: String? = nil) async throws -> Curl.Result {

@@ -8,7 +8,7 @@ import NIOCore
 /// - Unary: the head waits (`deferResponseHead`) for the end; the message's JSON is the body
 ///   (`content-type: application/json`), the HTTP status follows the trailers' `grpc-status`
 ///   (`grpcToHttpStatus`; 503 without one), and a failed call's `grpc-status` / `grpc-message`
-///   are copied into the head.
+///   are copied into the head (unless `convert_grpc_status` put them in the body).
 /// - Server streaming: a 200 whose JSON array (or lines, or events) is written as frames come.
 /// - Trailers-only answers (`grpc-status` in the head) keep their head, with the mapped status.
 /// - `convert_grpc_status`: a failed call without a body answers the `google.rpc.Status` JSON.
@@ -73,9 +73,8 @@ extension GRPCJSONTranscoderFilter {
             if code != 0, body.isEmpty, config.convertGRPCStatus, let json = statusJSON(code, fields) {
                 body = json
                 head.headers.set("content-type", "application/json")
-                if trailersOnly {
-                    for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] { head.headers.remove(name) }
-                }
+                // The status is in the body now (Envoy 1.40 drops it from the head in both cases).
+                for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] { head.headers.remove(name) }
             }
         } else {
             head.status = 503
