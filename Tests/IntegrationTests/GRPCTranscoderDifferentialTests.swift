@@ -83,3 +83,28 @@ extension Optional {
         return try await transform(self)
     }
 }
+
+@Suite("gRPC-JSON transcoder 400s against Envoy", .serialized)
+struct GRPCTranscoderRejectionTests {
+    @Test("a body or parameter that does not fit is a 400 in both, with a plain-text reason")
+    func badRequestsLikeEnvoy() async throws {
+        let requests: [(String, String, String?)] = [
+            ("POST", "/v1/books:create", #"{"shelf":"#),
+            ("POST", "/v1/books:create", #"{"shelf":"abc"}"#),
+            ("GET", "/v1/shelves/x/books/1", nil),
+        ]
+        try await GRPCTranscoderTests.withProxies(envoy: true) { proxies, upstream in
+            for (method, path, json) in requests {
+                var statuses: [Int] = []
+                for proxy in proxies {
+                    let reply = try await GRPCTranscoderTests.send(proxy, method, path, json: json)
+                    statuses.append(reply.status)
+                    #expect(!reply.body.isEmpty, "\(proxy.name) \(path)")
+                    #expect(reply.header("grpc-status") == nil, "\(proxy.name) \(path): a plain HTTP reply")
+                }
+                #expect(statuses == [400, 400], "\(method) \(path) \(json ?? ""): envoy, ferry")
+            }
+            #expect(upstream.calls.isEmpty)
+        }
+    }
+}
