@@ -66,6 +66,7 @@ final class GRPCJSONTranscoderFilter: StreamFilter {
         do {
             if try !transcoder.unknownQueryParameters(match, query: query).isEmpty {
                 guard config.rejectUnknownQueryParameters else { return .proceed }
+                // Throws `.unknownQueryParameter`, whose message names the parameter.
                 _ = try transcoder.requestMessage(match, query: query, body: [])
             }
         } catch {
