@@ -25,7 +25,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
-        .target(name: "FerryConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // FerryConfig reads grpc_json_transcoder's descriptor set with FerryGRPC (stdlib only), so a bad
+        // descriptor or service is a located config error.
+        .target(name: "FerryConfig", dependencies: ["FerryGRPC", .product(name: "Yams", package: "Yams")]),
         .target(name: "FerryPolicy", swiftSettings: hotPath),
         // Protobuf wire format, descriptors, proto3 JSON mapping and HTTP rules for
         // grpc_json_transcoder; stdlib only.
@@ -87,7 +89,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "FerryConfigTests", dependencies: ["FerryConfig"]),
+        .testTarget(name: "FerryConfigTests", dependencies: ["FerryConfig", "FerryGRPC"]),
         .testTarget(name: "FerryPolicyTests", dependencies: ["FerryPolicy"]),
         .testTarget(name: "FerryGRPCTests", dependencies: ["FerryGRPC", "FerryTestKit"], exclude: ["Fixtures"]),
         .testTarget(name: "FerryTelemetryTests", dependencies: ["FerryTelemetry", "FerryConfig"]),

@@ -14,6 +14,7 @@ public struct HttpFilter: Sendable {
         case grpcStats(GRPCStatsConfig)
         /// `envoy.extensions.filters.http.grpc_web.v3.GrpcWeb` (no fields).
         case grpcWeb
+        case grpcJSONTranscoder(GRPCJSONTranscoderConfig)
     }
 
     /// `envoy.extensions.filters.http.health_check.v3.HealthCheck`: answers (or marks) health
@@ -54,6 +55,7 @@ public struct HttpFilter: Sendable {
         "ferry.filters.http.idempotency.v1.Idempotency": IdempotencyConfig.decode,
         AdaptiveConcurrencyConfig.messageName: AdaptiveConcurrencyConfig.decode,
         GRPCStatsConfig.messageName: GRPCStatsConfig.decode,
+        GRPCJSONTranscoderConfig.messageName: GRPCJSONTranscoderConfig.decode,
         "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb": { r in
             r.finish()
             return .grpcWeb

@@ -166,6 +166,8 @@ enum StreamFilterFactories {
                 return GRPCStatsFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config)
             case .grpcWeb:
                 return GRPCWebFilterFactory(name: filter.name, disabledByDefault: filter.disabled)
+            case .grpcJSONTranscoder(let config):
+                return GRPCJSONTranscoderFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config)
             }
         }
     }

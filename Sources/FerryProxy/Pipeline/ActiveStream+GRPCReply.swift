@@ -7,7 +7,7 @@ extension ActiveStream {
     /// Envoy's `Grpc::Common::isGrpcRequestHeaders`: content-type `application/grpc`, or with
     /// a `+suffix` or `;parameters`.
     var isGRPCRequest: Bool {
-        !translatedFromGRPCWeb && GRPCProtocol.isGRPC(contentType: request.headers.first("content-type"))
+        !translatedToGRPC && GRPCProtocol.isGRPC(contentType: request.headers.first("content-type"))
     }
 
     /// The gRPC fields first, then `extra` (Envoy's order); `grpcStatus` or, without one, the

@@ -49,9 +49,9 @@ final class ActiveStream {
     var requestBodyBuffer: RequestBodyBuffer?
     /// Filters that see (and may rewrite) request body chunks (`transformRequestBody(by:)`).
     var requestBodyFilters: [StreamFilter] = []
-    /// A gRPC-Web request turned into gRPC by its filter: local replies stay plain HTTP
-    /// (the filter reshapes them), as Envoy decides gRPC-ness before the filters run.
-    var translatedFromGRPCWeb = false
+    /// A request a filter turned into gRPC (gRPC-Web, or JSON by the transcoder): local replies
+    /// stay plain HTTP, as Envoy decides gRPC-ness from the client's head before the filters run.
+    var translatedToGRPC = false
     var isHealthCheck = false
     var weightedTarget: CompiledRouteAction.WeightedTarget?
     var cluster: WorkerCluster?

@@ -20,6 +20,12 @@ public enum GRPCStatusCode {
         }
     }
 
+    /// `grpcToHttpStatus`: the HTTP status for a gRPC status (the transcoder's answers).
+    public static func httpStatus(forGRPC code: UInt64) -> Int {
+        let map = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401]
+        return code < UInt64(map.count) ? map[Int(code)] : 500
+    }
+
     static let camelNames = ["OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists",
                              "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange",
                              "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated"]

@@ -41,7 +41,7 @@ final class GRPCWebFilter: StreamFilter {
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         guard let type = stream.request.headers.first("content-type"), Self.contentTypes.contains(type) else { return .proceed }
         active = true
-        stream.translatedFromGRPCWeb = true
+        stream.translatedToGRPC = true
         if endStream {
             stream.request.headers.remove("content-length")
         } else {
