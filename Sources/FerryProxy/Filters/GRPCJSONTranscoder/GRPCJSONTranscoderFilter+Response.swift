@@ -16,8 +16,10 @@ import NIOCore
 extension GRPCJSONTranscoderFilter {
     func encodeHeaders(_ stream: ActiveStream, _ head: inout ResponseHead) {
         guard match != nil else { return }
-        // Envoy: a head that ends the stream is trailers-only.
-        let endStream = head.headers.first("content-length") == "0"
+        // Envoy: a head that ends the stream is trailers-only. HTTP/1 upstreams say so with
+        // `content-length: 0`; over HTTP/2 the head carries `grpc-status` (only a
+        // trailers-only answer has it before the body).
+        let endStream = head.headers.first("content-length") == "0" || head.headers.contains("grpc-status")
         guard GRPCProtocol.isGRPCResponse(head, endStream: endStream) else { return }
         transcoding = true
         trailersOnly = endStream
