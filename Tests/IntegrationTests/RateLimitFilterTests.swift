@@ -64,22 +64,18 @@ struct RateLimitFilterTests {
         },
     ]
 
-    /// Admissions a saturated limiter could not make because no request was in flight at all:
-    /// over each gap in the union of the requests' [start, end] intervals the limiter refills
-    /// `rate` per second but can hold back only `held` for later. (On a loaded machine the
-    /// clients sometimes stall for most of a second; that is the client, not the limiter. Gaps
-    /// only lower the lower bound: the upper bound, never admitting more than the rule allows,
-    /// is not relaxed.)
+    /// Admissions a saturated limiter could not make because it decided nothing for a while: a
+    /// decision ends a request, so a gap between consecutive request ends is a time in which the
+    /// limiter refilled `rate` per second but could hold back only `held` for later. (On a
+    /// loaded machine the clients, or the proxy's own loops, sometimes stall for most of a
+    /// second; that is the machine, not the limiter. Gaps only lower the lower bound: the upper
+    /// bound, never admitting more than the rule allows, is not relaxed, and a limiter that
+    /// under-admits while requests keep being decided still fails.)
     static func wasted(_ requests: [(UInt64, UInt64)], rate: Double, held: Double) -> Double {
-        var waste = 0.0
-        var coveredUntil: UInt64?
-        for (start, end) in requests.sorted(by: { $0.0 < $1.0 }) {
-            if let until = coveredUntil, start > until {
-                waste += max(0, rate * Double(start - until) / 1e9 - held)
-            }
-            coveredUntil = max(coveredUntil ?? end, end)
+        let ends = requests.map(\.1).sorted()
+        return zip(ends, ends.dropFirst()).reduce(0) { waste, pair in
+            waste + max(0, rate * Double(pair.1 - pair.0) / 1e9 - held)
         }
-        return waste
     }
 
     @Test("under load from 4 keep-alive clients on 2 worker loops for 10 s, admitted requests are within 1% of the budget",
