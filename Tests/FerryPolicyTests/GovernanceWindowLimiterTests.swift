@@ -26,6 +26,19 @@ struct GovernanceFixedWindowTests {
         #expect(limiter.acquire(permits: 4, now: .seconds(1)).isNeverAllowed)
     }
 
+    @Test("callers whose clocks lag a little (two event loops) never reopen an old window: at most the limit per window")
+    func laggingClocks() {
+        var limiter = FixedWindowLimiter(configuration: .init(limit: 5, window: .milliseconds(50)), now: .zero)
+        var admitted = 0
+        // Loop A is at 50 ms (window 1), loop B's cached clock still says 49 ms (window 0).
+        for i in 0..<20 {
+            let now: Duration = i.isMultiple(of: 2) ? .milliseconds(50) : .milliseconds(49)
+            if limiter.decide(now: now).isAllowed { admitted += 1 }
+        }
+        #expect(admitted == 5)
+        #expect(limiter.used(now: .milliseconds(50)) == 5)
+    }
+
     @Test("property: across a boundary it admits 2 × limit within one window length, never more",
           arguments: [5, 6] as [UInt64])
     func twiceTheLimitAtBoundaries(seed: UInt64) {

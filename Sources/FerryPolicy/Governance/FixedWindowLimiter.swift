@@ -39,10 +39,14 @@ public struct FixedWindowLimiter: RateLimiter, Sendable {
     public mutating func acquire(permits: Int, now: Duration) -> RateLimitDecision {
         precondition(permits >= 0, "permits must not be negative")
         let t = now.wholeNanoseconds
-        let index = floorDivide(t, window)
-        if index != current {
+        var index = floorDivide(t, window)
+        if index > current {
             current = index
             count = 0
+        } else if index < current {
+            // A caller whose clock lags (another event loop's cached time) counts in the newest
+            // window seen: going back would start an old window afresh and over-admit.
+            index = current
         }
         let limit = configuration.limit
         let untilBoundary = saturatingMultiply(index + 1, window) - t
