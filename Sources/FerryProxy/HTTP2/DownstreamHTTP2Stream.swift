@@ -22,8 +22,8 @@ final class DownstreamHTTP2Stream: ChannelDuplexHandler, StreamEncoder {
     private var counted = false
     private var requestDone = false
     private var responseDone = false
-    private var bodyPaused = false
-    private var pendingRead = false
+    /// Closed while the stream cannot take request body; holds the stream channel's reads.
+    private var readGate = ReadGate()
     /// Request body that arrived in the same read as the pause.
     private var heldBody: [(ByteBuffer, Bool)] = []
     /// The response head, kept until the first body bytes or the end, so that a response
@@ -90,7 +90,7 @@ final class DownstreamHTTP2Stream: ChannelDuplexHandler, StreamEncoder {
     private func deliver(_ data: ByteBuffer, end: Bool) {
         if end { requestDone = true }
         guard let stream else { return }
-        if bodyPaused || !heldBody.isEmpty {
+        if readGate.isPaused || !heldBody.isEmpty {
             heldBody.append((data, end))
             return
         }
@@ -104,7 +104,7 @@ final class DownstreamHTTP2Stream: ChannelDuplexHandler, StreamEncoder {
     }
 
     func read(context: ChannelHandlerContext) {
-        if bodyPaused { pendingRead = true } else { context.read() }
+        if readGate.admit() { context.read() }
     }
 
     private func open(_ block: HPACKHeaders, endStream: Bool) {
@@ -208,19 +208,18 @@ final class DownstreamHTTP2Stream: ChannelDuplexHandler, StreamEncoder {
     }
 
     func resumeRequestBody() {
-        guard bodyPaused else { return }
-        bodyPaused = false
-        while !bodyPaused, !heldBody.isEmpty, let stream {
+        guard readGate.isPaused else { return }
+        let readHeld = readGate.resume()
+        while !readGate.isPaused, !heldBody.isEmpty, let stream {
             let (data, end) = heldBody.removeFirst()
             stream.decodeData(data, endStream: end)
         }
-        if !bodyPaused, pendingRead {
-            pendingRead = false
-            context?.read()
-        }
+        guard readHeld else { return }
+        // Delivering the held body may have paused the stream again: then the read waits again.
+        if readGate.admit() { context?.read() }
     }
 
-    func pauseRequestBody() { bodyPaused = true }
+    func pauseRequestBody() { readGate.pause() }
 
     /// An HTTP/1 connection closes after such a response; an HTTP/2 stream ends by itself and
     /// the connection serves the others.

@@ -1,8 +1,11 @@
 /// Holds back a handler's `read()` while the stream it feeds cannot take more (downstream
-/// backpressure), and says when the held read must go out. Shared by the upstream handlers.
+/// backpressure), and says when the held read must go out. Shared by the upstream handlers and
+/// the downstream HTTP/2 stream.
 struct ReadGate {
     private var paused = false
     private var pending = false
+
+    var isPaused: Bool { paused }
 
     mutating func pause() { paused = true }
 
