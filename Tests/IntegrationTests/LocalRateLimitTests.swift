@@ -165,24 +165,27 @@ struct LocalRateLimitTests {
         }
     }
 
+    // About 50 admissions/s: a loaded 2-core machine still offers several times that, so the
+    // bucket, not the client, sets the count.
     @Test("under load from 4 keep-alive clients on 2 worker loops, admitted requests match burst + rate × time within 1%")
     func accuracyUnderLoad() async throws {
         try await ProxyHarness.with(yaml: { _ in
             TestConfig.bootstrap(routes: Self.directRoutes, clusters: [],
-                                 httpFilters: Self.filter(maxTokens: 50, perFill: 20, interval: "0.1s"))
+                                 httpFilters: Self.filter(maxTokens: 20, perFill: 5, interval: "0.1s"))
         }, concurrency: 2) { proxy, _ in
             let report = await KeepAliveLoad.run(port: proxy.port, clients: 4, duration: .seconds(10), maxRequests: 200_000)
             let admitted = report.outcomes.filter { $0.status == 200 }.count
             let limited = report.outcomes.filter { $0.status == 429 }.count
             #expect(admitted + limited == report.outcomes.count, "unexpected statuses")
-            let first = try #require(report.outcomes.first).started
+            let first = try #require(report.outcomes.min { $0.started < $1.started }).started
             let last = try #require(report.outcomes.max { $0.ended < $1.ended }).ended
             let seconds = Double((last - first).components.attoseconds) / 1e18 + Double((last - first).components.seconds)
-            let expected = 50 + 200 * seconds
+            let most = 20 + 50 * seconds
+            let least = most - report.stalledAdmissions(rate: 50, held: 20)
             // The load must saturate the limiter for the count to mean anything.
             #expect(limited > admitted, "load did not saturate: \(admitted) admitted, \(limited) limited")
-            #expect(abs(Double(admitted) - expected) <= expected * 0.01,
-                    "admitted \(admitted), expected \(expected) over \(seconds) s")
+            #expect(Double(admitted) >= least - most * 0.01 && Double(admitted) <= most * 1.01,
+                    "admitted \(admitted), expected \(least)...\(most) over \(seconds) s")
         }
     }
 }

@@ -64,18 +64,8 @@ struct RateLimitFilterTests {
         },
     ]
 
-    /// Admissions a saturated limiter could not make because it decided nothing for a while: a
-    /// decision ends a request, so a gap between consecutive request ends is a time in which the
-    /// limiter refilled `rate` per second but could hold back only `held` for later. (On a
-    /// loaded machine the clients, or the proxy's own loops, sometimes stall for most of a
-    /// second; that is the machine, not the limiter. Gaps only lower the lower bound: the upper
-    /// bound, never admitting more than the rule allows, is not relaxed, and a limiter that
-    /// under-admits while requests keep being decided still fails.)
     static func wasted(_ requests: [(UInt64, UInt64)], rate: Double, held: Double) -> Double {
-        let ends = requests.map(\.1).sorted()
-        return zip(ends, ends.dropFirst()).reduce(0) { waste, pair in
-            waste + max(0, rate * Double(pair.1 - pair.0) / 1e9 - held)
-        }
+        KeepAliveLoad.Report.stalledAdmissions(requests, rate: rate, held: held)
     }
 
     @Test("under load from 4 keep-alive clients on 2 worker loops for 10 s, admitted requests are within 1% of the budget",
@@ -88,7 +78,7 @@ struct RateLimitFilterTests {
             let admitted = report.outcomes.filter { $0.status == 200 }.count
             let limited = report.outcomes.filter { $0.status == 429 }.count
             #expect(admitted + limited == report.outcomes.count, "unexpected statuses")
-            let first = try #require(report.outcomes.first).started
+            let first = try #require(report.outcomes.min { $0.started < $1.started }).started
             let last = try #require(report.outcomes.max { $0.ended < $1.ended }).ended
             let span = last - first
             let seconds = Double(span.components.seconds) + Double(span.components.attoseconds) / 1e18
