@@ -103,6 +103,36 @@ struct HTTP2DownstreamTests {
         }
     }
 
+    @Test("an upstream that reads nothing holds a client's upload at its window; once it reads, the whole body passes")
+    func requestBackpressure() async throws {
+        let total = 64 * 1024 * 1024
+        try await TCPTestServer.with(.hold) { upstream in
+            try await ProxyHarness.with(yaml: { _ in
+                TestConfig.bootstrap(routes: Self.routes, clusters: [("backend", [upstream.port])],
+                                     hcmExtra: "http2_protocol_options: {initial_stream_window_size: 65536}")
+            }) { proxy, _ in
+                let release = Task {
+                    // Once the proxy has opened the upstream connection, the client has been
+                    // sending; it gets 1.5 s more to push what it can.
+                    _ = await Support.eventually { upstream.connections > 0 }
+                    try await Task.sleep(for: .milliseconds(1500))
+                    let at = Date().timeIntervalSince1970
+                    upstream.startReading()
+                    return at
+                }
+                let report = try await H2Client.run("upload", port: proxy.port, ["/upload", String(total), "20"])
+                let releasedAt = try await release.value
+                let before = report.marks?.last { $0[0] < releasedAt }?[1] ?? 0
+                // Held: the stream's 64 KiB window plus what the sockets on the way buffer, far
+                // from the 64 MiB a proxy without backpressure would have taken in 2 s.
+                #expect(before > 0 && before < 16 * 1024 * 1024, "sent \(before) bytes before the upstream read any")
+                #expect(report.sent == total, "\(report.sent ?? 0) of \(total) bytes sent")
+                let arrived = try await Support.eventually { upstream.bytesReceived >= total }
+                #expect(arrived, "the upstream read \(upstream.bytesReceived) bytes")
+            }
+        }
+    }
+
     @Test("a client's RST_STREAM ends the stream as a downstream reset; the connection goes on")
     func clientReset() async throws {
         try await Self.with { proxy in

@@ -14,12 +14,23 @@ out = {"events": []}
 
 def connect(window=None):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     c = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
     c.initiate_connection()
     if window is not None:
         c.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
     s.sendall(c.data_to_send())
     return s, c
+
+def receive(s):
+    """The next bytes; None after a timeout, b"" (noted in out) when the server closed."""
+    try:
+        data = s.recv(65536)
+    except socket.timeout:
+        return None
+    if not data:
+        out["closed"] = True
+    return data
 
 def pump(s, c, until, seconds, ack=True):
     deadline = time.time() + seconds
@@ -100,6 +111,35 @@ elif mode == "reset":
     pump(s, c, lambda: "status" in streams.get(1, {}), 5)
     c.reset_stream(1, error_code=8); s.sendall(c.data_to_send())
     time.sleep(0.5)
+elif mode == "upload":
+    # POSTs a body of args[1] bytes as fast as the server's windows allow, for at most
+    # args[2] seconds, noting (time, bytes sent) after every send.
+    s, c = connect()
+    total, seconds = int(args[1]), float(args[2])
+    c.send_headers(1, [(":method", "POST"), (":path", args[0]), (":scheme", "http"),
+                       (":authority", "127.0.0.1:%d" % port)])
+    s.sendall(c.data_to_send())
+    sent, chunk, marks = 0, b"x" * 16384, []
+    deadline = time.time() + seconds
+    s.settimeout(0.05)
+    while sent < total and time.time() < deadline:
+        room = min(c.local_flow_control_window(1), c.max_outbound_frame_size, total - sent)
+        if room > 0:
+            c.send_data(1, chunk[:room], end_stream=(sent + room == total))
+            sent += room
+            s.sendall(c.data_to_send())
+            marks.append((time.time(), sent))
+            continue
+        data = receive(s)
+        if data is None:
+            continue
+        if not data:
+            break
+        for e in c.receive_data(data):
+            handle(e, c, True)
+        s.sendall(c.data_to_send())
+    out["sent"] = sent
+    out["marks"] = marks
 elif mode == "silent":
     # Sends the preface and its SETTINGS, acknowledges the server's, then answers nothing:
     # the frame types the server sends are reported, and whether it closed.
@@ -108,12 +148,10 @@ elif mode == "silent":
     types, buf, deadline = [], b"", time.time() + float(args[0])
     s.settimeout(0.2)
     while time.time() < deadline:
-        try:
-            data = s.recv(65536)
-        except socket.timeout:
+        data = receive(s)
+        if data is None:
             continue
         if not data:
-            out["closed"] = True
             break
         buf += data
         while len(buf) >= 9:
@@ -137,6 +175,9 @@ print(json.dumps(out))
         var goaway: GoAway?
         var streams: [String: Stream]?
         var frame_types: [Int]?
+        var sent: Int?
+        /// (time since the epoch, bytes sent by then).
+        var marks: [[Double]]?
 
         struct GoAway: Decodable {
             var error: Int

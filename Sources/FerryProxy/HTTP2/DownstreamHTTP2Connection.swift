@@ -3,11 +3,12 @@ import NIOCore
 import NIOHTTP2
 
 /// The connection half of a downstream HTTP/2 connection: the first handler of its pipeline,
-/// in front of `NIOHTTP2Handler` (frames, HPACK, flow control and the inline stream
-/// multiplexer), `NIOHTTP2ServerConnectionManagementHandler` (GOAWAY on drain, idle close)
-/// and, with `connection_keepalive`, `HTTP2KeepaliveHandler`. It counts the connection and its bytes, hands streams the connection
-/// facts and the connection manager of the generation current when each stream opens, and
-/// drains the connection with a graceful GOAWAY. Each stream is a `DownstreamHTTP2Stream`.
+/// in front of `NIOHTTP2Handler` (frames, HPACK, the connection state machine),
+/// `NIOHTTP2ServerConnectionManagementHandler` (GOAWAY on drain, idle close), with
+/// `connection_keepalive` `HTTP2KeepaliveHandler`, and last `DownstreamHTTP2Session` (the
+/// streams). It counts the connection and its bytes, hands streams the connection facts and
+/// the connection manager of the generation current when each stream opens, and drains the
+/// connection with a graceful GOAWAY.
 final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnection {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -18,6 +19,7 @@ final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnectio
     private var binding: ConnectionManagerBinding
     var listenerName: String { binding.listenerName }
     private var hcm: CompiledHCM { binding.hcm }
+    var hcmStats: HCMStats { binding.hcm.stats }
     private let admission: ListenerConnections
     private let tls: DownstreamTLSInfo?
     private(set) var info: DownstreamConnectionInfo!
@@ -74,13 +76,6 @@ final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnectio
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         closedLocally = true
         context.close(mode: mode, promise: promise)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // NIOHTTP2 answers protocol errors itself (GOAWAY or RST_STREAM) before reporting them.
-        if error is NIOHTTP2Errors.StreamError { return context.fireErrorCaught(error) }
-        shard.inc(hcm.stats.cxProtocolError)
-        context.fireErrorCaught(error)
     }
 
     // MARK: streams

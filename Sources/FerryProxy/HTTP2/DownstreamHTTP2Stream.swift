@@ -2,71 +2,56 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 
-/// One downstream HTTP/2 stream: the only handler of its stream channel (NIOHTTP2's inline
-/// multiplexer). It turns the HEADERS block into a request head for an `ActiveStream`, feeds it
-/// DATA, and is that stream's `StreamEncoder`. Backpressure is the stream channel's: while the
-/// stream cannot take request body, reads stop, so no WINDOW_UPDATE goes out and the client
-/// stops at its window; response body is written only while the channel is writable (the
-/// client's window has room), else the upstream stops being read.
-final class DownstreamHTTP2Stream: ChannelDuplexHandler, StreamEncoder {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
-    // The connection handler outlives its streams' handlers (their channels close first).
-    unowned(unsafe) let connection: DownstreamHTTP2Connection
-    private var context: ChannelHandlerContext?
+/// One downstream HTTP/2 stream, kept by its connection's `DownstreamHTTP2Session`: it turns the
+/// HEADERS block into a request head for an `ActiveStream`, feeds it DATA, and is that stream's
+/// `StreamEncoder`. Backpressure both ways: while the `ActiveStream` cannot take request body,
+/// the stream's receive window is not replenished, so the client stops at its window (frames
+/// already under way are held here); response body is written while fewer than 64 KiB of it
+/// are still on their way to the socket, else the upstream stops being read.
+final class DownstreamHTTP2Stream: StreamEncoder {
+    let id: HTTP2StreamID
+    // The session keeps this object until the `ActiveStream` is done with it, and outlives it.
+    unowned(unsafe) let session: DownstreamHTTP2Session
     private var stream: ActiveStream?
     private var opened = false
     /// The stream counts among the connection's active ones until its `ActiveStream` finishes.
     private var counted = false
     private var requestDone = false
     private var responseDone = false
-    /// Closed while the stream cannot take request body; holds the stream channel's reads.
-    private var readGate = ReadGate()
-    /// Request body that arrived in the same read as the pause.
+    /// NIOHTTP2 closed the stream (both ends done, or a reset either way).
+    private var closed = false
+    /// On the session's list of streams that read in the current read.
+    var inReadList = false
+    /// The `ActiveStream` cannot take request body: no WINDOW_UPDATE goes out, and DATA still
+    /// under way is held.
+    private var paused = false
     private var heldBody: [(ByteBuffer, Bool)] = []
+    private var receiveWindow: ReceiveWindow
     /// The response head, kept until the first body bytes or the end, so that a response
     /// without a body (and a gRPC trailers-only answer) is one HEADERS frame with END_STREAM.
     private var pendingHead: HPACKHeaders?
+    /// The latest response body chunk, kept until the next one, the end (then it carries
+    /// END_STREAM, so a short response is HEADERS + one DATA frame) or a flush.
+    private var pendingData: ByteBuffer?
     private var noBody = false
-    private var writable = true
+    /// Response bytes written but not yet on the socket (NIOHTTP2 holds them for the client's
+    /// window, or the socket is full).
+    private var unsentBytes = 0
+    private var overWatermark = false
+    private var wasWritable = true
 
-    init(connection: DownstreamHTTP2Connection) {
-        self.connection = connection
+    init(session: DownstreamHTTP2Session, id: HTTP2StreamID) {
+        self.session = session
+        self.id = id
+        receiveWindow = ReceiveWindow(target: session.streamWindowTarget)
     }
 
-    private var worker: Worker { connection.worker }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        writable = context.channel.isWritable
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-        pendingHead = nil
-        heldBody = []
-    }
-
-    /// The stream channel closed (both ends done, a reset either way, or the connection went).
-    func channelInactive(context: ChannelHandlerContext) {
-        if let stream {
-            self.stream = nil
-            stream.onDownstreamReset()
-        }
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A stream error (NIOHTTP2 has sent RST_STREAM); the channel closes next.
-        context.close(promise: nil)
-    }
+    private var worker: Worker { session.worker }
 
     // MARK: reading
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+    func receive(_ payload: HTTP2Frame.FramePayload) {
+        switch payload {
         case .headers(let headers):
             if !opened {
                 open(headers.headers, endStream: headers.endStream)
@@ -77,40 +62,42 @@ final class DownstreamHTTP2Stream: ChannelDuplexHandler, StreamEncoder {
         case .data(let frame):
             guard opened, !requestDone, case .byteBuffer(let buffer) = frame.data else { return }
             deliver(buffer, end: frame.endStream)
-        case .rstStream:
-            if let stream {
-                self.stream = nil
-                stream.onDownstreamReset()
-            }
         default:
-            break
+            break  // RST_STREAM arrives as the StreamClosedEvent that follows it
         }
     }
 
     private func deliver(_ data: ByteBuffer, end: Bool) {
         if end { requestDone = true }
         guard let stream else { return }
-        if readGate.isPaused || !heldBody.isEmpty {
+        if paused || !heldBody.isEmpty {
             heldBody.append((data, end))
             return
         }
         stream.decodeData(data, endStream: end)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        stream?.downstreamReadComplete()
-        context.flush()
-        context.fireChannelReadComplete()
+    func readComplete() { stream?.downstreamReadComplete() }
+
+    func inboundWindowChanged(_ size: Int) {
+        receiveWindow.update(size)
+        replenish()
     }
 
-    func read(context: ChannelHandlerContext) {
-        if readGate.admit() { context.read() }
+    func initialWindowChanged(by delta: Int) { receiveWindow.shift(by: delta) }
+
+    /// A WINDOW_UPDATE when the window is half used, unless the stream holds its client back.
+    private func replenish() {
+        guard !paused, !requestDone, !closed, let increment = receiveWindow.replenish() else { return }
+        session.write(.windowUpdate(windowSizeIncrement: increment), on: id)
+        session.flush()
     }
 
     private func open(_ block: HPACKHeaders, endStream: Bool) {
         opened = true
         counted = true
         requestDone = endStream
+        let connection = session.connection
         let (listener, hcm) = connection.streamOpened()
         var head = HTTP2HeaderMapping.requestHead(block)
         let headerBytes = block.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 32 }
@@ -118,7 +105,8 @@ final class DownstreamHTTP2Stream: ChannelDuplexHandler, StreamEncoder {
             head.headers.remove("expect")
             var continueBlock = HPACKHeaders()
             continueBlock.add(name: ":status", value: "100")
-            context?.writeAndFlush(wrapOutboundOut(.headers(.init(headers: continueBlock))), promise: nil)
+            session.write(.headers(.init(headers: continueBlock)), on: id)
+            session.flush()
         }
         let isConnect = head.method == "CONNECT"
         let tooManyHeaders = block.count > Int(hcm.config.maxHeadersCount)
@@ -143,14 +131,31 @@ final class DownstreamHTTP2Stream: ChannelDuplexHandler, StreamEncoder {
         stream.decodeHeaders(endStream: endStream)
     }
 
+    /// NIOHTTP2 closed the stream: both ends are done, or it was reset (by the client, by
+    /// NIOHTTP2 for a protocol error, or with the connection). An `ActiveStream` still waiting
+    /// for its response's end was reset by the client.
+    func codecClosed(reset: Bool) {
+        guard !closed else { return }
+        closed = true
+        heldBody = []
+        pendingHead = nil
+        pendingData = nil
+        if let stream, !responseDone || reset {
+            self.stream = nil
+            stream.onDownstreamReset()
+        }
+        // An `ActiveStream` that wrote its end but has not finished yet does so next.
+        if stream == nil { session.remove(self) }
+    }
+
     // MARK: StreamEncoder
 
     func encodeHeaders(_ head: ResponseHead, for stream: ActiveStream) {
-        guard let context else { return }
+        guard !closed else { return }
         if head.status < 200 {
             // 1xx informational (100-continue passed through, 103): its own HEADERS frame.
             guard head.status != 101 else { return }
-            context.write(wrapOutboundOut(.headers(.init(headers: HTTP2HeaderMapping.responseBlock(head)))), promise: nil)
+            session.write(.headers(.init(headers: HTTP2HeaderMapping.responseBlock(head))), on: id)
             return
         }
         noBody = stream.request.method == "HEAD" || head.status == 204 || head.status == 304
@@ -158,68 +163,114 @@ final class DownstreamHTTP2Stream: ChannelDuplexHandler, StreamEncoder {
     }
 
     func encodeData(_ data: ByteBuffer, for stream: ActiveStream) {
-        guard let context, !noBody, data.readableBytes > 0 else { return }
+        guard !closed, !noBody, data.readableBytes > 0 else { return }
         writePendingHead(endStream: false)
-        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(data)))), promise: nil)
+        writePendingData()
+        pendingData = data
     }
 
     func encodeEnd(trailers: HeaderMap?, for stream: ActiveStream) {
-        guard let context else { return }
+        guard !closed else { return }
         responseDone = true
+        let last: HTTP2Frame.FramePayload
         if let trailers, !trailers.isEmpty, !noBody {
             writePendingHead(endStream: false)
-            let block = HTTP2HeaderMapping.trailersBlock(trailers)
-            context.write(wrapOutboundOut(.headers(.init(headers: block, endStream: true))), promise: nil)
-        } else if pendingHead != nil {
-            writePendingHead(endStream: true)
+            writePendingData()
+            last = .headers(.init(headers: HTTP2HeaderMapping.trailersBlock(trailers), endStream: true))
+        } else if let block = pendingHead {
+            pendingHead = nil
+            last = .headers(.init(headers: block, endStream: true))
         } else {
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
+            last = .data(.init(data: .byteBuffer(pendingData ?? ByteBuffer()), endStream: true))
+            pendingData = nil
         }
+        session.write(last, on: id, promise: requestDone ? nil : stopClientOnceSent())
+    }
+
+    /// The response is complete but the client is still sending: once the response's last
+    /// frame is on its way (NIOHTTP2 may hold it for the client's window, and a reset would
+    /// drop it), RST_STREAM NO_ERROR tells the client to stop (RFC 9113 §8.1), as Envoy does.
+    private func stopClientOnceSent() -> EventLoopPromise<Void>? {
+        let promise = session.makePromise()
+        promise?.futureResult.assumeIsolated().whenSuccess { [self] in
+            guard !requestDone, !closed else { return }
+            session.write(.rstStream(.noError), on: id)
+            session.flush()
+        }
+        return promise
     }
 
     private func writePendingHead(endStream: Bool) {
-        guard let block = pendingHead, let context else { return }
+        guard let block = pendingHead else { return }
         pendingHead = nil
-        context.write(wrapOutboundOut(.headers(.init(headers: block, endStream: endStream))), promise: nil)
+        session.write(.headers(.init(headers: block, endStream: endStream)), on: id)
+    }
+
+    /// Writes the held body chunk, counting it until it reaches the socket.
+    private func writePendingData() {
+        guard let data = pendingData else { return }
+        pendingData = nil
+        let size = data.readableBytes
+        let promise = session.makePromise()
+        if let promise {
+            unsentBytes += size
+            if unsentBytes >= DownstreamHTTP2Session.highWatermark { overWatermark = true }
+            promise.futureResult.assumeIsolated().whenComplete { [self] _ in sent(size) }
+        }
+        session.write(.data(.init(data: .byteBuffer(data))), on: id, promise: promise)
+        writabilityMayHaveChanged()
+    }
+
+    private func sent(_ size: Int) {
+        unsentBytes -= size
+        if overWatermark, unsentBytes <= DownstreamHTTP2Session.lowWatermark {
+            overWatermark = false
+            writabilityMayHaveChanged()
+        }
     }
 
     /// HTTP/2 has no upgrades (RFC 9113 §8.6), so no stream here ever tunnels.
     func encodeTunnel(_ data: ByteBuffer) {
-        guard let context, data.readableBytes > 0 else { return }
-        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(data)))), promise: nil)
+        guard !closed, data.readableBytes > 0 else { return }
+        session.write(.data(.init(data: .byteBuffer(data))), on: id)
     }
 
-    func flush() { context?.flush() }
+    func flush() {
+        writePendingData()
+        session.flush()
+    }
 
-    var isWritable: Bool { writable && context != nil }
+    var isWritable: Bool { !closed && !overWatermark && session.parentWritable }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        writable = context.channel.isWritable
+    func writabilityMayHaveChanged() {
+        let writable = isWritable
+        guard writable != wasWritable else { return }
+        wasWritable = writable
         stream?.downstreamWritabilityChanged(writable)
-        context.fireChannelWritabilityChanged()
     }
 
     /// Aborts the stream: RST_STREAM INTERNAL_ERROR (the connection and its other streams go on).
     func resetStream(_ stream: ActiveStream) {
-        guard let context else { return }
         if self.stream === stream { self.stream = nil }
         pendingHead = nil
-        context.writeAndFlush(wrapOutboundOut(.rstStream(.internalError)), promise: nil)
+        pendingData = nil
+        guard !closed else { return }
+        session.write(.rstStream(.internalError), on: id)
+        session.flush()
     }
 
     func resumeRequestBody() {
-        guard readGate.isPaused else { return }
-        let readHeld = readGate.resume()
-        while !readGate.isPaused, !heldBody.isEmpty, let stream {
+        guard paused else { return }
+        paused = false
+        while !paused, !heldBody.isEmpty, let stream {
             let (data, end) = heldBody.removeFirst()
             stream.decodeData(data, endStream: end)
         }
-        guard readHeld else { return }
-        // Delivering the held body may have paused the stream again: then the read waits again.
-        if readGate.admit() { context?.read() }
+        // Delivering the held body may have paused the stream again; else the client may send more.
+        replenish()
     }
 
-    func pauseRequestBody() { readGate.pause() }
+    func pauseRequestBody() { paused = true }
 
     /// An HTTP/1 connection closes after such a response; an HTTP/2 stream ends by itself and
     /// the connection serves the others.
@@ -228,15 +279,13 @@ final class DownstreamHTTP2Stream: ChannelDuplexHandler, StreamEncoder {
     func streamFinished(_ finished: ActiveStream) {
         if counted {
             counted = false
-            connection.streamFinished()
+            session.connection.streamFinished()
         }
         guard stream === finished else { return }
         stream = nil
         heldBody = []
-        // The response is complete but the client is still sending: tell it to stop (RFC 9113 §8.1).
-        if !requestDone, responseDone, let context {
-            context.write(wrapOutboundOut(.rstStream(.noError)), promise: nil)
-        }
-        context?.flush()
+        if closed { session.remove(self) }
+        pendingData = nil
+        session.flush()
     }
 }

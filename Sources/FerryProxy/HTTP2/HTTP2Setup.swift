@@ -3,9 +3,10 @@ import NIOCore
 import NIOHTTP2
 
 /// Puts a downstream connection's HTTP/2 pipeline together: `DownstreamHTTP2Connection` (bytes,
-/// stats, drain), `NIOHTTP2Handler` with its inline multiplexer (one `DownstreamHTTP2Stream`
-/// per stream channel), `NIOHTTP2ServerConnectionManagementHandler` (graceful GOAWAY, idle
-/// close) and `HTTP2KeepaliveHandler`, all configured from `http2_protocol_options`.
+/// stats, drain), `NIOHTTP2Handler` (frames, HPACK, the connection state machine),
+/// `NIOHTTP2ServerConnectionManagementHandler` (graceful GOAWAY, idle close),
+/// `HTTP2KeepaliveHandler`, and `DownstreamHTTP2Session` (one `DownstreamHTTP2Stream` per
+/// stream), all configured from `http2_protocol_options`.
 enum HTTP2Setup {
     static func install(on channel: Channel, worker: Worker, listener: CompiledListener, chain: CompiledFilterChain,
                         hcm: CompiledHCM, tls: DownstreamTLSInfo?) throws {
@@ -14,23 +15,19 @@ enum HTTP2Setup {
         let management = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: hcm.idleTimeout, maxAge: nil, maxGraceTime: hcm.drainTimeout, keepalive: nil))
-        let bound = NIOLoopBound(connection, eventLoop: channel.eventLoop)
-        let http2 = NIOHTTP2Handler(mode: .server, eventLoop: channel.eventLoop,
+        let session = DownstreamHTTP2Session(connection: connection, connectionWindow: Int(options.initialConnectionWindowSize),
+                                             streamWindow: Int(options.initialStreamWindowSize))
+        // Without a stream multiplexer: the session handles every stream's frames itself.
+        let http2 = NIOHTTP2Handler(mode: .server, frameDelegate: session,
                                     connectionConfiguration: connectionConfiguration(options, hcm: hcm),
-                                    streamConfiguration: streamConfiguration(options),
-                                    streamDelegate: management.http2StreamDelegate) { streamChannel in
-            do {
-                try streamChannel.pipeline.syncOperations.addHandler(DownstreamHTTP2Stream(connection: bound.value))
-                return streamChannel.eventLoop.makeSucceededVoidFuture()
-            } catch {
-                return streamChannel.eventLoop.makeFailedFuture(error)
-            }
-        }
+                                    // Stream windows and send watermarks are the session's.
+                                    streamConfiguration: .init())
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(connection)
         try pipeline.addHandler(http2)
         try pipeline.addHandler(management)
         if let keepalive = options.keepalive { try pipeline.addHandler(HTTP2KeepaliveHandler(keepalive)) }
+        try pipeline.addHandler(session)
         // Added after the sniffer or the TLS handshake, the handlers missed channelActive; the
         // management handler starts its idle and keepalive timers there.
         if channel.isActive { management.channelActive(context: try pipeline.context(handler: management)) }
@@ -44,19 +41,8 @@ enum HTTP2Setup {
             HTTP2Setting(parameter: .initialWindowSize, value: Int(options.initialStreamWindowSize)),
             HTTP2Setting(parameter: .maxHeaderListSize, value: Int(hcm.config.maxRequestHeadersKb) * 1024),
         ]
-        configuration.targetWindowSize = Int(options.initialConnectionWindowSize)
         configuration.maximumBufferedControlFrames = Int(options.maxOutboundControlFrames)
         configuration.maximumSequentialEmptyDataFrames = Int(options.maxConsecutiveInboundFramesWithEmptyPayload)
-        return configuration
-    }
-
-    static func streamConfiguration(_ options: Http2ProtocolOptions) -> NIOHTTP2Handler.StreamConfiguration {
-        var configuration = NIOHTTP2Handler.StreamConfiguration()
-        configuration.targetWindowSize = Int(options.initialStreamWindowSize)
-        // Response bytes a stream may queue while the client's window is shut, as the HTTP/1
-        // socket's write watermarks; above it the upstream stops being read.
-        configuration.outboundBufferSizeHighWatermark = 64 * 1024
-        configuration.outboundBufferSizeLowWatermark = 32 * 1024
         return configuration
     }
 }

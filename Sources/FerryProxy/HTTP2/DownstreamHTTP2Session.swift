@@ -1,0 +1,210 @@
+import NIOCore
+import NIOHTTP2
+
+/// The streams of one downstream HTTP/2 connection: the last handler of its pipeline, after
+/// `NIOHTTP2Handler` (frames, HPACK, the connection state machine, outbound flow control) and
+/// the management handlers. It sees every stream's frames itself and keeps a
+/// `DownstreamHTTP2Stream` per open stream, instead of a child channel per stream as NIOHTTP2's
+/// multiplexer would: a request then costs no channel, pipeline or promise of its own, and the
+/// response frames of every stream answered during one read go out in one flush.
+///
+/// It does what the multiplexer did for the streams:
+/// - Receive windows: it sends WINDOW_UPDATE for the connection as data arrives, and for a
+///   stream only while that stream takes request body, so a stream whose upstream is not ready
+///   stops its client at its window (backpressure) while the other streams go on.
+/// - Send side: a stream is writable while its response bytes not yet on the socket (held by
+///   NIOHTTP2 for the client's window, or queued behind a full socket) stay under 64 KiB.
+/// - Flushes asked for while a read is being handled wait for the read's end.
+final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    // The connection's first handler outlives this one (the pipeline is torn down together).
+    unowned(unsafe) let connection: DownstreamHTTP2Connection
+    private(set) var context: ChannelHandlerContext?
+    private var streams: [HTTP2StreamID: DownstreamHTTP2Stream] = [:]
+    /// Streams removed since the last read completed: an `ActiveStream` still has its encoder
+    /// on the call stack when it finishes (it holds it unowned), so a stream is freed only at
+    /// the next read's end, when no stream's code is running.
+    private var retired: [DownstreamHTTP2Stream] = []
+    /// Streams that received frames in the current read, told when the read completes.
+    private var readStreams: [DownstreamHTTP2Stream] = []
+    private var reading = false
+    private var flushPending = false
+    private(set) var parentWritable = true
+    private var connectionWindow: ReceiveWindow
+    /// NIOHTTP2 sent a GOAWAY with an error code: a connection error, reported next.
+    private var connectionErrorSent = false
+    let streamWindowTarget: Int
+
+    /// Response bytes a stream may have on their way before it stops reading its upstream, as
+    /// the HTTP/1 socket's write watermarks (and NIOHTTP2's child channels) do.
+    static let highWatermark = 64 * 1024
+    static let lowWatermark = 32 * 1024
+
+    init(connection: DownstreamHTTP2Connection, connectionWindow: Int, streamWindow: Int) {
+        self.connection = connection
+        self.connectionWindow = ReceiveWindow(target: connectionWindow)
+        streamWindowTarget = streamWindow
+    }
+
+    var worker: Worker { connection.worker }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        parentWritable = context.channel.isWritable
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        retired.removeAll()
+    }
+
+    // MARK: inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        reading = true
+        let frame = unwrapInboundIn(data)
+        let id = frame.streamID
+        guard id != .rootStream else { return }
+        let stream: DownstreamHTTP2Stream
+        if let known = streams[id] {
+            stream = known
+        } else if case .headers = frame.payload {
+            stream = DownstreamHTTP2Stream(session: self, id: id)
+            streams[id] = stream
+        } else {
+            return  // a frame for a stream already closed on our side (NIOHTTP2 checked its state)
+        }
+        if !stream.inReadList {
+            stream.inReadList = true
+            readStreams.append(stream)
+        }
+        stream.receive(frame.payload)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        let done = readStreams
+        readStreams.removeAll(keepingCapacity: true)
+        for stream in done {
+            stream.inReadList = false
+            stream.readComplete()
+        }
+        reading = false
+        retired.removeAll(keepingCapacity: true)
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let window as NIOHTTP2WindowUpdatedEvent:
+            guard let size = window.inboundWindowSize else { break }
+            if window.streamID == .rootStream {
+                connectionWindow.update(size)
+                if let increment = connectionWindow.replenish() {
+                    write(.windowUpdate(windowSizeIncrement: increment), on: .rootStream)
+                    flush()
+                }
+            } else {
+                streams[window.streamID]?.inboundWindowChanged(size)
+            }
+        case let change as NIOHTTP2BulkStreamWindowChangeEvent:
+            for stream in streams.values { stream.initialWindowChanged(by: change.delta) }
+        case let closed as StreamClosedEvent:
+            streams[closed.streamID]?.codecClosed(reset: closed.reason != nil)
+        default:
+            break
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// NIOHTTP2 wrote a frame (it calls this for every frame it writes).
+    func wroteFrame(_ frame: HTTP2Frame) {
+        if case .goAway(_, let code, _) = frame.payload, code != .noError { connectionErrorSent = true }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // NIOHTTP2 answers a protocol error itself before reporting it: a stream error with
+        // RST_STREAM (the StreamClosedEvent that follows ends the stream), a connection error
+        // with GOAWAY, after which the connection closes, as Envoy closes it.
+        guard connectionErrorSent else { return }
+        connectionErrorSent = false
+        worker.stats.inc(connection.hcmStats.cxProtocolError)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        for stream in Array(streams.values) { stream.codecClosed(reset: true) }
+        streams.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        parentWritable = context.channel.isWritable
+        for stream in Array(streams.values) { stream.writabilityMayHaveChanged() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: for the streams
+
+    func write(_ payload: HTTP2Frame.FramePayload, on id: HTTP2StreamID, promise: EventLoopPromise<Void>? = nil) {
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: payload)), promise: promise)
+    }
+
+    /// Flushes now, or at the end of the read being handled.
+    func flush() {
+        if reading {
+            flushPending = true
+        } else {
+            context?.flush()
+        }
+    }
+
+    /// The stream is closed for NIOHTTP2 and its `ActiveStream` is done with it.
+    func remove(_ stream: DownstreamHTTP2Stream) {
+        guard streams[stream.id] === stream else { return }
+        streams[stream.id] = nil
+        retired.append(stream)
+    }
+
+    func makePromise() -> EventLoopPromise<Void>? { context?.eventLoop.makePromise() }
+}
+
+/// One receive window (a connection's or a stream's): when what the peer may still send falls
+/// to half the target or less, the WINDOW_UPDATE that brings it back to the target.
+struct ReceiveWindow {
+    let target: Int
+    /// What the peer may send now, as NIOHTTP2 last reported it (nil before any report).
+    private(set) var window: Int?
+
+    init(target: Int) {
+        self.target = target
+    }
+
+    /// NIOHTTP2 reported the window (after a DATA frame, or a WINDOW_UPDATE we sent).
+    mutating func update(_ window: Int) {
+        self.window = window
+    }
+
+    /// Our SETTINGS_INITIAL_WINDOW_SIZE took effect: every open stream's window moved by `delta`.
+    mutating func shift(by delta: Int) {
+        if let window { self.window = window + delta }
+    }
+
+    /// The increment due now, counted as granted.
+    mutating func replenish() -> Int? {
+        guard let window, window <= target / 2 else { return nil }
+        let increment = min(target - window, Int(Int32.max))
+        guard increment > 0 else { return nil }
+        self.window = window + increment
+        return increment
+    }
+}
