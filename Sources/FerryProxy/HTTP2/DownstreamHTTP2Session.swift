@@ -31,6 +31,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     private var readStreams: [DownstreamHTTP2Stream] = []
     private var reading = false
     private var flushPending = false
+    private var flushScheduled = false
     private(set) var parentWritable = true
     private var connectionWindow: ReceiveWindow
     /// NIOHTTP2 sent a GOAWAY with an error code: a connection error, reported next.
@@ -159,12 +160,18 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: payload)), promise: promise)
     }
 
-    /// Flushes now, or at the end of the read being handled.
+    /// Flushes at the end of the read being handled, or, outside a read (a response arriving
+    /// from an upstream), once the event loop has handled the other events it woke for: the
+    /// answers of several streams then leave in one write.
     func flush() {
         if reading {
             flushPending = true
-        } else {
-            context?.flush()
+        } else if !flushScheduled, let context {
+            flushScheduled = true
+            context.eventLoop.assumeIsolated().execute { [self] in
+                flushScheduled = false
+                self.context?.flush()
+            }
         }
     }
 
