@@ -39,6 +39,31 @@ struct TLSDownstreamTests {
         }
     }
 
+    @Test("transport_socket_connect_timeout closes a connection whose handshake is not done in time; a prompt client is served")
+    func handshakeTimeout() async throws {
+        let fixture = try TLSFixture.make()
+        defer { fixture.ca.remove() }
+        try await ProxyHarness.with(yaml: { _ in
+            TLSFixture.bootstrap(tls: fixture.downstream(), routes: Self.directRoute)
+                .replacingOccurrences(of: "      filters:\n", with: "      transport_socket_connect_timeout: 0.5s\n      filters:\n")
+        }) { proxy, _ in
+            // One client sends nothing, another the first bytes of a ClientHello and no more.
+            let silent = try await RawConnection.connect(port: proxy.port)
+            let partial = try await RawConnection.connect(port: proxy.port)
+            try await partial.send([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+            let started = ContinuousClock.now
+            #expect(await silent.waitForClose(timeout: .seconds(5)))
+            #expect(await partial.waitForClose(timeout: .seconds(5)))
+            #expect(ContinuousClock.now - started < .seconds(4))
+            #expect(try await proxy.stat("listener.127.0.0.1_0.downstream_cx_transport_socket_connect_timeout") == 2)
+            let served = try await fixture.curl("https://localhost:\(proxy.port)/")
+            #expect(served.status == 200, "\(served.stderr)")
+            // The served connection's deadline was cancelled with its handshake.
+            try await Task.sleep(for: .milliseconds(700))
+            #expect(try await proxy.stat("listener.127.0.0.1_0.downstream_cx_transport_socket_connect_timeout") == 2)
+        }
+    }
+
     @Test("ALPN: http/1.1 is negotiated from alpn_protocols; without them nothing is")
     func alpn() async throws {
         try await Self.with({ $0.downstream(common: "alpn_protocols: [http/1.1]") }) { proxy, fixture in

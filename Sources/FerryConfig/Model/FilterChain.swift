@@ -21,6 +21,9 @@ public struct FilterChain: Sendable {
     /// `transport_socket`: TLS termination (`envoy.transport_sockets.tls`); nil is plaintext
     /// (Envoy's `raw_buffer`).
     public var transportSocket: DownstreamTlsContext?
+    /// `transport_socket_connect_timeout`: how long a connection may take to complete its
+    /// transport socket's handshake; nil waits forever (Envoy's default).
+    public var transportSocketConnectTimeout: Duration?
     /// Where `filter_chain_match` is written (the chain itself when it has none).
     public var matchLocation: SourceLocation = .unknown
     public var location: SourceLocation = .unknown
@@ -47,6 +50,8 @@ public struct FilterChain: Sendable {
         _ = chain.raw("metadata")
         let match = chain.object("filter_chain_match", "envoy.config.listener.v3.FilterChainMatch").map(FilterChainMatch.decode)
         let transportSocket = DownstreamTlsContext.decode(transportSocketOf: chain, context: context)
+        let connectTimeout = chain.duration("transport_socket_connect_timeout", positive: true,
+                                            fix: "use a positive duration such as 10s, or remove it to wait without limit")
         let filters = chain.objects("filters", "envoy.config.listener.v3.Filter")
         if filters.isEmpty {
             chain.diagnostics.error(chain.node.location, chain.join("filters"), "the filter chain has no filters",
@@ -66,6 +71,7 @@ public struct FilterChain: Sendable {
         result.name = name
         result.match = match ?? FilterChainMatch()
         result.transportSocket = transportSocket
+        result.transportSocketConnectTimeout = connectTimeout
         result.location = chain.node.location
         result.matchLocation = chain.location(of: "filter_chain_match")
         result.path = chain.path

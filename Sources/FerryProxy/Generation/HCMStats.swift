@@ -75,12 +75,15 @@ struct ListenerStats: Sendable {
     /// closed while the listener filters waited for bytes; connections in listener filters.
     let noFilterChainMatch, preCxTimeout, listenerFilterRemoteClose: CounterID
     let preCxActive: GaugeID
+    /// Connections whose TLS handshake outlasted `transport_socket_connect_timeout`.
+    let transportSocketConnectTimeout: CounterID
 
     init(statName: String, store: StatsStore) {
         noFilterChainMatch = store.counter(.listener(statName, "no_filter_chain_match"))
         preCxTimeout = store.counter(.listener(statName, "downstream_pre_cx_timeout"))
         listenerFilterRemoteClose = store.counter(.listener(statName, "downstream_listener_filter_remote_close"))
         preCxActive = store.gauge(.listener(statName, "downstream_pre_cx_active"))
+        transportSocketConnectTimeout = store.counter(.listener(statName, "downstream_cx_transport_socket_connect_timeout"))
         cxTotal = store.counter(.listener(statName, "downstream_cx_total"))
         cxDestroy = store.counter(.listener(statName, "downstream_cx_destroy"))
         cxOverflow = store.counter(.listener(statName, "downstream_cx_overflow"))

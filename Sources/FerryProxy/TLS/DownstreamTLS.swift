@@ -62,8 +62,10 @@ final class CompiledDownstreamTLS: Sendable {
 
 /// Waits for the TLS handshake of one downstream connection, counts it, and hands the
 /// connection to its chain's terminal filter (then leaves the pipeline). A connection that fails or closes
-/// before that gives its listener connection slot back here.
-final class DownstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// before that gives its listener connection slot back here. With the chain's
+/// `transport_socket_connect_timeout`, a handshake still unfinished at the deadline closes the
+/// connection (`listener.<name>.downstream_cx_transport_socket_connect_timeout`), as in Envoy.
+final class DownstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler, NIOScheduledCallbackHandler {
     typealias InboundIn = NIOAny
 
     unowned(unsafe) let worker: Worker
@@ -73,6 +75,8 @@ final class DownstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChann
     let stats: TLSStats
     private var handedOver = false
     private var failureCounted = false
+    private var context: ChannelHandlerContext?
+    private var deadline: NIOScheduledCallback?
 
     init(worker: Worker, listener: CompiledListener, chain: CompiledFilterChain, facts: ConnectionFacts, stats: TLSStats) {
         self.worker = worker
@@ -82,10 +86,32 @@ final class DownstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChann
         self.stats = stats
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let timeout = chain.config.transportSocketConnectTimeout {
+            deadline = try? context.eventLoop.assumeIsolated().scheduleCallback(in: TimeAmount(timeout), handler: self)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        self.context = nil
+    }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        deadline = nil
+        guard !handedOver, let context else { return }
+        worker.stats.inc(listener.stats.transportSocketConnectTimeout)
+        context.close(promise: nil)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard case .handshakeCompleted(let negotiated)? = event as? TLSUserEvent, !handedOver else {
             return context.fireUserInboundEventTriggered(event)
         }
+        deadline?.cancel()
+        deadline = nil
         worker.stats.inc(stats.handshake)
         let ssl = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
         let peer = ssl?.peerCertificate.map(PeerCertificate.init)
