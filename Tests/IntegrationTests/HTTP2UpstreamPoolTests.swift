@@ -162,6 +162,28 @@ struct HTTP2UpstreamPoolTests {
         }
     }
 
+    @Test("use_downstream_protocol_config: an HTTP/2 client's request goes upstream over HTTP/2")
+    func downstreamProtocolHTTP2() async throws {
+        try await H2EchoServer.with { (server) async throws in
+            let options = """
+                typed_extension_protocol_options:
+                  envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                    "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                    use_downstream_protocol_config: {http2_protocol_options: {}}
+                """
+            try await ProxyHarness.with(yaml: { _ in
+                TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [server.port])],
+                                     clusterExtra: options)
+            }) { proxy, _ in
+                let result = try await Curl.perform(["--http2-prior-knowledge", proxy.url("/h2")])
+                #expect(result.status == 200, "\(result.stderr)")
+                #expect(server.streams == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_http2_total") == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_http1_total") == 0)
+            }
+        }
+    }
+
     @Test("a reload that replaces the cluster lets the in-flight stream finish, then closes its connection; new requests reconnect")
     func reloadDrains() async throws {
         var options = H2EchoServer.Options()
