@@ -47,13 +47,29 @@ struct UpstreamHTTPProtocolConfigTests {
         #expect(legacy.upstreamProtocol.selection == .http2 && legacy.upstreamProtocol.http2.hpackTableSize == 100)
     }
 
+    @Test("connection_keepalive.interval_jitter: Envoy's 15% by default, else the given percentage of the interval")
+    func keepaliveJitter() throws {
+        let given = try #require(Self.cluster(Self.options(
+            "explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 10s, timeout: 1s, interval_jitter: {value: 5}}}}")))
+        let keepalive = try #require(given.upstreamProtocol.http2.keepalive)
+        #expect(keepalive.jitterPercent == 5)
+        let intervals = (0..<200).map { _ in keepalive.nextInterval() }
+        #expect(intervals.allSatisfy { $0 >= .seconds(10) && $0 <= .milliseconds(10_500) })
+        #expect(Set(intervals).count > 1)
+        let plain = try #require(Self.cluster(Self.options(
+            "explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 10s, timeout: 1s}}}")))
+        #expect(plain.upstreamProtocol.http2.keepalive?.jitterPercent == 15)
+        let none = Http2ProtocolOptions.Keepalive(interval: .seconds(10), timeout: .seconds(1), jitterPercent: 0)
+        #expect(none.nextInterval() == .seconds(10))
+    }
+
     @Test("out-of-range values, unsupported HTTP/2 fields and auto_config without TLS are located errors", arguments: [
         ("explicit_http_config: {http2_protocol_options: {max_concurrent_streams: 0}}", "max_concurrent_streams"),
         ("explicit_http_config: {http2_protocol_options: {initial_stream_window_size: 100}}", "initial_stream_window_size"),
         ("explicit_http_config: {http2_protocol_options: {allow_connect: true}}", "allow_connect"),
         ("explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 1s, timeout: 0s}}}", "connection_keepalive.timeout"),
-        ("explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 1s, timeout: 1s, interval_jitter: {value: 5}}}}",
-         "interval_jitter is not supported yet"),
+        ("explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 1s, timeout: 1s, interval_jitter: {value: 150}}}}",
+         "interval_jitter.value"),
         ("explicit_http_config: {http3_protocol_options: {}}", "http3_protocol_options is not supported yet"),
         ("auto_config: {}", "needs a TLS transport_socket"),
     ])

@@ -22,6 +22,27 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
     public struct Keepalive: Sendable, Equatable {
         public var interval: Duration
         public var timeout: Duration
+        /// `interval_jitter`: up to this percentage of `interval` is added at random to each
+        /// interval (Envoy's default 15), so PINGs of many connections do not line up.
+        public var jitterPercent: Double = 15
+
+        public init(interval: Duration, timeout: Duration, jitterPercent: Double = 15) {
+            self.interval = interval
+            self.timeout = timeout
+            self.jitterPercent = jitterPercent
+        }
+
+        /// The time until the next PING: `interval` plus its random jitter.
+        public func nextInterval<G: RandomNumberGenerator>(using generator: inout G) -> Duration {
+            let most = Int64((Double(interval.wholeNanosecondsForJitter) * jitterPercent / 100).rounded(.down))
+            guard most > 0 else { return interval }
+            return interval + .nanoseconds(Int64.random(in: 0...most, using: &generator))
+        }
+
+        public func nextInterval() -> Duration {
+            var generator = SystemRandomNumberGenerator()
+            return nextInterval(using: &generator)
+        }
     }
 
     public init() {}
@@ -59,8 +80,20 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
                 r.diagnostics.error(keepalive.node.location, keepalive.join("timeout"), "KeepaliveSettings needs a timeout",
                                     fix: "add `timeout: 5s` (how long to wait for the PING's answer)")
             }
-            if let interval, let timeout { options.keepalive = Keepalive(interval: interval, timeout: timeout) }
+            var jitter = 15.0
+            if let percent = keepalive.object("interval_jitter", "envoy.type.v3.Percent") {
+                defer { percent.finish() }
+                jitter = percent.double("value", in: 0...100, fix: "use a percentage between 0 and 100, e.g. `interval_jitter: {value: 15}`") ?? jitter
+            }
+            if let interval, let timeout { options.keepalive = Keepalive(interval: interval, timeout: timeout, jitterPercent: jitter) }
         }
         return options
+    }
+}
+
+private extension Duration {
+    var wholeNanosecondsForJitter: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -84,7 +84,7 @@ final class HTTPCodecSniffer: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// `connection_keepalive` as Envoy does it: a PING every `interval` (plus up to 15% jitter);
+/// `connection_keepalive` as Envoy does it: a PING every `interval` (plus up to `interval_jitter`);
 /// when its ACK does not come within `timeout` the connection is closed at once (a peer that
 /// does not answer PINGs would not read a GOAWAY either).
 final class HTTP2KeepaliveHandler: ChannelInboundHandler, NIOScheduledCallbackHandler {
@@ -92,7 +92,7 @@ final class HTTP2KeepaliveHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     typealias InboundOut = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
-    private let interval: TimeAmount
+    private let keepalive: Http2ProtocolOptions.Keepalive
     private let timeout: TimeAmount
     private let payload = HTTP2PingData(withInteger: UInt64.random(in: .min ... .max))
     private var context: ChannelHandlerContext?
@@ -100,7 +100,7 @@ final class HTTP2KeepaliveHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     private var awaitingAck = false
 
     init(_ keepalive: Http2ProtocolOptions.Keepalive) {
-        interval = TimeAmount(keepalive.interval)
+        self.keepalive = keepalive
         timeout = TimeAmount(keepalive.timeout)
     }
 
@@ -121,8 +121,7 @@ final class HTTP2KeepaliveHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     }
 
     private func schedulePing() {
-        let jitter = TimeAmount.nanoseconds(Int64.random(in: 0...max(interval.nanoseconds * 15 / 100, 0)))
-        timer = try? context?.eventLoop.assumeIsolated().scheduleCallback(in: interval + jitter, handler: self)
+        timer = try? context?.eventLoop.assumeIsolated().scheduleCallback(in: TimeAmount(keepalive.nextInterval()), handler: self)
     }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {

@@ -178,7 +178,7 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
     private func startKeepalive() {
         guard let keepalive = options.keepalive, let loop = context?.eventLoop else { return }
         let bound = NIOLoopBound(self, eventLoop: loop)
-        keepaliveTimer = loop.scheduleTask(in: TimeAmount(keepalive.interval)) { bound.value.sendPing(keepalive) }
+        keepaliveTimer = loop.scheduleTask(in: TimeAmount(keepalive.nextInterval())) { bound.value.sendPing(keepalive) }
     }
 
     private func sendPing(_ keepalive: Http2ProtocolOptions.Keepalive) {
