@@ -48,6 +48,32 @@ public enum KeepAliveLoad {
             Self.stalledAdmissions(outcomes.map { ($0.startedUptimeNanos, $0.endedUptimeNanos) }, rate: rate, held: held)
         }
 
+        /// What an ideal token bucket (`capacity` tokens, full at the first decision, refilled
+        /// continuously at `rate` per second) admits of requests given as (start, end) on the
+        /// proxy's clock, deciding each at its start, and each at its end. The proxy decides
+        /// each somewhere in between, so a correct limiter admits about what this range says,
+        /// whatever stalls the machine or the clients had: a stall leaves a gap in both replays,
+        /// and clients that offered too little show as fewer requests in both.
+        public static func tokenBucketAdmissions(_ requests: [(UInt64, UInt64)], capacity: Double, rate: Double)
+            -> ClosedRange<Double>
+        {
+            func replay(_ times: [UInt64]) -> Double {
+                guard var last = times.first else { return 0 }
+                var tokens = capacity, admitted = 0.0
+                for t in times {
+                    tokens = min(capacity, tokens + rate * Double(t - last) / 1e9)
+                    last = t
+                    if tokens >= 1 {
+                        tokens -= 1
+                        admitted += 1
+                    }
+                }
+                return admitted
+            }
+            let atStarts = replay(requests.map(\.0).sorted()), atEnds = replay(requests.map(\.1).sorted())
+            return min(atStarts, atEnds)...max(atStarts, atEnds)
+        }
+
         /// `stalledAdmissions` of requests given as (start, end) on the proxy's clock. The
         /// run's span, from its first start to its last end, is also longer than the time the
         /// limiter decided in: the first decision lies somewhere in the first request and the

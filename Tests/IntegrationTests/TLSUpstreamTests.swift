@@ -136,7 +136,11 @@ struct TLSUpstreamTests {
                 try await ChildProcess.run("/usr/bin/env", ["python3", "-c", Self.keepAliveClient, fixture.ca.caPath,
                                                             String(proxy.port), "3"], timeout: 20)
             }
-            try await Task.sleep(for: .milliseconds(500))
+            // Rotate only once its handshake is done (a loaded machine starts Python slowly).
+            let connected = try await Support.eventually {
+                try await proxy.stat("listener.127.0.0.1_0.ssl.handshake") == probes + 1
+            }
+            #expect(connected, "the keep-alive client did not connect")
             let rotated = try fixture.ca.issue("server", dns: ["localhost"], ips: ["127.0.0.1"], serial: 0xABCDE)
             let changed = try await Support.eventually { try await serial() == "serial=0ABCDE" }
             #expect(changed, "rotated to \(rotated.serial)")
