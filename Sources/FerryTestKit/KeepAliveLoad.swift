@@ -37,17 +37,6 @@ public enum KeepAliveLoad {
         public var successes: Int { outcomes.filter(\.succeeded).count }
         public var failures: [Outcome] { outcomes.filter { !$0.succeeded } }
 
-        /// Admissions a saturated limiter refilling `rate` per second could not make because it
-        /// decided nothing for a while: a decision ends a request, so a gap between consecutive
-        /// request ends is a time in which the limiter refilled but could hold back only `held`
-        /// for later. (On a loaded machine the clients, or the proxy's own loops, sometimes
-        /// stall for most of a second; that is the machine, not the limiter. Accuracy tests
-        /// lower only their lower bound by this: a limiter that admits more than its rule
-        /// allows, or under-admits while requests keep being decided, still fails.)
-        public func stalledAdmissions(rate: Double, held: Double) -> Double {
-            Self.stalledAdmissions(outcomes.map { ($0.startedUptimeNanos, $0.endedUptimeNanos) }, rate: rate, held: held)
-        }
-
         /// What an ideal token bucket (`capacity` tokens, full at the first decision, refilled
         /// continuously at `rate` per second) admits of requests given as (start, end) on the
         /// proxy's clock, deciding each at its start, and each at its end. The proxy decides
@@ -74,8 +63,14 @@ public enum KeepAliveLoad {
             return min(atStarts, atEnds)...max(atStarts, atEnds)
         }
 
-        /// `stalledAdmissions` of requests given as (start, end) on the proxy's clock. The
-        /// run's span, from its first start to its last end, is also longer than the time the
+        /// Admissions a saturated limiter refilling `rate` per second could not make because it
+        /// decided nothing for a while: a decision ends a request, so a gap between consecutive
+        /// request ends is a time in which the limiter refilled but could hold back only `held`
+        /// for later. (On a loaded machine the clients, or the proxy's own loops, sometimes
+        /// stall for most of a second; that is the machine, not the limiter. Accuracy tests
+        /// lower only their lower bound by this: a limiter that admits more than its rule
+        /// allows, or under-admits while requests keep being decided, still fails.)
+        /// Requests are given as (start, end) on the proxy's clock. The run's span, from its first start to its last end, is also longer than the time the
         /// limiter decided in: the first decision lies somewhere in the first request and the
         /// last in the last one, so their durations count as stalls too (a few milliseconds on
         /// a quiet machine, more when the first connection is slow to open).

@@ -34,9 +34,7 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
 
         /// The time until the next PING: `interval` plus its random jitter.
         public func nextInterval<G: RandomNumberGenerator>(using generator: inout G) -> Duration {
-            let most = Int64((Double(interval.wholeNanosecondsForJitter) * jitterPercent / 100).rounded(.down))
-            guard most > 0 else { return interval }
-            return interval + .nanoseconds(Int64.random(in: 0...most, using: &generator))
+            interval + interval * (jitterPercent / 100 * Double.random(in: 0...1, using: &generator))
         }
 
         public func nextInterval() -> Duration {
@@ -88,12 +86,5 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
             if let interval, let timeout { options.keepalive = Keepalive(interval: interval, timeout: timeout, jitterPercent: jitter) }
         }
         return options
-    }
-}
-
-private extension Duration {
-    var wholeNanosecondsForJitter: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -95,26 +95,8 @@ extension GRPCJSONTranscoderFilter {
             guard case .success(let bytes) = decoder.decode(ByteBuffer(string: text), end: true) else { return nil }
             details = Array(bytes.readableBytesView)
         }
-        let message = fields.first("grpc-message").map(Self.percentDecoded) ?? ""
+        // `grpc-message` is percent-encoded (gRPC's PROTOCOL-HTTP2); a bad escape stays as it is.
+        let message = fields.first("grpc-message").map { QueryString.percentDecoded($0[...]) } ?? ""
         return transcoder.statusJSON(code: Int(code), message: message, detailsBin: details)
-    }
-
-    /// `grpc-message` is percent-encoded (gRPC's PROTOCOL-HTTP2); a bad escape stays as it is.
-    static func percentDecoded(_ text: String) -> String {
-        guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
-        let bytes = Array(text.utf8)
-        var out: [UInt8] = []
-        var i = 0
-        while i < bytes.count {
-            if bytes[i] == UInt8(ascii: "%"), i + 2 < bytes.count,
-               let byte = UInt8(String(decoding: bytes[i + 1...i + 2], as: UTF8.self), radix: 16) {
-                out.append(byte)
-                i += 3
-            } else {
-                out.append(bytes[i])
-                i += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
