@@ -151,8 +151,15 @@ struct UnknownFieldTests {
     func http2Options() {
         let path = "\(Fixture.hcm).http2_protocol_options"
         Fixture.expectOneError(
-            Fixture.bootstrap(hcm: "http2_protocol_options: {max_outbound_frames: 500}"), at: "max_outbound_frames",
-            path: "\(path).max_outbound_frames", message: "Http2ProtocolOptions.max_outbound_frames is not supported yet by Ferry")
+            Fixture.bootstrap(hcm: "http2_protocol_options: {allow_metadata: true}"), at: "allow_metadata",
+            path: "\(path).allow_metadata", message: "Http2ProtocolOptions.allow_metadata is not supported yet by Ferry")
+        Fixture.expectOneError(
+            Fixture.bootstrap(hcm: "http2_protocol_options: {max_outbound_frames: 0}"), at: "0}", after: "max_outbound_frames",
+            path: "\(path).max_outbound_frames", message: "0 is out of range 1...4294967295")
+        Fixture.expectOneError(
+            Fixture.bootstrap(hcm: "http2_protocol_options: {max_inbound_window_update_frames_per_data_frame_sent: 0}"), at: "0}",
+            after: "max_inbound_window_update",
+            path: "\(path).max_inbound_window_update_frames_per_data_frame_sent", message: "0 is out of range 1...4294967295")
         Fixture.expectOneError(
             Fixture.bootstrap(hcm: "http2_protocol_options: {allow_connect: true}"), at: "true",
             path: "\(path).allow_connect", message: "Http2ProtocolOptions.allow_connect (CONNECT over HTTP/2) is not supported yet by Ferry")
@@ -165,8 +172,18 @@ struct UnknownFieldTests {
         #expect(Fixture.errors(Fixture.bootstrap(hcm: """
             http2_protocol_options: {max_concurrent_streams: 100, initial_stream_window_size: 65536, initial_connection_window_size: 1048576,
               hpack_table_size: 0, max_outbound_control_frames: 10, max_consecutive_inbound_frames_with_empty_payload: 3,
+              max_outbound_frames: 500, max_inbound_priority_frames_per_stream: 0, max_inbound_window_update_frames_per_data_frame_sent: 2,
               connection_keepalive: {interval: 30s, timeout: 5s}}
             """)).isEmpty)
+        let options = Fixture.load(Fixture.bootstrap(hcm: """
+            http2_protocol_options: {max_outbound_frames: 500, max_inbound_priority_frames_per_stream: 0,
+              max_inbound_window_update_frames_per_data_frame_sent: 2}
+            """))?.listeners.first?.httpConnectionManager?.http2Options
+        #expect(options?.maxOutboundFrames == 500 && options?.maxInboundPriorityFramesPerStream == 0
+                && options?.maxInboundWindowUpdateFramesPerDataFrameSent == 2)
+        let defaults = Http2ProtocolOptions()
+        #expect(defaults.maxOutboundFrames == 10000 && defaults.maxInboundPriorityFramesPerStream == 100
+                && defaults.maxInboundWindowUpdateFramesPerDataFrameSent == 10)
     }
 
     // MARK: HTTP filters

@@ -150,6 +150,48 @@ struct HTTP2DownstreamTests {
             let report = try await H2Client.run("silent", port: proxy.port, ["3"])
             #expect(report.frame_types?.contains(6) == true, "\(report)")  // PING
             #expect(report.closed == true)
+            #expect(try await proxy.stat("http2.keepalive_timeout") == 1)
+        }
+    }
+
+    @Test("PRIORITY and WINDOW_UPDATE floods close the connection and count http2.*_flood, at Envoy's limits")
+    func inboundFloods() async throws {
+        let hcm = "http2_protocol_options: {max_inbound_priority_frames_per_stream: 3}"
+        try await Self.with(hcm: hcm) { proxy in
+            // No stream opened yet: 3 × (1 + 0) PRIORITY frames are allowed, and 5 WINDOW_UPDATEs.
+            let calm = try await H2Client.run("frames", port: proxy.port, ["priority", "3"])
+            #expect(calm.closed != true, "\(calm)")
+            let priority = try await H2Client.run("frames", port: proxy.port, ["priority", "4"])
+            #expect(priority.closed == true, "\(priority)")
+            let updates = try await H2Client.run("frames", port: proxy.port, ["window", "5"])
+            #expect(updates.closed != true, "\(updates)")
+            let flood = try await H2Client.run("frames", port: proxy.port, ["window", "6"])
+            #expect(flood.closed == true, "\(flood)")
+            #expect(try await proxy.stat("http2.inbound_priority_frames_flood") == 1)
+            #expect(try await proxy.stat("http2.inbound_window_update_frames_flood") == 1)
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_protocol_error") == 0)
+        }
+    }
+
+    @Test("a client that sends requests but reads no answers is closed once max_outbound_frames wait for its socket")
+    func outboundFlood() async throws {
+        // 4 KiB answers: after the sockets' buffers fill, they wait in the proxy.
+        let body = String(repeating: "x", count: 4096)
+        let routes = """
+            - match: {prefix: /}
+              direct_response: {status: 200, body: {inline_string: "\(body)"}}
+            """
+        try await ProxyHarness.with(yaml: { _ in
+            TestConfig.bootstrap(routes: routes, clusters: [], hcmExtra: "http2_protocol_options: {max_outbound_frames: 1000}")
+        }) { proxy, _ in
+            // A client that reads: 40 batches of 100 requests, 200 frames at a time, no flood.
+            let reader = try await H2Client.run("pipeline", port: proxy.port, ["/", "40", "100", "read"])
+            #expect(reader.ended == 4000 && reader.closed != true, "\(reader.ended ?? 0) of 4000 answers")
+            // The same requests from a client that reads nothing.
+            let staller = try await H2Client.run("pipeline", port: proxy.port, ["/", "40", "100", "stall"])
+            #expect(staller.closed == true, "\(staller)")
+            #expect(try await proxy.stat("http2.outbound_flood") == 1)
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_destroy_local") == 1)
         }
     }
 

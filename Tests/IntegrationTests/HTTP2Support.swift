@@ -32,6 +32,16 @@ def receive(s):
         out["closed"] = True
     return data
 
+def read_until_closed(s, seconds):
+    """Reads and drops bytes until the server closes (or resets) or `seconds` pass."""
+    s.settimeout(0.2)
+    deadline = time.time() + seconds
+    while time.time() < deadline and not out.get("closed"):
+        try:
+            receive(s)
+        except ConnectionResetError:
+            out["closed"] = True
+
 def pump(s, c, until, seconds, ack=True):
     deadline = time.time() + seconds
     s.settimeout(0.2)
@@ -164,6 +174,52 @@ elif mode == "silent":
             types.append(t)
             buf = buf[9 + length:]
     out["frame_types"] = types
+elif mode == "frames":
+    # The preface, SETTINGS, then args[1] frames of type args[0] (PRIORITY on stream 1, or
+    # connection WINDOW_UPDATE) in one write; then reads until the server closes or 3 s pass.
+    kind, count = args[0], int(args[1])
+    one = (bytes([0, 0, 5, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 16]) if kind == "priority"
+           else bytes([0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 1]))
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]) + one * count)
+    read_until_closed(s, 3)
+elif mode == "pipeline":
+    # args[1] batches of args[2] requests for args[0], 20 ms apart. With args[3] == "read" each
+    # batch's responses are read before the next batch; with "stall" nothing is read (a
+    # small socket receive buffer, so the server's socket fills), and after 2 s it reads to
+    # learn whether the server closed the connection meanwhile.
+    path, batches, size, reading = args[0], int(args[1]), int(args[2]), args[3] == "read"
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if not reading:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    c.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+    c.increment_flow_control_window(2**31 - 1 - 65535)
+    s.sendall(c.data_to_send())
+    pump(s, c, lambda: "settings" in out, 5)
+    sid = 1
+    try:
+        for b in range(batches):
+            first = sid
+            for i in range(size):
+                request(c, sid, path)
+                sid += 2
+            s.sendall(c.data_to_send())
+            if reading:
+                pump(s, c, lambda: all(streams.get(x, {}).get("ended") for x in range(first, sid, 2)), 10)
+            else:
+                time.sleep(0.02)
+    except (BrokenPipeError, ConnectionResetError):
+        out["closed"] = True
+    out["requests"] = (sid - 1) // 2
+    if not reading:
+        time.sleep(2)
+        read_until_closed(s, 20)
+    out["ended"] = sum(1 for v in streams.values() if v.get("ended"))
+    streams.clear()
 out["streams"] = {str(k): v for k, v in streams.items()}
 print(json.dumps(out))
 """#
@@ -176,6 +232,9 @@ print(json.dumps(out))
         var streams: [String: Stream]?
         var frame_types: [Int]?
         var sent: Int?
+        /// Requests sent and responses ended (`pipeline`).
+        var requests: Int?
+        var ended: Int?
         /// (time since the epoch, bytes sent by then).
         var marks: [[Double]]?
 

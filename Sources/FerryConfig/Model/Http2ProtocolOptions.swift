@@ -13,6 +13,13 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
     /// Outbound control frames (PING and SETTINGS acks, RST_STREAM) that may wait before the
     /// connection is closed as a flood (Envoy default 1000).
     public var maxOutboundControlFrames: UInt32 = 1000
+    /// Outbound frames of every type that may wait for the socket before the connection is
+    /// closed as a flood (Envoy default 10000).
+    public var maxOutboundFrames: UInt32 = 10000
+    /// PRIORITY frames allowed per opened stream, plus one stream's worth (Envoy default 100).
+    public var maxInboundPriorityFramesPerStream: UInt32 = 100
+    /// WINDOW_UPDATE frames allowed per DATA frame sent (Envoy default 10).
+    public var maxInboundWindowUpdateFramesPerDataFrameSent: UInt32 = 10
     /// Consecutive inbound frames with an empty payload and no end of stream before the
     /// connection is closed as a flood (Envoy default 1).
     public var maxConsecutiveInboundFramesWithEmptyPayload: UInt32 = 1
@@ -58,6 +65,11 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
         if let window = r.uint32("initial_connection_window_size", in: windowRange,
                                  fix: "use a size from 65535 to 2147483647 bytes") { options.initialConnectionWindowSize = window }
         if let frames = r.uint32("max_outbound_control_frames", in: 1...Int64(UInt32.max)) { options.maxOutboundControlFrames = frames }
+        if let frames = r.uint32("max_outbound_frames", in: 1...Int64(UInt32.max)) { options.maxOutboundFrames = frames }
+        if let frames = r.uint32("max_inbound_priority_frames_per_stream") { options.maxInboundPriorityFramesPerStream = frames }
+        if let frames = r.uint32("max_inbound_window_update_frames_per_data_frame_sent", in: 1...Int64(UInt32.max)) {
+            options.maxInboundWindowUpdateFramesPerDataFrameSent = frames
+        }
         if let frames = r.uint32("max_consecutive_inbound_frames_with_empty_payload") {
             options.maxConsecutiveInboundFramesWithEmptyPayload = frames
         }

@@ -44,9 +44,9 @@ public final class ClusterDefinition: Sendable {
 /// Stat ids of `cluster.<name>.*`.
 struct ClusterStats: Sendable {
     let upstreamCxTotal, upstreamCxConnectFail, upstreamCxConnectTimeout, upstreamCxHTTP1Total, upstreamCxHTTP2Total: CounterID
-    /// `http2.keepalive_timeout`: connections closed because a keepalive PING went unanswered
+    /// `http2.*`: connections closed as floods or because a keepalive PING went unanswered
     /// (only for clusters that may speak HTTP/2, as Envoy registers its codec stats).
-    let http2KeepaliveTimeout: CounterID?
+    let http2: HTTP2CodecStats?
     let upstreamCxDestroy, upstreamCxDestroyLocal, upstreamCxDestroyRemote, upstreamCxIdleTimeout: CounterID
     let upstreamCxMaxRequests, upstreamCxRxBytesTotal, upstreamCxTxBytesTotal, upstreamCxProtocolError: CounterID
     let upstreamCxDestroyWithActiveRq, upstreamCxDestroyRemoteWithActiveRq, upstreamCxDestroyLocalWithActiveRq: CounterID
@@ -79,7 +79,7 @@ struct ClusterStats: Sendable {
         upstreamCxConnectTimeout = c("upstream_cx_connect_timeout")
         upstreamCxHTTP1Total = c("upstream_cx_http1_total")
         upstreamCxHTTP2Total = c("upstream_cx_http2_total")
-        http2KeepaliveTimeout = http2 ? c("http2.keepalive_timeout") : nil
+        self.http2 = http2 ? HTTP2CodecStats(c) : nil
         upstreamCxDestroy = c("upstream_cx_destroy")
         upstreamCxDestroyLocal = c("upstream_cx_destroy_local")
         upstreamCxDestroyRemote = c("upstream_cx_destroy_remote")

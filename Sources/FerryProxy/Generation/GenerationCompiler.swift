@@ -73,7 +73,8 @@ public enum GenerationCompiler {
             let table = compileRoutes(hcmConfig.routeConfig, clusters: clusters, index: index,
                                       bufferLimit: Int(listener.perConnectionBufferLimitBytes), filters: (factories, context))
             let logs = compileAccessLogs(hcmConfig.accessLogs, at: hcmConfig.location, path: "\(hcmConfig.path).access_log", diagnostics)
-            let stats = HCMStats(prefix: hcmConfig.statPrefix, listenerStatName: listener.statName, store: store)
+            let stats = HCMStats(prefix: hcmConfig.statPrefix, listenerStatName: listener.statName,
+                                 http2: hcmConfig.codecType != .http1, store: store)
             return .httpConnectionManager(CompiledHCM(config: hcmConfig, routeTable: table, stats: stats, accessLogs: logs,
                                                       filterFactories: factories))
         }

@@ -16,8 +16,11 @@ struct HCMStats: Sendable {
     let listenerRqClass: [CounterID]
     let listenerRqCompleted: CounterID
     let rqTime: HistogramID
+    /// Envoy's downstream HTTP/2 codec stats (`http2.*`, shared by every connection manager),
+    /// for connection managers that may speak HTTP/2.
+    let http2: HTTP2CodecStats?
 
-    init(prefix: String, listenerStatName: String, store: StatsStore) {
+    init(prefix: String, listenerStatName: String, http2: Bool = false, store: StatsStore) {
         func c(_ s: String) -> CounterID { store.counter(.http(prefix, s)) }
         func g(_ s: String) -> GaugeID { store.gauge(.http(prefix, s)) }
         cxTotal = c("downstream_cx_total")
@@ -64,6 +67,7 @@ struct HCMStats: Sendable {
         listenerRqClass = (1...5).map { store.counter(.listenerHTTP(listenerStatName, prefix, "downstream_rq_\($0)xx")) }
         listenerRqCompleted = store.counter(.listenerHTTP(listenerStatName, prefix, "downstream_rq_completed"))
         rqTime = store.histogram(.http(prefix, "downstream_rq_time"))
+        self.http2 = http2 ? HTTP2CodecStats { store.counter(.plain($0)) } : nil
     }
 }
 

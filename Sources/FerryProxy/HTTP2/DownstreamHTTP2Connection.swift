@@ -93,6 +93,16 @@ final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnectio
 
     func streamFinished() { activeStreams -= 1 }
 
+    /// `http2.<flood>`: the connection broke a flood limit and is being closed.
+    func countFlood(_ flood: HTTP2Flood) {
+        if let counter = hcmStats.http2?.counter(flood) { shard.inc(counter) }
+    }
+
+    /// `http2.keepalive_timeout`: a keepalive PING went unanswered and the connection is being closed.
+    func countKeepaliveTimeout() {
+        if let counter = hcmStats.http2?.keepaliveTimeout { shard.inc(counter) }
+    }
+
     /// Drain (listener drain, reload, max_requests_per_connection): a graceful GOAWAY, then the
     /// connection closes once its streams are done (NIOHTTP2ServerConnectionManagementHandler).
     func drain() {

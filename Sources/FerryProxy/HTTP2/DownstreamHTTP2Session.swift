@@ -134,7 +134,12 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
         // with GOAWAY, after which the connection closes, as Envoy closes it.
         guard connectionErrorSent else { return }
         connectionErrorSent = false
-        worker.stats.inc(connection.hcmStats.cxProtocolError)
+        // Floods count as floods only, as Envoy counts them.
+        if let flood = HTTP2Flood(codecError: error) {
+            connection.countFlood(flood)
+        } else {
+            worker.stats.inc(connection.hcmStats.cxProtocolError)
+        }
         context.close(promise: nil)
     }
 

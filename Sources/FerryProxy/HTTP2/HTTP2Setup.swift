@@ -5,7 +5,7 @@ import NIOHTTP2
 /// Puts a downstream connection's HTTP/2 pipeline together: `DownstreamHTTP2Connection` (bytes,
 /// stats, drain), `NIOHTTP2Handler` (frames, HPACK, the connection state machine),
 /// `NIOHTTP2ServerConnectionManagementHandler` (graceful GOAWAY, idle close),
-/// `HTTP2KeepaliveHandler`, and `DownstreamHTTP2Session` (one `DownstreamHTTP2Stream` per
+/// `HTTP2KeepaliveHandler`, and `DownstreamHTTP2Session`, with `HTTP2FloodGuard` in front of the codec (one `DownstreamHTTP2Stream` per
 /// stream), all configured from `http2_protocol_options`.
 enum HTTP2Setup {
     static func install(on channel: Channel, worker: Worker, listener: CompiledListener, chain: CompiledFilterChain,
@@ -24,9 +24,12 @@ enum HTTP2Setup {
                                     streamConfiguration: .init())
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(connection)
+        try pipeline.addHandler(HTTP2FloodGuard(limits: .init(options), isServer: true) { flood in connection.countFlood(flood) })
         try pipeline.addHandler(http2)
         try pipeline.addHandler(management)
-        if let keepalive = options.keepalive { try pipeline.addHandler(HTTP2KeepaliveHandler(keepalive)) }
+        if let keepalive = options.keepalive {
+            try pipeline.addHandler(HTTP2KeepaliveHandler(keepalive) { connection.countKeepaliveTimeout() })
+        }
         try pipeline.addHandler(session)
         // Added after the sniffer or the TLS handshake, the handlers missed channelActive; the
         // management handler starts its idle and keepalive timers there.
@@ -98,9 +101,12 @@ final class HTTP2KeepaliveHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     private var context: ChannelHandlerContext?
     private var timer: NIOScheduledCallback?
     private var awaitingAck = false
+    private let timedOut: () -> Void
 
-    init(_ keepalive: Http2ProtocolOptions.Keepalive) {
+    /// `timedOut` hears of a PING that went unanswered, before the connection closes.
+    init(_ keepalive: Http2ProtocolOptions.Keepalive, timedOut: @escaping () -> Void) {
         self.keepalive = keepalive
+        self.timedOut = timedOut
         timeout = TimeAmount(keepalive.timeout)
     }
 
@@ -127,6 +133,7 @@ final class HTTP2KeepaliveHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     func handleScheduledCallback(eventLoop: some EventLoop) {
         guard let context else { return }
         if awaitingAck {
+            timedOut()
             context.close(promise: nil)
             return
         }

@@ -62,6 +62,9 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
         let handler = UpstreamHTTP2Connection(options: options, scheme: scheme)
         let operations = channel.pipeline.syncOperations
         try operations.addHandler(UpstreamByteCounter(connection: handler))
+        try operations.addHandler(HTTP2FloodGuard(limits: .init(options), isServer: false) { flood in
+            handler.countFlood(flood)
+        })
         try operations.addHandler(codec)
         try operations.addHandler(handler)
         handler.multiplexer = try codec.syncMultiplexer()
@@ -188,7 +191,7 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         keepaliveTimeout = context.eventLoop.scheduleTask(in: TimeAmount(keepalive.timeout)) {
             let connection = bound.value
-            if let stats = connection.clusterStats, let counter = stats.http2KeepaliveTimeout { connection.shard?.inc(counter) }
+            if let counter = connection.clusterStats?.http2?.keepaliveTimeout { connection.shard?.inc(counter) }
             connection.close()
         }
     }
@@ -206,7 +209,13 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is any NIOHTTP2Error, let stats = clusterStats { shard?.inc(stats.upstreamCxProtocolError) }
+        if let flood = HTTP2Flood(codecError: error) { countFlood(flood) }
         context.close(promise: nil)
+    }
+
+    /// `cluster.<name>.http2.<flood>`; the flood guard closes the connection itself.
+    func countFlood(_ flood: HTTP2Flood) {
+        if let counter = clusterStats?.http2?.counter(flood) { shard?.inc(counter) }
     }
 
     private var closedLocally = false
