@@ -3,10 +3,10 @@ import NIOCore
 import NIOHTTP2
 
 /// Puts a downstream connection's HTTP/2 pipeline together: `DownstreamHTTP2Connection` (bytes,
-/// stats, drain), `NIOHTTP2Handler` (frames, HPACK, the connection state machine),
-/// `NIOHTTP2ServerConnectionManagementHandler` (graceful GOAWAY, idle close),
-/// `HTTP2KeepaliveHandler`, and `DownstreamHTTP2Session`, with `HTTP2FloodGuard` in front of the codec (one `DownstreamHTTP2Stream` per
-/// stream), all configured from `http2_protocol_options`.
+/// stats, drain), `HTTP2FloodGuard` (Envoy's flood limits), `NIOHTTP2Handler` (frames, HPACK,
+/// the connection state machine), `NIOHTTP2ServerConnectionManagementHandler` (graceful GOAWAY,
+/// idle close), `HTTP2KeepaliveHandler`, and `DownstreamHTTP2Session` (one
+/// `DownstreamHTTP2Stream` per stream), all configured from `http2_protocol_options`.
 enum HTTP2Setup {
     static func install(on channel: Channel, worker: Worker, listener: CompiledListener, chain: CompiledFilterChain,
                         hcm: CompiledHCM, tls: DownstreamTLSInfo?) throws {
