@@ -7,7 +7,7 @@ import NIOPosix
 
 /// An HTTP/2 cleartext (prior knowledge) upstream like `EchoServer`: answers every stream with
 /// JSON naming the protocol it saw (`HTTP/2`), `:authority`, method, path, headers, the body
-/// size, and which connection (`connection`, numbered from 1) and stream carried it, so tests
+/// size, the request's trailers, and which connection (`connection`, numbered from 1) and stream carried it, so tests
 /// can tell streams from connections. Scriptable: a delay, a status, trailers, GOAWAY after N
 /// streams on a connection, a SETTINGS_MAX_CONCURRENT_STREAMS, REFUSED_STREAM for the first N
 /// streams, and request bodies left unread (flow-control tests).
@@ -137,6 +137,8 @@ final class H2EchoHandler: ChannelInboundHandler {
     let server: H2EchoServer
     let connection: Int
     private var headers = HPACKHeaders()
+    /// A second HEADERS block from the client: the request's trailers.
+    private var trailers = HPACKHeaders()
     private var bodyBytes = 0
     private var streamNumber = 0
     private var refused = false
@@ -182,6 +184,8 @@ final class H2EchoHandler: ChannelInboundHandler {
                     silent = true
                     return
                 }
+            } else {
+                trailers = block.headers
             }
             if block.endStream { respond(context: context) }
         case .data(let data):
@@ -218,6 +222,7 @@ final class H2EchoHandler: ChannelInboundHandler {
             "protocol": "HTTP/2", "authority": authority, "method": headers.first(name: ":method") ?? "",
             "path": headers.first(name: ":path") ?? "", "scheme": headers.first(name: ":scheme") ?? "",
             "headers": fields, "body_bytes": bodyBytes, "connection": connection, "stream": streamNumber,
+            "trailers": trailers.map { [$0.name, $0.value] },
         ]
         let json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         let send = {

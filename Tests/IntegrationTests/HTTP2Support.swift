@@ -174,6 +174,26 @@ elif mode == "silent":
             types.append(t)
             buf = buf[9 + length:]
     out["frame_types"] = types
+elif mode == "trailers":
+    # POSTs args[1] bytes to args[0], then ends the request with trailers args[2:] (name=value);
+    # the response body is reported.
+    s, c = connect()
+    c.send_headers(1, [(":method", "POST"), (":path", args[0]), (":scheme", "http"),
+                       (":authority", "127.0.0.1:%d" % port), ("te", "trailers")])
+    left = int(args[1])
+    while left > 0:
+        c.send_data(1, b"x" * min(left, 16384))
+        left -= min(left, 16384)
+    c.send_headers(1, [tuple(t.split("=", 1)) for t in args[2:]], end_stream=True)
+    s.sendall(c.data_to_send())
+    body = []
+    def keep(e, c, ack, original=handle):
+        if isinstance(e, h2.events.DataReceived):
+            body.append(e.data)
+        original(e, c, ack)
+    handle = keep
+    pump(s, c, lambda: streams.get(1, {}).get("ended"), 5)
+    out["body"] = b"".join(body).decode()
 elif mode == "frames":
     # The preface, SETTINGS, then args[1] frames of type args[0] (PRIORITY on stream 1, or
     # connection WINDOW_UPDATE) in one write; then reads until the server closes or 3 s pass.
@@ -232,6 +252,8 @@ print(json.dumps(out))
         var streams: [String: Stream]?
         var frame_types: [Int]?
         var sent: Int?
+        /// The response body (`trailers`).
+        var body: String?
         /// Requests sent and responses ended (`pipeline`).
         var requests: Int?
         var ended: Int?

@@ -178,6 +178,23 @@ struct HTTP2UpstreamTests {
         }
     }
 
+    @Test("an h2 client's request trailers reach the HTTP/2 upstream after the body, on a retried attempt too")
+    func requestTrailers() async throws {
+        var options = H2EchoServer.Options()
+        options.refuseFirst = 1
+        try await H2EchoServer.with(options) { (server) async throws in
+            try await Self.run(server, routeExtra: "retry_policy: {retry_on: refused-stream, num_retries: 1}") { (proxy) async throws in
+                let report = try await H2Client.run("trailers", port: proxy.port, ["/t", "20000", "x-checksum=abc", "x-count=2"])
+                #expect(report.streams?["1"]?.status == "200", "\(report)")
+                let echo = try JSONSerialization.jsonObject(with: Data((report.body ?? "").utf8)) as? [String: Any]
+                #expect(echo?["body_bytes"] as? Int == 20000)
+                #expect(echo?["trailers"] as? [[String]] == [["x-checksum", "abc"], ["x-count", "2"]], "\(report.body ?? "")")
+                #expect(server.streams == 2)
+                #expect(try await proxy.stat("cluster.h2.upstream_rq_retry") == 1)
+            }
+        }
+    }
+
     @Test("REFUSED_STREAM without a retry policy: 503 UR with Envoy's reset reason")
     func refusedStreamNotRetried() async throws {
         var options = H2EchoServer.Options()

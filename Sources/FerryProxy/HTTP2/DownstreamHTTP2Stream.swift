@@ -56,7 +56,8 @@ final class DownstreamHTTP2Stream: StreamEncoder {
             if !opened {
                 open(headers.headers, endStream: headers.endStream)
             } else if !requestDone {
-                // Request trailers end the body (HTTP/1 upstreams cannot carry them).
+                // Request trailers end the body; an HTTP/2 upstream gets them after it.
+                stream?.requestTrailers = HTTP2HeaderMapping.trailers(headers.headers)
                 deliver(ByteBuffer(), end: true)
             }
         case .data(let frame):

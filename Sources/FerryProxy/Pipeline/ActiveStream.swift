@@ -27,6 +27,10 @@ final class ActiveStream {
     let requestHeadersBytes: UInt64
     var requestEnded = false
     var bodyBytesReceived: UInt64 = 0
+    /// Trailers that ended an HTTP/2 request: an HTTP/2 upstream gets them after the body (each
+    /// attempt, as retries replay the body); HTTP/1 upstreams drop them, as Envoy does without
+    /// `enable_trailers`.
+    var requestTrailers: HeaderMap?
     var downstreamRemote: String?
     /// The client's IP address (trusted x-forwarded-for applied), for hash_policy source_ip.
     var downstreamRemoteIP: String?

@@ -62,8 +62,14 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
 
     func sendData(_ data: ByteBuffer, endStream: Bool) {
         guard let context else { return }
-        if data.readableBytes > 0 || endStream {
-            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(data), endStream: endStream))), promise: nil)
+        let trailers = endStream ? stream?.requestTrailers.flatMap { $0.isEmpty ? nil : $0 } : nil
+        if data.readableBytes > 0 || (endStream && trailers == nil) {
+            let last = endStream && trailers == nil
+            context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(data), endStream: last))), promise: nil)
+        }
+        if let trailers {
+            context.write(wrapOutboundOut(.headers(.init(headers: HTTP2HeaderMapping.trailersBlock(trailers), endStream: true))),
+                          promise: nil)
         }
         if endStream {
             requestDone = true
