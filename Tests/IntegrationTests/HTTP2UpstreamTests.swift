@@ -26,6 +26,17 @@ struct HTTP2UpstreamTests {
         try await withCleanup { try await body(proxy) } cleanup: { await proxy.stop() }
     }
 
+    /// A server that refuses its first stream with REFUSED_STREAM, behind a route retrying once on refused-stream.
+    static func refusingFirstStream(_ body: @escaping (H2EchoServer, ProxyHarness) async throws -> Void) async throws {
+        var options = H2EchoServer.Options()
+        options.refuseFirst = 1
+        try await H2EchoServer.with(options) { (server) async throws in
+            try await Self.run(server, routeExtra: "retry_policy: {retry_on: refused-stream, num_retries: 1}") { proxy in
+                try await body(server, proxy)
+            }
+        }
+    }
+
     /// `count` GETs at once; their replies in order.
     static func concurrent(_ count: Int, _ url: String) async throws -> [Curl.Result] {
         try await withThrowingTaskGroup(of: (Int, Curl.Result).self) { group in
@@ -164,34 +175,26 @@ struct HTTP2UpstreamTests {
 
     @Test("REFUSED_STREAM is retried under retry_on refused-stream")
     func refusedStreamRetried() async throws {
-        var options = H2EchoServer.Options()
-        options.refuseFirst = 1
-        try await H2EchoServer.with(options) { (server) async throws in
-            try await Self.run(server, routeExtra: "retry_policy: {retry_on: refused-stream, num_retries: 1}") { (proxy) async throws in
-                let result = try await Curl.fetch(proxy.url("/r"))
-                #expect(result.status == 200)
-                #expect(server.streams == 2)
-                #expect(try await proxy.stat("cluster.h2.upstream_rq_retry") == 1)
-                // As Envoy's pool: a refused stream is not a remote reset in upstream_rq_rx_reset.
-                #expect(try await proxy.stat("cluster.h2.upstream_rq_rx_reset") == 0)
-            }
+        try await Self.refusingFirstStream { server, proxy in
+            let result = try await Curl.fetch(proxy.url("/r"))
+            #expect(result.status == 200)
+            #expect(server.streams == 2)
+            #expect(try await proxy.stat("cluster.h2.upstream_rq_retry") == 1)
+            // As Envoy's pool: a refused stream is not a remote reset in upstream_rq_rx_reset.
+            #expect(try await proxy.stat("cluster.h2.upstream_rq_rx_reset") == 0)
         }
     }
 
     @Test("an h2 client's request trailers reach the HTTP/2 upstream after the body, on a retried attempt too")
     func requestTrailers() async throws {
-        var options = H2EchoServer.Options()
-        options.refuseFirst = 1
-        try await H2EchoServer.with(options) { (server) async throws in
-            try await Self.run(server, routeExtra: "retry_policy: {retry_on: refused-stream, num_retries: 1}") { (proxy) async throws in
-                let report = try await H2Client.run("trailers", port: proxy.port, ["/t", "20000", "x-checksum=abc", "x-count=2"])
-                #expect(report.streams?["1"]?.status == "200", "\(report)")
-                let echo = try JSONSerialization.jsonObject(with: Data((report.body ?? "").utf8)) as? [String: Any]
-                #expect(echo?["body_bytes"] as? Int == 20000)
-                #expect(echo?["trailers"] as? [[String]] == [["x-checksum", "abc"], ["x-count", "2"]], "\(report.body ?? "")")
-                #expect(server.streams == 2)
-                #expect(try await proxy.stat("cluster.h2.upstream_rq_retry") == 1)
-            }
+        try await Self.refusingFirstStream { server, proxy in
+            let report = try await H2Client.run("trailers", port: proxy.port, ["/t", "20000", "x-checksum=abc", "x-count=2"])
+            #expect(report.streams?["1"]?.status == "200", "\(report)")
+            let echo = try JSONSerialization.jsonObject(with: Data((report.body ?? "").utf8)) as? [String: Any]
+            #expect(echo?["body_bytes"] as? Int == 20000)
+            #expect(echo?["trailers"] as? [[String]] == [["x-checksum", "abc"], ["x-count", "2"]], "\(report.body ?? "")")
+            #expect(server.streams == 2)
+            #expect(try await proxy.stat("cluster.h2.upstream_rq_retry") == 1)
         }
     }
 
