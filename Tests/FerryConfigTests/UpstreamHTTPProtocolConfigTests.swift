@@ -81,6 +81,21 @@ struct UpstreamHTTPProtocolConfigTests {
         #expect(error.location.line > 0 && error.fix?.isEmpty == false)
     }
 
+    @Test("auto_config with an UpstreamTlsContext selects the codec by ALPN; its http2_protocol_options apply to HTTP/2 connections")
+    func autoConfig() throws {
+        let tls = """
+
+              transport_socket:
+                name: envoy.transport_sockets.tls
+                typed_config: {"@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext}
+            """
+        let cluster = try #require(Self.cluster(Self.options("auto_config: {http2_protocol_options: {max_concurrent_streams: 7}}") + tls))
+        #expect(cluster.upstreamProtocol.selection == .auto && cluster.upstreamProtocol.mayUseHTTP2)
+        #expect(cluster.upstreamProtocol.http2.maxConcurrentStreams == 7)
+        let errors = Fixture.errors(Fixture.bootstrap(clusters: Self.options("auto_config: {http3_protocol_options: {}}") + tls))
+        #expect(errors.count == 1 && errors.first?.message.contains("http3_protocol_options is not supported yet") == true, "\(errors)")
+    }
+
     @Test("the deprecated field next to typed options is an error (Envoy would ignore it)")
     func legacyNextToTyped() {
         let errors = Fixture.errors(Fixture.bootstrap(clusters: Self.options("explicit_http_config: {http_protocol_options: {}}")

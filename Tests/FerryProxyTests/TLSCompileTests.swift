@@ -96,4 +96,44 @@ struct TLSCompileTests {
         #expect(context.context === second)
         #expect(context.reloadIfChanged() == .unchanged)  // the same broken files are not retried
     }
+
+    /// A cluster with an UpstreamTlsContext offering `alpn` (none when nil) and `auto_config`.
+    static func autoCluster(alpn: [String]?, healthCheck: Bool = false) -> String {
+        let offered = alpn.map { "alpn_protocols: [\($0.joined(separator: ", "))]" } ?? ""
+        var extra = """
+            transport_socket:
+              name: envoy.transport_sockets.tls
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+                common_tls_context: {\(offered)}
+            typed_extension_protocol_options:
+              envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+                "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                auto_config: {}
+            """
+        if healthCheck {
+            extra += "\nhealth_checks: [{timeout: 1s, interval: 5s, unhealthy_threshold: 2, healthy_threshold: 1, http_health_check: {path: /h}}]"
+        }
+        return TestConfig.bootstrap(routes: "- match: {prefix: /}\n  route: {cluster: auto}", clusters: [("auto", [9443])],
+                                    clusterExtra: extra, admin: false)
+    }
+
+    @Test("auto_config offers h2 and http/1.1 by default; other ALPN names are errors; HTTP/1 health checks get an http/1.1-only context")
+    func autoConfigALPN() throws {
+        let generation = try Self.compile(Self.autoCluster(alpn: nil)).get()
+        let tls = try #require(generation.clusters.first { $0.config.name == "auto" }?.tls)
+        guard case .client(let context) = tls.context.source else { Issue.record("not a client context"); return }
+        #expect(context.common.alpnProtocols == ["h2", "http/1.1"])
+        #expect(tls.healthCheckContext == nil)
+        #expect(throws: Never.self) { try Self.compile(Self.autoCluster(alpn: ["http/1.1"])).get() }
+        let error = try #require(Self.only(try Self.compile(Self.autoCluster(alpn: ["h2", "h3"]))))
+        #expect(error.message.contains("\"h3\" is not one auto_config can speak"), "\(error)")
+        #expect(error.path.hasSuffix("common_tls_context.alpn_protocols") && error.fix?.isEmpty == false)
+
+        let checked = try Self.compile(Self.autoCluster(alpn: nil, healthCheck: true)).get()
+        let checkedTLS = try #require(checked.clusters.first { $0.config.name == "auto" }?.tls)
+        guard case .client(let checkContext)? = checkedTLS.healthCheckContext?.source else { Issue.record("no health check context"); return }
+        #expect(checkContext.common.alpnProtocols == ["http/1.1"])
+        #expect(checked.tlsContexts.count == 2)
+    }
 }

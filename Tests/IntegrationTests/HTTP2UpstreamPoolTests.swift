@@ -104,14 +104,11 @@ struct HTTP2UpstreamPoolTests {
         }
     }
 
-    @Test("HTTP/2 over upstream TLS: nghttpd with a certificate is reached with ALPN h2, the certificate verified")
-    func overTLS() async throws {
-        let fixture = try TLSFixture.make()
-        defer { fixture.ca.remove() }
+    /// nghttpd over TLS (ALPN h2 only) serving `s.txt` on `port`, for the length of `body`.
+    static func withTLSNghttpd(_ fixture: TLSFixture, port: Int, _ body: () async throws -> Void) async throws {
         let root = try TemporaryDirectory.make(prefix: "nghttpd-tls")
         defer { try? FileManager.default.removeItem(at: root) }
         try "secure\n".write(to: root.appendingPathComponent("s.txt"), atomically: true, encoding: .utf8)
-        let port = try FreePort.pick()
         let arguments = ["-a", "127.0.0.1", "-d", root.path, String(port), fixture.server.keyPath, fixture.server.certificatePath]
         try await ChildProcess.with("/usr/sbin/nghttpd", arguments) { (child) async throws in
             let up = await Support.eventually {
@@ -120,6 +117,26 @@ struct HTTP2UpstreamPoolTests {
                 return true
             }
             #expect(up, "nghttpd did not start: \(child.stderr)")
+            try await body()
+        }
+    }
+
+    /// openssl s_server -www over TLS (no ALPN: HTTP/1.1) on `port`, for the length of `body`.
+    static func withTLSOpenSSL(_ fixture: TLSFixture, port: Int, _ body: () async throws -> Void) async throws {
+        try await ChildProcess.with("/usr/bin/openssl", ["s_server", "-accept", "127.0.0.1:\(port)", "-www", "-cert",
+                                                         fixture.server.certificatePath, "-key", fixture.server.keyPath]) { server in
+            let up = try await Support.eventually { (try? await Curl.fetch(["-k", "https://127.0.0.1:\(port)/"]))?.status == 200 }
+            #expect(up, "s_server did not start: \(server.stderr)")
+            try await body()
+        }
+    }
+
+    @Test("HTTP/2 over upstream TLS: nghttpd with a certificate is reached with ALPN h2, the certificate verified")
+    func overTLS() async throws {
+        let fixture = try TLSFixture.make()
+        defer { fixture.ca.remove() }
+        let port = try FreePort.pick()
+        try await Self.withTLSNghttpd(fixture, port: port) {
             let tls = TestCertificates.transportSocket(downstream: false, TLSUpstreamTests.upstream(fixture, san: "localhost"))
             let yaml = TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [port])],
                                             clusterExtra: tls + "\n" + HTTP2UpstreamTests.http2Options())
@@ -132,6 +149,52 @@ struct HTTP2UpstreamPoolTests {
             } cleanup: {
                 await proxy.stop()
             }
+        }
+    }
+
+    static let autoConfig = """
+        typed_extension_protocol_options:
+          envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+            "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+            auto_config: {http2_protocol_options: {}}
+        """
+
+    @Test("auto_config: ALPN picks HTTP/2 for a server offering h2 (later requests share its connection) and HTTP/1.1 for one that offers nothing, and follows a server that changes")
+    func autoConfig() async throws {
+        let fixture = try TLSFixture.make()
+        defer { fixture.ca.remove() }
+        let port = try FreePort.pick()
+        let tls = TestCertificates.transportSocket(downstream: false, TLSUpstreamTests.upstream(fixture, san: "localhost"))
+        let yaml = TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "auto"), clusters: [("auto", [port])],
+                                        clusterExtra: tls + "\n" + Self.autoConfig)
+        let proxy = try await ProxyHarness.start(yaml: yaml)
+        try await withCleanup {
+            try await Self.withTLSNghttpd(fixture, port: port) {
+                // The first request learns h2 and moves to the HTTP/2 pool; the others share that connection.
+                for _ in 0..<2 {
+                    let result = try await Curl.fetch(proxy.url("/s.txt"))
+                    #expect(result.status == 200 && result.body == "secure\n", "\(result.body)")
+                }
+                let concurrent = try await HTTP2UpstreamTests.concurrent(6, proxy.url("/s.txt"))
+                #expect(concurrent.map(\.status) == Array(repeating: 200, count: 6))
+                #expect(try await proxy.stat("cluster.auto.upstream_cx_http2_total") == 1)
+                #expect(try await proxy.stat("cluster.auto.upstream_cx_http1_total") == 0)
+                #expect(try await proxy.stat("cluster.auto.upstream_cx_total") == 1)
+                #expect(try await proxy.stat("cluster.auto.upstream_rq_total") == 8)
+            }
+            _ = try await Support.eventually { try await proxy.stat("cluster.auto.upstream_cx_active") == 0 }
+            // The same address now answers without ALPN: the next connection, opened for the
+            // HTTP/2 pool, finds HTTP/1.1 and moves to the HTTP/1 pool with its request.
+            try await Self.withTLSOpenSSL(fixture, port: port) {
+                for _ in 0..<2 {
+                    let result = try await Curl.fetch(proxy.url("/"))
+                    #expect(result.status == 200 && result.body.contains("TLSv1."), "\(result.body)")
+                }
+                #expect(try await proxy.stat("cluster.auto.upstream_cx_http1_total") ?? 0 >= 1)
+                #expect(try await proxy.stat("cluster.auto.upstream_cx_http2_total") == 1)
+            }
+        } cleanup: {
+            await proxy.stop()
         }
     }
 

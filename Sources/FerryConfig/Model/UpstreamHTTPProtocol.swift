@@ -58,9 +58,7 @@ extension UpstreamHTTPProtocol {
                                            "auto_config chooses the protocol by ALPN, which needs a TLS transport_socket",
                                            fix: "add an UpstreamTlsContext transport_socket, or use explicit_http_config")
             }
-            o.diagnostics.error(o.location(of: kind), o.join(kind),
-                                "HttpProtocolOptions.auto_config is not supported yet by Ferry",
-                                fix: "use explicit_http_config with http2_protocol_options (or http_protocol_options)")
+            cluster.upstreamProtocol.selection = .auto
         }
     }
 

@@ -79,7 +79,7 @@ final class HealthCheckSession {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try tls?.addHandlers(to: channel, timeout: timeout)
+                    try tls?.addHandlers(to: channel, timeout: timeout, healthCheck: true)
                     if case .grpc(let settings) = mode {
                         try GRPCHealthCheckHandler.install(on: channel, settings: settings)
                     } else {

@@ -87,7 +87,7 @@ extension ActiveStream {
         upstreamStarted = nil
         perTryDeadline = nil
         isAwaitingConnection = true
-        upstreamCodec = cluster.codec(downstream: connection.httpProtocol)
+        upstreamCodec = cluster.codec(downstream: connection.httpProtocol, host: host, upgrade: upgradeType != nil)
         let pool = cluster.pool(for: host, codec: upstreamCodec)
         self.pool = pool
         pool.newStream(self)

@@ -26,6 +26,7 @@ extension ProxyServer {
 extension ConfigGeneration {
     /// Every TLS context of this generation (filter chains' and clusters'), for rotation.
     var tlsContexts: [ReloadableTLSContext] {
-        listeners.flatMap { $0.chains.compactMap { $0.tls?.context } } + clusters.compactMap { $0.tls?.context }
+        listeners.flatMap { $0.chains.compactMap { $0.tls?.context } }
+            + clusters.flatMap { [$0.tls?.context, $0.tls?.healthCheckContext].compactMap { $0 } }
     }
 }

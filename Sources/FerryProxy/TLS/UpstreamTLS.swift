@@ -11,31 +11,57 @@ import NIOTLS
 /// handshake is part of connect, within `connect_timeout`).
 final class CompiledUpstreamTLS: Sendable {
     let context: ReloadableTLSContext
+    /// `auto_config` clusters: the same TLS offering only `http/1.1`, for HTTP/1 health checks
+    /// (as Envoy overrides a health check's ALPN with its codec's protocol).
+    let healthCheckContext: ReloadableTLSContext?
     let sni: String?
     let sanMatchers: [SubjectAltNameMatcher]
     let stats: TLSStats
 
-    init(context: ReloadableTLSContext, sni: String?, sanMatchers: [SubjectAltNameMatcher], stats: TLSStats) {
+    init(context: ReloadableTLSContext, healthCheckContext: ReloadableTLSContext? = nil, sni: String?,
+         sanMatchers: [SubjectAltNameMatcher], stats: TLSStats) {
         self.context = context
+        self.healthCheckContext = healthCheckContext
         self.sni = sni
         self.sanMatchers = sanMatchers
         self.stats = stats
     }
 
+    /// The ALPN protocols that name Ferry's upstream codecs.
+    static let codecProtocols: Set<String> = ["h2", "http/1.1"]
+
     static func compile(_ cluster: Cluster, store: StatsStore, diagnostics: DiagnosticCollector) -> CompiledUpstreamTLS? {
         guard var tls = cluster.upstreamTls else { return nil }
-        // The codec is chosen by the cluster, not by ALPN: the offered protocol must match it.
-        let codec = cluster.upstreamProtocol.selection == .http2 ? "h2" : "http/1.1"
-        for name in tls.common.alpnProtocols where name != codec && cluster.upstreamProtocol.selection != .downstream {
-            diagnostics.error(tls.common.location, "\(tls.common.path).alpn_protocols",
-                              "ALPN protocol \"\(name)\" does not match the cluster's upstream codec (\(codec))",
-                              fix: "use `alpn_protocols: [\(codec)]` or leave it out")
+        let selection = cluster.upstreamProtocol.selection
+        if selection == .auto {
+            // ALPN picks the codec: only protocols Ferry speaks may be offered; Envoy's default is both.
+            for name in tls.common.alpnProtocols where !codecProtocols.contains(name) {
+                diagnostics.error(tls.common.location, "\(tls.common.path).alpn_protocols",
+                                  "ALPN protocol \"\(name)\" is not one auto_config can speak",
+                                  fix: "offer `h2` and/or `http/1.1`, or leave alpn_protocols out (both are offered)")
+            }
+            if tls.common.alpnProtocols.isEmpty { tls.common.alpnProtocols = ["h2", "http/1.1"] }
+        } else if selection != .downstream {
+            // The codec is chosen by the cluster, not by ALPN: the offered protocol must match it.
+            let codec = selection == .http2 ? "h2" : "http/1.1"
+            for name in tls.common.alpnProtocols where name != codec {
+                diagnostics.error(tls.common.location, "\(tls.common.path).alpn_protocols",
+                                  "ALPN protocol \"\(name)\" does not match the cluster's upstream codec (\(codec))",
+                                  fix: "use `alpn_protocols: [\(codec)]` or leave it out")
+            }
+            // As Envoy, an HTTP/2 cluster without alpn_protocols offers h2.
+            if tls.common.alpnProtocols.isEmpty, selection == .http2 { tls.common.alpnProtocols = ["h2"] }
         }
-        // As Envoy, an HTTP/2 cluster without alpn_protocols offers h2.
-        if tls.common.alpnProtocols.isEmpty, cluster.upstreamProtocol.selection == .http2 { tls.common.alpnProtocols = ["h2"] }
         do {
             let context = try ReloadableTLSContext(owner: "cluster \(cluster.name)", source: .client(tls))
-            return CompiledUpstreamTLS(context: context, sni: tls.sni, sanMatchers: tls.common.validation?.subjectAltNameMatchers ?? [],
+            var healthCheckContext: ReloadableTLSContext?
+            if selection == .auto, !cluster.activeHealthChecking.checks.isEmpty {
+                var http1 = tls
+                http1.common.alpnProtocols = ["http/1.1"]
+                healthCheckContext = try ReloadableTLSContext(owner: "cluster \(cluster.name) (health checks)", source: .client(http1))
+            }
+            return CompiledUpstreamTLS(context: context, healthCheckContext: healthCheckContext, sni: tls.sni,
+                                       sanMatchers: tls.common.validation?.subjectAltNameMatchers ?? [],
                                        stats: TLSStats({ .cluster(cluster.name, $0) }, store: store))
         } catch {
             diagnostics.error(error.location, error.path, error.message, fix: error.fix)
@@ -44,8 +70,10 @@ final class CompiledUpstreamTLS: Sendable {
     }
 
     /// Puts TLS in front of a new upstream connection's handlers (call in its channel initializer).
-    func addHandlers(to channel: Channel, timeout: TimeAmount) throws {
+    /// `healthCheck`: a health check's connection (HTTP/1 ALPN on `auto_config` clusters).
+    func addHandlers(to channel: Channel, timeout: TimeAmount, healthCheck: Bool = false) throws {
         let ssl: NIOSSLClientHandler
+        let context = (healthCheck ? healthCheckContext : nil) ?? self.context
         if sanMatchers.isEmpty {
             ssl = try NIOSSLClientHandler(context: context.context, serverHostname: sni)
         } else {
@@ -64,10 +92,15 @@ final class CompiledUpstreamTLS: Sendable {
     /// The connected channel once its handshake completed; fails with `UpstreamTLSFailure`, or
     /// `ChannelError.connectTimeout` when the handshake outlives `timeout` (the channel is closed).
     static func handshake(of channel: Channel) -> EventLoopFuture<Channel> {
+        negotiation(of: channel).map(\.channel)
+    }
+
+    /// As `handshake(of:)`, with the protocol ALPN chose (nil when the server chose none).
+    static func negotiation(of channel: Channel) -> EventLoopFuture<(channel: Channel, alpn: String?)> {
         guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamTLSHandshakeHandler.self) else {
             return channel.eventLoop.makeFailedFuture(ChannelError.inappropriateOperationForState)
         }
-        return handler.done.futureResult.map { channel }.flatMapErrorThrowing { error in
+        return handler.done.futureResult.map { (channel, $0) }.flatMapErrorThrowing { error in
             channel.close(promise: nil)
             if error is ChannelError, case ChannelError.connectTimeout = error as! ChannelError { throw error }
             throw UpstreamTLSFailure(underlying: error)
@@ -89,12 +122,13 @@ final class UpstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChannel
 
     private let timeout: TimeAmount
     private var timer: Scheduled<Void>?
-    private var promise: EventLoopPromise<Void>?
+    private var promise: EventLoopPromise<String?>?
     private var finished = false
 
     init(timeout: TimeAmount) { self.timeout = timeout }
 
-    var done: EventLoopPromise<Void> { promise! }
+    /// Succeeds with the protocol ALPN chose.
+    var done: EventLoopPromise<String?> { promise! }
 
     func handlerAdded(context: ChannelHandlerContext) {
         promise = context.eventLoop.makePromise()
@@ -106,7 +140,7 @@ final class UpstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChannel
         }
     }
 
-    private func finish(_ result: Result<Void, any Error>) {
+    private func finish(_ result: Result<String?, any Error>) {
         guard !finished else { return }
         finished = true
         timer?.cancel()
@@ -114,8 +148,8 @@ final class UpstreamTLSHandshakeHandler: ChannelInboundHandler, RemovableChannel
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted? = event as? TLSUserEvent {
-            finish(.success(()))
+        if case .handshakeCompleted(let negotiated)? = event as? TLSUserEvent {
+            finish(.success(negotiated))
             context.fireUserInboundEventTriggered(event)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
             return

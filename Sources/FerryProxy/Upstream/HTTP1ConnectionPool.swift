@@ -112,39 +112,90 @@ final class HTTP1ConnectionPool: UpstreamPool {
 
     private func connect(for stream: ActiveStream) {
         connectingCount += 1
+        if cluster.usesALPN { return connectByALPN(for: stream) }
         worker.stats.inc(stats.upstreamCxHTTP1Total)
-        let connected = cluster.openUpstreamChannel(to: host, counters: &counters) { channel in
+        let opened = cluster.openUpstreamChannel(to: host, counters: &counters) { channel in
             try channel.pipeline.syncOperations.addHandler(UpstreamHTTP1Connection())
         }
-        connected.assumeIsolated().whenComplete { [self] result in
+        opened.assumeIsolated().whenComplete { [self] result in
             cluster.worker.tick()  // timestamps of the attempt count from the connect's outcome
             connectingCount -= 1
             switch result {
-            case .success(let channel):
-                guard let connection = try? channel.pipeline.syncOperations.handler(type: UpstreamHTTP1Connection.self) else {
-                    channel.close(promise: nil)
-                    connectFailed(stream, reason: "channel setup failed")
-                    return
+            case .success(let channel): connected(channel, for: stream)
+            case .failure(let error): connectFailed(stream, reason: cluster.countConnectFailure(error, counters: &counters))
+            }
+        }
+    }
+
+    /// `auto_config`: the connection speaks what ALPN chose. When that is HTTP/2, the host
+    /// speaks it: the connection and every request waiting here move to its HTTP/2 pool.
+    private func connectByALPN(for stream: ActiveStream) {
+        cluster.openAutoChannel(to: host, counters: &counters).assumeIsolated().whenComplete { [self] result in
+            cluster.worker.tick()
+            connectingCount -= 1
+            switch result {
+            case .success(let (channel, codec)):
+                cluster.learn(codec, for: host)
+                guard codec == .http2 else {
+                    do {
+                        try channel.pipeline.syncOperations.addHandler(UpstreamHTTP1Connection())
+                    } catch {
+                        channel.close(promise: nil)
+                        return connectFailed(stream, reason: "channel setup failed")
+                    }
+                    return connected(channel, for: stream)
                 }
-                connection.pool = self
-                worker.stats.add(stats.upstreamCxActive, 1)
-                connection.countedActive = true
-                if stream.isAwaitingConnection {
-                    attach(stream, to: connection, pending: true)
-                } else {
-                    // The stream went away while connecting: keep the connection for the next one.
-                    release(connection)
-                }
+                var movers = stream.isAwaitingConnection ? [stream] : []
+                movers += waiting
+                waiting.removeAll()
+                cluster.http2Pool(for: host).adopt(channel, waiters: movers)
             case .failure(let error):
                 connectFailed(stream, reason: cluster.countConnectFailure(error, counters: &counters))
             }
         }
     }
 
+    /// `channel` (with its `UpstreamHTTP1Connection`) is connected: it serves `stream`, or the
+    /// next request when `stream` went away meanwhile.
+    private func connected(_ channel: Channel, for stream: ActiveStream?) {
+        guard let connection = try? channel.pipeline.syncOperations.handler(type: UpstreamHTTP1Connection.self) else {
+            channel.close(promise: nil)
+            return connectFailed(stream, reason: "channel setup failed")
+        }
+        connection.pool = self
+        worker.stats.add(stats.upstreamCxActive, 1)
+        connection.countedActive = true
+        if let stream, stream.isAwaitingConnection {
+            attach(stream, to: connection, pending: true)
+        } else {
+            // The stream went away while connecting: keep the connection for the next one.
+            release(connection)
+        }
+    }
+
+    /// `auto_config`: a connection another pool opened whose ALPN chose HTTP/1, with the
+    /// requests that waited there (still pending; their connection slot comes along).
+    func adopt(_ channel: Channel, waiters: [ActiveStream]) {
+        for stream in waiters {
+            stream.pool = self
+            stream.upstreamCodec = .http1
+        }
+        var rest = waiters[...]
+        let first = rest.popFirst()
+        waiting.append(contentsOf: rest)
+        do {
+            try channel.pipeline.syncOperations.addHandler(UpstreamHTTP1Connection())
+        } catch {
+            channel.close(promise: nil)
+            return connectFailed(first, reason: "channel setup failed")
+        }
+        connected(channel, for: first)
+    }
+
     /// The connect made for `stream` failed: its connection slot frees (a waiter may use it).
-    private func connectFailed(_ stream: ActiveStream, reason: String) {
+    private func connectFailed(_ stream: ActiveStream?, reason: String) {
         resources.connections.release()
-        if stream.isAwaitingConnection {
+        if let stream, stream.isAwaitingConnection {
             endPending()
             stream.onPoolFailure(.connectionFailure, reason: reason)
         }

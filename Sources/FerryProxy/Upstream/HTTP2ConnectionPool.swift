@@ -108,30 +108,88 @@ final class HTTP2ConnectionPool: UpstreamPool {
 
     private func connect() {
         connectingCount += 1
+        if cluster.usesALPN { return connectByALPN() }
         worker.stats.inc(stats.upstreamCxHTTP2Total)
         let options = options, definition = cluster.definition
-        let scheme = definition.tls == nil ? "http" : "https"
-        let connected = cluster.openUpstreamChannel(to: host, counters: &counters) { channel in
-            try UpstreamHTTP2Connection.install(on: channel, options: options, bufferLimit: definition.bufferLimit, scheme: scheme)
+        let opened = cluster.openUpstreamChannel(to: host, counters: &counters) { channel in
+            try UpstreamHTTP2Connection.install(on: channel, options: options, bufferLimit: definition.bufferLimit,
+                                                scheme: definition.tls == nil ? "http" : "https")
         }
-        connected.assumeIsolated().whenComplete { [self] result in
+        opened.assumeIsolated().whenComplete { [self] result in
             worker.tick()
             switch result {
-            case .success(let channel):
-                guard let connection = try? channel.pipeline.syncOperations.handler(type: UpstreamHTTP2Connection.self) else {
-                    channel.close(promise: nil)
-                    return connectFailed(reason: "channel setup failed")
-                }
-                connection.pool = self
-                worker.stats.add(stats.upstreamCxActive, 1)
-                connection.countedActive = true
-                connections.append(connection)
-                // Ready once the peer's SETTINGS arrive (`connectionReady`).
+            case .success(let channel): connected(channel)
             case .failure(let error):
                 connectingCount -= 1
                 connectFailed(reason: cluster.countConnectFailure(error, counters: &counters))
             }
         }
+    }
+
+    /// `auto_config`: the connection speaks what ALPN chose. When the host answers HTTP/1, the
+    /// connection and the requests waiting here move to its HTTP/1 pool.
+    private func connectByALPN() {
+        cluster.openAutoChannel(to: host, counters: &counters).assumeIsolated().whenComplete { [self] result in
+            worker.tick()
+            switch result {
+            case .success(let (channel, codec)):
+                cluster.learn(codec, for: host)
+                if codec == .http2 { return install(on: channel) }
+                connectingCount -= 1
+                let movers = Array(waiting)
+                waiting.removeAll()
+                cluster.pool(for: host).adopt(channel, waiters: movers)
+            case .failure(let error):
+                connectingCount -= 1
+                connectFailed(reason: cluster.countConnectFailure(error, counters: &counters))
+            }
+        }
+    }
+
+    /// Adds the HTTP/2 handlers to a connection whose TLS handshake chose `h2`.
+    private func install(on channel: Channel) {
+        let definition = cluster.definition
+        do {
+            try UpstreamHTTP2Connection.install(on: channel, options: options, bufferLimit: definition.bufferLimit, scheme: "https")
+        } catch {
+            channel.close(promise: nil)
+            connectingCount -= 1
+            return connectFailed(reason: "channel setup failed")
+        }
+        connected(channel)
+    }
+
+    /// `channel` (with its HTTP/2 handlers) is connected; it is ready once the peer's SETTINGS arrive.
+    private func connected(_ channel: Channel) {
+        guard let connection = try? channel.pipeline.syncOperations.handler(type: UpstreamHTTP2Connection.self) else {
+            channel.close(promise: nil)
+            connectingCount -= 1
+            return connectFailed(reason: "channel setup failed")
+        }
+        connection.pool = self
+        worker.stats.add(stats.upstreamCxActive, 1)
+        connection.countedActive = true
+        connections.append(connection)
+        // Ready once the peer's SETTINGS arrive (`connectionReady`).
+    }
+
+    /// `auto_config`: a connection the host's HTTP/1 pool opened whose ALPN chose `h2`, with
+    /// the requests that waited there (still pending; the connection slot comes along). An
+    /// upgrade cannot go over HTTP/2 and fails as a connection failure.
+    func adopt(_ channel: Channel, waiters: [ActiveStream]) {
+        for stream in waiters {
+            guard stream.upgradeType == nil else {
+                stream.isAwaitingConnection = false
+                endPending()
+                stream.onPoolFailure(.connectionFailure, reason: "the upstream chose HTTP/2 by ALPN, which cannot carry an upgrade")
+                continue
+            }
+            stream.pool = self
+            stream.upstreamCodec = .http2
+            waiting.append(stream)
+        }
+        connectingCount += 1
+        install(on: channel)
     }
 
     /// The peer's first SETTINGS arrived: the connection takes streams.

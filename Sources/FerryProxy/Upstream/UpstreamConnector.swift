@@ -15,6 +15,18 @@ extension WorkerCluster {
     /// `codec` adds the protocol handlers in the channel initializer, after TLS.
     func openUpstreamChannel(to host: UpstreamHost, counters: inout HostCounters,
                              codec: @escaping (Channel) throws -> Void) -> EventLoopFuture<Channel> {
+        connectUpstream(to: host, counters: &counters, codec: codec).map(\.channel)
+    }
+
+    /// `auto_config`: connects with TLS offering `h2` and `http/1.1` and reports the codec the
+    /// handshake's ALPN chose (HTTP/1 when the server chose none, as Envoy). The caller adds
+    /// that codec's handlers.
+    func openAutoChannel(to host: UpstreamHost, counters: inout HostCounters) -> EventLoopFuture<(channel: Channel, codec: UpstreamCodec)> {
+        connectUpstream(to: host, counters: &counters) { _ in }.map { ($0.channel, $0.alpn == "h2" ? .http2 : .http1) }
+    }
+
+    private func connectUpstream(to host: UpstreamHost, counters: inout HostCounters,
+                                 codec: @escaping (Channel) throws -> Void) -> EventLoopFuture<(channel: Channel, alpn: String?)> {
         counters.cxTotal += 1
         worker.stats.inc(definition.stats.upstreamCxTotal)
         resources.noteTraffic()
@@ -29,19 +41,18 @@ extension WorkerCluster {
                     try codec(channel)
                 }
             }
-        var connected = bootstrap.connect(to: host.address)
-        if let tls = definition.tls {
-            connected = connected.flatMap(CompiledUpstreamTLS.handshake(of:))
-            connected.assumeIsolated().whenComplete { [worker] result in
-                switch result {
-                case .success: worker.stats.inc(tls.stats.handshake)
-                case .failure(let failure as UpstreamTLSFailure):
-                    for counter in tls.stats.failure(failure.underlying) { worker.stats.inc(counter) }
-                case .failure: break
-                }
+        let connected = bootstrap.connect(to: host.address)
+        guard let tls = definition.tls else { return connected.map { ($0, nil) } }
+        let negotiated = connected.flatMap(CompiledUpstreamTLS.negotiation(of:))
+        negotiated.assumeIsolated().whenComplete { [worker] result in
+            switch result {
+            case .success: worker.stats.inc(tls.stats.handshake)
+            case .failure(let failure as UpstreamTLSFailure):
+                for counter in tls.stats.failure(failure.underlying) { worker.stats.inc(counter) }
+            case .failure: break
             }
         }
-        return connected
+        return negotiated
     }
 
     /// A connect failed: counts it and returns Envoy's reason ("connection timeout", or the

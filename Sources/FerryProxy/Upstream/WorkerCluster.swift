@@ -263,21 +263,34 @@ final class WorkerCluster {
         (pools[host.addressString]?.load ?? 0) + (http2Pools[host.addressString]?.load ?? 0)
     }
 
-    /// The codec a request uses: the cluster's, or with `use_downstream_protocol_config` the
-    /// downstream connection's.
-    func codec(downstream: DownstreamProtocol) -> UpstreamCodec {
+    /// The codec a request uses: the cluster's, with `use_downstream_protocol_config` the
+    /// downstream connection's, and with `auto_config` the one `host`'s ALPN chose last (HTTP/1
+    /// until a connection has told, or for an upgrade, which HTTP/2 cannot carry).
+    func codec(downstream: DownstreamProtocol, host: UpstreamHost? = nil, upgrade: Bool = false) -> UpstreamCodec {
         switch definition.config.upstreamProtocol.selection {
-        case .http1, .auto: .http1
+        case .http1: .http1
+        case .auto: upgrade ? .http1 : host.flatMap { learnedCodecs[$0.addressString] } ?? .http1
         case .http2: .http2
         case .downstream: downstream == .http2 ? .http2 : .http1
         }
+    }
+
+    /// `auto_config`: what each host's ALPN chose on its latest connection, by address.
+    private var learnedCodecs: [String: UpstreamCodec] = [:]
+
+    var usesALPN: Bool { definition.config.upstreamProtocol.selection == .auto }
+
+    /// A new connection to `host` negotiated `codec`: later requests to it use that codec's pool.
+    func learn(_ codec: UpstreamCodec, for host: UpstreamHost) {
+        learnedCodecs[host.addressString] = codec
+        worker.stats.inc(codec == .http2 ? definition.stats.upstreamCxHTTP2Total : definition.stats.upstreamCxHTTP1Total)
     }
 
     func pool(for host: UpstreamHost, codec: UpstreamCodec) -> any UpstreamPool {
         codec == .http2 ? http2Pool(for: host) : pool(for: host)
     }
 
-    private func http2Pool(for host: UpstreamHost) -> HTTP2ConnectionPool {
+    func http2Pool(for host: UpstreamHost) -> HTTP2ConnectionPool {
         if let pool = http2Pools[host.addressString] { return pool }
         if retired { return HTTP2ConnectionPool(host: host, cluster: self, draining: true) }
         let pool = HTTP2ConnectionPool(host: host, cluster: self)
