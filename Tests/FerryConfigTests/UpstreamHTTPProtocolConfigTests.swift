@@ -53,7 +53,8 @@ struct UpstreamHTTPProtocolConfigTests {
             "explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 10s, timeout: 1s, interval_jitter: {value: 5}}}}")))
         let keepalive = try #require(given.upstreamProtocol.http2.keepalive)
         #expect(keepalive.jitterPercent == 5)
-        let intervals = (0..<200).map { _ in keepalive.nextInterval() }
+        let intervals = (0..<200).compactMap { _ in keepalive.nextInterval() }
+        #expect(intervals.count == 200)
         #expect(intervals.allSatisfy { $0 >= .seconds(10) && $0 <= .milliseconds(10_500) })
         #expect(Set(intervals).count > 1)
         let plain = try #require(Self.cluster(Self.options(
@@ -61,6 +62,24 @@ struct UpstreamHTTPProtocolConfigTests {
         #expect(plain.upstreamProtocol.http2.keepalive?.jitterPercent == 15)
         let none = Http2ProtocolOptions.Keepalive(interval: .seconds(10), timeout: .seconds(1), jitterPercent: 0)
         #expect(none.nextInterval() == .seconds(10))
+    }
+
+    @Test("connection_idle_interval: a cluster's keepalive may PING only ahead of streams on idle connections; a listener refuses it")
+    func idleInterval() throws {
+        let idleOnly = try #require(Self.cluster(Self.options(
+            "explicit_http_config: {http2_protocol_options: {connection_keepalive: {timeout: 1s, connection_idle_interval: 30s}}}")))
+        let keepalive = try #require(idleOnly.upstreamProtocol.http2.keepalive)
+        #expect(keepalive.interval == nil && keepalive.idleInterval == .seconds(30) && keepalive.nextInterval() == nil)
+        let zero = try #require(Self.cluster(Self.options(
+            "explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 0s, timeout: 1s, connection_idle_interval: 5s}}}")))
+        #expect(zero.upstreamProtocol.http2.keepalive?.interval == nil)
+        // Neither: no PING would ever go.
+        let silent = Fixture.errors(Fixture.bootstrap(clusters: Self.options(
+            "explicit_http_config: {http2_protocol_options: {connection_keepalive: {timeout: 1s}}}")))
+        #expect(silent.count == 1 && silent.first?.message.contains("sends no PING") == true, "\(silent)")
+        let downstream = Fixture.errors(Fixture.bootstrap(hcm: "http2_protocol_options: {connection_keepalive: {interval: 10s, timeout: 1s, connection_idle_interval: 5s}}"))
+        #expect(downstream.count == 1 && downstream.first?.path.hasSuffix("connection_keepalive.connection_idle_interval") == true, "\(downstream)")
+        #expect(downstream.first?.message.contains("no effect here") == true && downstream.first?.location.line ?? 0 > 0)
     }
 
     @Test("out-of-range values, unsupported HTTP/2 fields and auto_config without TLS are located errors", arguments: [

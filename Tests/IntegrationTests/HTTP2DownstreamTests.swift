@@ -151,6 +151,11 @@ struct HTTP2DownstreamTests {
             #expect(report.frame_types?.contains(6) == true, "\(report)")  // PING
             #expect(report.closed == true)
             #expect(try await proxy.stat("http2.keepalive_timeout") == 1)
+            // A client that never answers PINGs but keeps sending frames is alive: each frame
+            // restarts the wait for the answer, as in Envoy.
+            let busy = try await H2Client.run("busy", port: proxy.port, ["2", "/direct"])
+            #expect(busy.frame_types?.contains(6) == true && busy.closed != true, "\(busy)")
+            #expect(try await proxy.stat("http2.keepalive_timeout") == 1)
         }
     }
 

@@ -174,6 +174,34 @@ elif mode == "silent":
             types.append(t)
             buf = buf[9 + length:]
     out["frame_types"] = types
+elif mode == "busy":
+    # Like "silent" (no PING is answered), but a GET for args[1] goes out every 100 ms, so
+    # frames keep arriving at the server for args[0] seconds.
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    s.sendall(c.data_to_send() + bytes([0, 0, 0, 4, 1, 0, 0, 0, 0]))  # and ACK the server's SETTINGS
+    types, buf, deadline, sid, next_request = [], b"", time.time() + float(args[0]), 1, 0
+    s.settimeout(0.05)
+    while time.time() < deadline and not out.get("closed"):
+        if time.time() >= next_request:
+            request(c, sid, args[1]); sid += 2
+            try:
+                s.sendall(c.data_to_send())
+            except (BrokenPipeError, ConnectionResetError):
+                out["closed"] = True
+            next_request = time.time() + 0.1
+        try:
+            data = receive(s)
+        except ConnectionResetError:
+            out["closed"] = True
+            break
+        if data:
+            buf += data
+            while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[0:3], "big"):
+                types.append(buf[3])
+                buf = buf[9 + int.from_bytes(buf[0:3], "big"):]
+    out["frame_types"] = types
 elif mode == "trailers":
     # POSTs args[1] bytes to args[0], then ends the request with trailers args[2:] (name=value);
     # the response body is reported.

@@ -74,6 +74,15 @@ struct HTTP2UpstreamPoolTests {
     }
 
     /// A peer that sends its SETTINGS and then answers nothing (no PING ACKs, no responses).
+    /// Runs a Python peer `script` that prints its port first, for the length of `body`.
+    static func withPeer(_ script: String, _ body: (Int) async throws -> Void) async throws {
+        try await ChildProcess.with("/usr/bin/env", ["python3", "-c", script]) { (child) async throws in
+            let started = await Support.eventually { Int(child.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) != nil }
+            let port = try #require(started ? Int(child.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) : nil, "\(child.stderr)")
+            try await body(port)
+        }
+    }
+
     static let silentPeer = """
         import socket
         s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
@@ -85,9 +94,7 @@ struct HTTP2UpstreamPoolTests {
 
     @Test("an unanswered keepalive PING closes the connection after its timeout: the stream on it fails, keepalive_timeout counts")
     func keepaliveTimeout() async throws {
-        try await ChildProcess.with("/usr/bin/env", ["python3", "-c", Self.silentPeer]) { (child) async throws in
-            let started = await Support.eventually { Int(child.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) != nil }
-            let port = try #require(started ? Int(child.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) : nil, "\(child.stderr)")
+        try await Self.withPeer(Self.silentPeer) { port in
             let yaml = TestConfig.bootstrap(
                 routes: Support.forward("{prefix: \"/\"}", to: "h2"), clusters: [("h2", [port])],
                 clusterExtra: HTTP2UpstreamTests.http2Options("{connection_keepalive: {interval: 0.2s, timeout: 0.3s}}"))
@@ -98,6 +105,65 @@ struct HTTP2UpstreamPoolTests {
                 #expect(result.body.hasSuffix("reset reason: connection termination"))
                 #expect(try await proxy.stat("cluster.h2.http2.keepalive_timeout") == 1)
                 #expect(try await proxy.stat("cluster.h2.upstream_cx_destroy_local_with_active_rq") == 1)
+            } cleanup: {
+                await proxy.stop()
+            }
+        }
+    }
+
+    /// An h2c server (Python h2) whose first connection answers one request and then goes
+    /// dead (reads, answers nothing, not even PINGs); later connections answer every request.
+    static let dyingPeer = """
+        import socket, threading
+        import h2.config, h2.connection, h2.events
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+        print(s.getsockname()[1], flush=True)
+        def serve(c, dies):
+            conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False))
+            conn.initiate_connection(); c.sendall(conn.data_to_send())
+            answered = 0
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    return
+                events = conn.receive_data(data)
+                if dies and answered:
+                    continue
+                for e in events:
+                    if isinstance(e, h2.events.RequestReceived):
+                        conn.send_headers(e.stream_id, [(":status", "200")])
+                        conn.send_data(e.stream_id, b"ok", end_stream=True)
+                        answered += 1
+                c.sendall(conn.data_to_send())
+        first = True
+        while True:
+            c, _ = s.accept()
+            threading.Thread(target=serve, args=(c, first), daemon=True).start()
+            first = False
+        """
+
+    @Test("connection_idle_interval: a stream about to use an idle connection sends a PING first; a dead connection is found within the timeout and the request retried")
+    func idleIntervalPing() async throws {
+        try await Self.withPeer(Self.dyingPeer) { port in
+            let yaml = TestConfig.bootstrap(
+                routes: Support.forward("{prefix: \"/\"}", to: "h2", extra: "timeout: 10s, retry_policy: {retry_on: reset, num_retries: 1}"),
+                clusters: [("h2", [port])],
+                clusterExtra: HTTP2UpstreamTests.http2Options("{connection_keepalive: {timeout: 0.3s, connection_idle_interval: 0.5s}}"))
+            let proxy = try await ProxyHarness.start(yaml: yaml)
+            try await withCleanup {
+                let first = try await Curl.fetch(proxy.url("/1"))
+                #expect(first.status == 200 && first.body == "ok")
+                // The connection idles past 0.5 s (and its peer dies): the next stream's PING
+                // goes unanswered, the connection closes after 0.3 s and the retry finds a
+                // new connection; without the PING the request would wait for the 10 s timeout.
+                try await Task.sleep(for: .milliseconds(800))
+                let started = ContinuousClock.now
+                let second = try await Curl.fetch(proxy.url("/2"))
+                #expect(second.status == 200 && second.body == "ok", "\(second.body)")
+                #expect(ContinuousClock.now - started < .seconds(5))
+                #expect(try await proxy.stat("cluster.h2.http2.keepalive_timeout") == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_rq_retry") == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_total") == 2)
             } cleanup: {
                 await proxy.stop()
             }

@@ -23,28 +23,35 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
     /// Consecutive inbound frames with an empty payload and no end of stream before the
     /// connection is closed as a flood (Envoy default 1).
     public var maxConsecutiveInboundFramesWithEmptyPayload: UInt32 = 1
-    /// `connection_keepalive`: PING every `interval`; no answer within `timeout` closes the connection.
+    /// `connection_keepalive`: PING every `interval` and/or before a new stream on a connection
+    /// idle for `idleInterval`; no answer within `timeout` closes the connection.
     public var keepalive: Keepalive?
 
     public struct Keepalive: Sendable, Equatable {
-        public var interval: Duration
+        /// A PING this long after the connection is ready and after each answer (nil: none).
+        public var interval: Duration?
+        /// How long a PING may wait for its answer; any frame received meanwhile extends it.
         public var timeout: Duration
         /// `interval_jitter`: up to this percentage of `interval` is added at random to each
         /// interval (Envoy's default 15), so PINGs of many connections do not line up.
         public var jitterPercent: Double = 15
+        /// `connection_idle_interval` (upstream connections): a PING goes ahead of a new stream
+        /// on a connection that received nothing for this long.
+        public var idleInterval: Duration?
 
-        public init(interval: Duration, timeout: Duration, jitterPercent: Double = 15) {
+        public init(interval: Duration?, timeout: Duration, jitterPercent: Double = 15, idleInterval: Duration? = nil) {
             self.interval = interval
             self.timeout = timeout
             self.jitterPercent = jitterPercent
+            self.idleInterval = idleInterval
         }
 
-        /// The time until the next PING: `interval` plus its random jitter.
-        public func nextInterval<G: RandomNumberGenerator>(using generator: inout G) -> Duration {
-            interval + interval * (jitterPercent / 100 * Double.random(in: 0...1, using: &generator))
+        /// The time until the next interval PING: `interval` plus its random jitter (nil: none).
+        public func nextInterval<G: RandomNumberGenerator>(using generator: inout G) -> Duration? {
+            interval.map { $0 + $0 * (jitterPercent / 100 * Double.random(in: 0...1, using: &generator)) }
         }
 
-        public func nextInterval() -> Duration {
+        public func nextInterval() -> Duration? {
             var generator = SystemRandomNumberGenerator()
             return nextInterval(using: &generator)
         }
@@ -54,8 +61,9 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
 
     static let windowRange: ClosedRange<Int64> = 65535...2_147_483_647
 
-    /// Decodes the message at `r` (finishes it).
-    public static func decode(_ r: ObjectReader) -> Http2ProtocolOptions {
+    /// Decodes the message at `r` (finishes it). `upstream`: the options of a cluster's
+    /// connections (`connection_idle_interval` applies only there, as in Envoy's client codec).
+    public static func decode(_ r: ObjectReader, upstream: Bool = false) -> Http2ProtocolOptions {
         defer { r.finish() }
         var options = Http2ProtocolOptions()
         if let size = r.uint32("hpack_table_size") { options.hpackTableSize = size }
@@ -79,24 +87,43 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
                                 fix: "remove it or set it to false")
         }
         if let keepalive = r.object("connection_keepalive", "envoy.config.core.v3.KeepaliveSettings") {
-            defer { keepalive.finish() }
-            let interval = keepalive.duration("interval", positive: true)
-            let timeout = keepalive.duration("timeout", positive: true)
-            if interval == nil && !keepalive.has("interval") {
-                r.diagnostics.error(keepalive.node.location, keepalive.join("interval"), "KeepaliveSettings needs an interval",
-                                    fix: "add `interval: 30s` (how often to send a PING)")
-            }
-            if timeout == nil && !keepalive.has("timeout") {
-                r.diagnostics.error(keepalive.node.location, keepalive.join("timeout"), "KeepaliveSettings needs a timeout",
-                                    fix: "add `timeout: 5s` (how long to wait for the PING's answer)")
-            }
-            var jitter = 15.0
-            if let percent = keepalive.object("interval_jitter", "envoy.type.v3.Percent") {
-                defer { percent.finish() }
-                jitter = percent.double("value", in: 0...100, fix: "use a percentage between 0 and 100, e.g. `interval_jitter: {value: 15}`") ?? jitter
-            }
-            if let interval, let timeout { options.keepalive = Keepalive(interval: interval, timeout: timeout, jitterPercent: jitter) }
+            options.keepalive = decodeKeepalive(keepalive, upstream: upstream)
         }
         return options
+    }
+
+    private static func decodeKeepalive(_ keepalive: ObjectReader, upstream: Bool) -> Keepalive? {
+        defer { keepalive.finish() }
+        // Zero means "none" for the intervals, as in Envoy.
+        let interval = keepalive.duration("interval", positive: false).flatMap { $0 > .zero ? $0 : nil }
+        let timeout = keepalive.duration("timeout", positive: true)
+        var idle: Duration?
+        if keepalive.has("connection_idle_interval") {
+            if upstream {
+                idle = keepalive.duration("connection_idle_interval", positive: false).flatMap { $0 > .zero ? $0 : nil }
+            } else {
+                keepalive.diagnostics.error(keepalive.location(of: "connection_idle_interval"), keepalive.join("connection_idle_interval"),
+                                            "connection_idle_interval PINGs a cluster's connection before a new stream; clients open the streams of a listener's connections, so it has no effect here (Envoy ignores it)",
+                                            fix: "remove it, or set it in the cluster's http2_protocol_options")
+                keepalive.accept("connection_idle_interval")
+            }
+        }
+        if timeout == nil && !keepalive.has("timeout") {
+            keepalive.diagnostics.error(keepalive.node.location, keepalive.join("timeout"), "KeepaliveSettings needs a timeout",
+                                        fix: "add `timeout: 5s` (how long to wait for the PING's answer)")
+        }
+        if interval == nil && idle == nil && !keepalive.has("interval") && !keepalive.has("connection_idle_interval") {
+            keepalive.diagnostics.error(keepalive.node.location, keepalive.join("interval"),
+                                        "KeepaliveSettings without an interval\(upstream ? " or connection_idle_interval" : "") sends no PING",
+                                        fix: upstream ? "add `interval: 30s` (a PING every 30 s) or `connection_idle_interval: 60s` (a PING before a stream on an idle connection)"
+                                            : "add `interval: 30s` (how often to send a PING)")
+        }
+        var jitter = 15.0
+        if let percent = keepalive.object("interval_jitter", "envoy.type.v3.Percent") {
+            defer { percent.finish() }
+            jitter = percent.double("value", in: 0...100, fix: "use a percentage between 0 and 100, e.g. `interval_jitter: {value: 15}`") ?? jitter
+        }
+        guard let timeout, interval != nil || idle != nil else { return nil }
+        return Keepalive(interval: interval, timeout: timeout, jitterPercent: jitter, idleInterval: idle)
     }
 }

@@ -39,7 +39,7 @@ extension UpstreamHTTPProtocol {
         defer { c.finish(known: kind == "auto_config" ? versions.union(["alternate_protocols_cache_options"]) : versions) }
         if let http1 = c.object("http_protocol_options", "envoy.config.core.v3.Http1ProtocolOptions") { http1.finish() }
         if let http2 = c.object("http2_protocol_options", "envoy.config.core.v3.Http2ProtocolOptions") {
-            cluster.upstreamProtocol.http2 = Http2ProtocolOptions.decode(http2)
+            cluster.upstreamProtocol.http2 = Http2ProtocolOptions.decode(http2, upstream: true)
         }
         switch kind {
         case "explicit_http_config":
@@ -72,7 +72,7 @@ extension UpstreamHTTPProtocol {
                                 fix: "move it under explicit_http_config of the HttpProtocolOptions entry")
             return http2.skipRemaining()
         }
-        cluster.upstreamProtocol.http2 = Http2ProtocolOptions.decode(http2)
+        cluster.upstreamProtocol.http2 = Http2ProtocolOptions.decode(http2, upstream: true)
         cluster.upstreamProtocol.selection = .http2
     }
 }

@@ -88,8 +88,8 @@ final class HTTPCodecSniffer: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 /// `connection_keepalive` as Envoy does it: a PING every `interval` (plus up to `interval_jitter`);
-/// when its ACK does not come within `timeout` the connection is closed at once (a peer that
-/// does not answer PINGs would not read a GOAWAY either).
+/// when neither its ACK nor any other frame comes within `timeout` the connection is closed at
+/// once (a peer that does not answer PINGs would not read a GOAWAY either).
 final class HTTP2KeepaliveHandler: ChannelInboundHandler, NIOScheduledCallbackHandler {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame
@@ -127,7 +127,9 @@ final class HTTP2KeepaliveHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     }
 
     private func schedulePing() {
-        timer = try? context?.eventLoop.assumeIsolated().scheduleCallback(in: TimeAmount(keepalive.nextInterval()), handler: self)
+        // A listener's keepalive always has an interval (connection_idle_interval is upstream only).
+        guard let next = keepalive.nextInterval() else { return }
+        timer = try? context?.eventLoop.assumeIsolated().scheduleCallback(in: TimeAmount(next), handler: self)
     }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
@@ -144,10 +146,16 @@ final class HTTP2KeepaliveHandler: ChannelInboundHandler, NIOScheduledCallbackHa
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .ping(let data, ack: true) = unwrapInboundIn(data).payload, data == payload, awaitingAck {
-            awaitingAck = false
+        if awaitingAck {
             timer?.cancel()
-            schedulePing()
+            if case .ping(let data, ack: true) = unwrapInboundIn(data).payload, data == payload {
+                awaitingAck = false
+                schedulePing()
+            } else {
+                // Any frame shows the connection alive: the wait for the answer starts again
+                // (as Envoy, so an answer queued behind a large response is not a timeout).
+                timer = try? context.eventLoop.assumeIsolated().scheduleCallback(in: timeout, handler: self)
+            }
         }
         context.fireChannelRead(data)
     }

@@ -94,6 +94,7 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
         streamsOpened += 1
         idleTimer?.cancel()
         idleTimer = nil
+        pingIfIdle()
         let handler = UpstreamHTTP2Stream(connection: self, stream: stream)
         guard let multiplexer, let loop = context?.eventLoop else { return handler.failToOpen() }
         let bound = NIOLoopBound(handler, eventLoop: loop)
@@ -179,27 +180,55 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
     }
 
     private func startKeepalive() {
-        guard let keepalive = options.keepalive, let loop = context?.eventLoop else { return }
+        guard let keepalive = options.keepalive, let next = keepalive.nextInterval(), let loop = context?.eventLoop else { return }
         let bound = NIOLoopBound(self, eventLoop: loop)
-        keepaliveTimer = loop.scheduleTask(in: TimeAmount(keepalive.nextInterval())) { bound.value.sendPing(keepalive) }
+        keepaliveTimer = loop.scheduleTask(in: TimeAmount(next)) { bound.value.sendPing(keepalive) }
     }
 
+    /// A keepalive PING (interval or `connection_idle_interval`); the next interval PING is
+    /// due one interval after its answer.
     private func sendPing(_ keepalive: Http2ProtocolOptions.Keepalive) {
         guard let context, !closed else { return }
+        keepaliveTimer?.cancel()
+        keepaliveTimer = nil
         context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .ping(HTTP2PingData(), ack: false))),
                               promise: nil)
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        keepaliveTimeout = context.eventLoop.scheduleTask(in: TimeAmount(keepalive.timeout)) {
+        armKeepaliveTimeout(keepalive)
+    }
+
+    /// No answer (and no other frame) within `timeout` closes the connection.
+    private func armKeepaliveTimeout(_ keepalive: Http2ProtocolOptions.Keepalive) {
+        guard let loop = context?.eventLoop else { return }
+        keepaliveTimeout?.cancel()
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        keepaliveTimeout = loop.scheduleTask(in: TimeAmount(keepalive.timeout)) {
             let connection = bound.value
             if let counter = connection.clusterStats?.http2?.keepaliveTimeout { connection.shard?.inc(counter) }
             connection.close()
         }
     }
 
+    /// When bytes last arrived (kept only with `connection_keepalive`).
+    private var lastReceived = NIODeadline.now()
+
+    /// `connection_idle_interval`: a stream about to open on a connection that received nothing
+    /// for that long sends a PING first (unless one is already out), so a dead connection is
+    /// found quickly.
+    private func pingIfIdle() {
+        guard let keepalive = options.keepalive, let idle = keepalive.idleInterval, keepaliveTimeout == nil,
+              NIODeadline.now() - lastReceived >= TimeAmount(idle) else { return }
+        sendPing(keepalive)
+    }
+
     // MARK: bytes and lifecycle
 
     func count(rx bytes: Int) {
         pool?.cluster.worker.tick()
+        if let keepalive = options.keepalive {
+            lastReceived = .now()
+            // Any frame shows the connection alive: a PING's wait for its answer starts again.
+            if keepaliveTimeout != nil { armKeepaliveTimeout(keepalive) }
+        }
         if let stats = clusterStats { shard?.inc(stats.upstreamCxRxBytesTotal, by: UInt64(bytes)) }
     }
 
