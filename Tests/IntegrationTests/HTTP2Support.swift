@@ -73,6 +73,7 @@ def pump(s, c, until, seconds, ack=True):
     return until()
 
 streams = {}
+bodies = {}  # stream id -> the DATA payloads received on it
 pending = [b""]
 def handle(e, c, ack):
     name = type(e).__name__
@@ -81,6 +82,7 @@ def handle(e, c, ack):
     elif isinstance(e, h2.events.DataReceived):
         st = streams.setdefault(e.stream_id, {})
         st["bytes"] = st.get("bytes", 0) + len(e.data)
+        bodies.setdefault(e.stream_id, []).append(e.data)
         if ack:
             c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
     elif isinstance(e, h2.events.TrailersReceived):
@@ -174,6 +176,28 @@ elif mode == "silent":
             types.append(t)
             buf = buf[9 + length:]
     out["frame_types"] = types
+elif mode == "websocket":
+    # RFC 8441: once the server's SETTINGS allow it, an extended CONNECT (:protocol websocket)
+    # for args[0]; on 200 each later argument goes up as DATA and the bytes that come back are
+    # collected; then END_STREAM, and the stream's end is awaited.
+    s, c = connect()
+    pump(s, c, lambda: "settings" in out, 5)
+    c.send_headers(1, [(":method", "CONNECT"), (":protocol", "websocket"), (":path", args[0]), (":scheme", "http"),
+                       (":authority", "127.0.0.1:%d" % port), ("sec-websocket-version", "13"),
+                       ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")])
+    s.sendall(c.data_to_send())
+    received = lambda: b"".join(bodies.get(1, []))
+    pump(s, c, lambda: "status" in streams.get(1, {}), 5)
+    out["echoes"] = []
+    if streams.get(1, {}).get("status") == "200":
+        for message in args[1:]:
+            before = len(received())
+            c.send_data(1, message.encode()); s.sendall(c.data_to_send())
+            pump(s, c, lambda: len(received()) >= before + len(message), 5)
+            out["echoes"].append(received()[before:].decode(errors="replace"))
+        c.end_stream(1); s.sendall(c.data_to_send())
+        pump(s, c, lambda: streams.get(1, {}).get("ended") or streams.get(1, {}).get("reset") is not None, 5)
+    out["body"] = received().decode(errors="replace")
 elif mode == "busy":
     # Like "silent" (no PING is answered), but a GET for args[1] goes out every 100 ms, so
     # frames keep arriving at the server for args[0] seconds.
@@ -214,14 +238,8 @@ elif mode == "trailers":
         left -= min(left, 16384)
     c.send_headers(1, [tuple(t.split("=", 1)) for t in args[2:]], end_stream=True)
     s.sendall(c.data_to_send())
-    body = []
-    def keep(e, c, ack, original=handle):
-        if isinstance(e, h2.events.DataReceived):
-            body.append(e.data)
-        original(e, c, ack)
-    handle = keep
     pump(s, c, lambda: streams.get(1, {}).get("ended"), 5)
-    out["body"] = b"".join(body).decode()
+    out["body"] = b"".join(bodies.get(1, [])).decode()
 elif mode == "frames":
     # The preface, SETTINGS, then args[1] frames of type args[0] (PRIORITY on stream 1, or
     # connection WINDOW_UPDATE) in one write; then reads until the server closes or 3 s pass.
@@ -268,6 +286,7 @@ elif mode == "pipeline":
         read_until_closed(s, 20)
     out["ended"] = sum(1 for v in streams.values() if v.get("ended"))
     streams.clear()
+    bodies.clear()
 out["streams"] = {str(k): v for k, v in streams.items()}
 print(json.dumps(out))
 """#
@@ -280,8 +299,10 @@ print(json.dumps(out))
         var streams: [String: Stream]?
         var frame_types: [Int]?
         var sent: Int?
-        /// The response body (`trailers`).
+        /// The response body (`trailers`, `websocket`).
         var body: String?
+        /// What came back for each message sent through the tunnel (`websocket`).
+        var echoes: [String]?
         /// Requests sent and responses ended (`pipeline`).
         var requests: Int?
         var ended: Int?

@@ -113,4 +113,29 @@ struct WebSocketTests {
             #expect(upstream.requestHeads.isEmpty)
         }
     }
+
+    @Test("allow_connect: an HTTP/2 client's extended CONNECT (RFC 8441) reaches an HTTP/1.1 upstream as an upgrade, gets 200 and a tunnel both ways")
+    func extendedConnectOverHTTP2() async throws {
+        try await Self.run(hcmExtra: "upgrade_configs: [{upgrade_type: websocket}]\nhttp2_protocol_options: {allow_connect: true}") { proxy, upstream in
+            let report = try await H2Client.run("websocket", port: proxy.port, ["/ws/chat", "ping-1", "ping-2 with more bytes"])
+            #expect(report.settings?["8"] == 1, "SETTINGS_ENABLE_CONNECT_PROTOCOL: \(report)")
+            #expect(report.streams?["1"]?.status == "200", "\(report)")
+            #expect(report.body?.hasPrefix("hello-from-upstream") == true, "\(report)")
+            #expect(report.echoes == ["ping-1", "ping-2 with more bytes"], "\(report)")
+            #expect(report.streams?["1"]?.ended == true, "\(report)")
+            // The upstream saw the HTTP/1.1 upgrade the extended CONNECT stands for.
+            let request = try #require(upstream.requestHeads.first)
+            #expect(request.hasPrefix("GET /ws/chat HTTP/1.1\r\n"), "\(request)")
+            #expect(request.lowercased().contains("\r\nupgrade: websocket\r\n") && request.lowercased().contains("\r\nconnection: upgrade"), "\(request)")
+            #expect(!request.lowercased().contains("transfer-encoding"), "\(request)")
+            #expect(try await proxy.stat("http.ingress_http.downstream_cx_upgrades_total") == 1)
+            let closed = try await Support.eventually { try await proxy.stat("http.ingress_http.downstream_cx_upgrades_active") == 0 }
+            #expect(closed)
+        }
+        // Without allow_connect the setting is not offered, and the client cannot ask.
+        try await Self.run(hcmExtra: "upgrade_configs: [{upgrade_type: websocket}]") { proxy, _ in
+            let report = try await H2Client.run("settings", port: proxy.port)
+            #expect(report.settings?["8"] == nil, "\(report)")
+        }
+    }
 }

@@ -20,6 +20,9 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
     public var maxInboundPriorityFramesPerStream: UInt32 = 100
     /// WINDOW_UPDATE frames allowed per DATA frame sent (Envoy default 10).
     public var maxInboundWindowUpdateFramesPerDataFrameSent: UInt32 = 10
+    /// `allow_connect` (listeners): RFC 8441 extended CONNECT, i.e. WebSocket over HTTP/2,
+    /// advertised with SETTINGS_ENABLE_CONNECT_PROTOCOL.
+    public var allowConnect = false
     /// Consecutive inbound frames with an empty payload and no end of stream before the
     /// connection is closed as a flood (Envoy default 1).
     public var maxConsecutiveInboundFramesWithEmptyPayload: UInt32 = 1
@@ -82,9 +85,13 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
             options.maxConsecutiveInboundFramesWithEmptyPayload = frames
         }
         if r.bool("allow_connect") == true {
-            r.diagnostics.error(r.valueLocation(of: "allow_connect"), r.join("allow_connect"),
-                                "Http2ProtocolOptions.allow_connect (CONNECT over HTTP/2) is not supported yet by Ferry",
-                                fix: "remove it or set it to false")
+            if upstream {
+                r.diagnostics.error(r.valueLocation(of: "allow_connect"), r.join("allow_connect"),
+                                    "Http2ProtocolOptions.allow_connect on a cluster (upgrades sent to HTTP/2 upstreams as extended CONNECT) is not supported yet by Ferry",
+                                    fix: "remove it; WebSocket upgrades reach HTTP/1.1 clusters")
+            } else {
+                options.allowConnect = true
+            }
         }
         if let keepalive = r.object("connection_keepalive", "envoy.config.core.v3.KeepaliveSettings") {
             options.keepalive = decodeKeepalive(keepalive, upstream: upstream)

@@ -39,6 +39,11 @@ final class DownstreamHTTP2Stream: StreamEncoder {
     private var unsentBytes = 0
     private var overWatermark = false
     private var wasWritable = true
+    /// An RFC 8441 extended CONNECT (`allow_connect`: WebSocket over HTTP/2), which the router
+    /// sees as an HTTP/1.1 upgrade; once the upstream switched protocols (`tunnelOpen`) DATA
+    /// carries the tunnel's bytes both ways.
+    private var extendedConnect = false
+    private var tunnelOpen = false
 
     init(session: DownstreamHTTP2Session, id: HTTP2StreamID) {
         self.session = session
@@ -71,11 +76,19 @@ final class DownstreamHTTP2Stream: StreamEncoder {
     private func deliver(_ data: ByteBuffer, end: Bool) {
         if end { requestDone = true }
         guard let stream else { return }
-        if paused || !heldBody.isEmpty {
+        // A tunnel's bytes wait until the upstream has switched protocols.
+        if paused || !heldBody.isEmpty || (extendedConnect && !tunnelOpen) {
             heldBody.append((data, end))
             return
         }
-        stream.decodeData(data, endStream: end)
+        pass(data, end: end, to: stream)
+    }
+
+    private func pass(_ data: ByteBuffer, end: Bool, to stream: ActiveStream) {
+        guard extendedConnect else { return stream.decodeData(data, endStream: end) }
+        if data.readableBytes > 0 { stream.decodeTunnel(data) }
+        // The client's END_STREAM ends the tunnel, as a close does on HTTP/1.
+        if end, self.stream === stream { stream.onUpstreamComplete(trailers: nil) }
     }
 
     func readComplete() { stream?.downstreamReadComplete() }
@@ -109,14 +122,23 @@ final class DownstreamHTTP2Stream: StreamEncoder {
             session.write(.headers(.init(headers: continueBlock)), on: id)
             session.flush()
         }
-        let isConnect = head.method == "CONNECT"
+        var isConnect = head.method == "CONNECT"
+        if isConnect, hcm.config.http2Options.allowConnect, let proto = block.first(name: ":protocol") {
+            // RFC 8441: to the router (and an HTTP/1.1 upstream) this is the upgrade it stands
+            // for, as Envoy's codec turns it into one.
+            head.method = "GET"
+            head.headers.addLowercased("connection", "upgrade")
+            head.headers.addLowercased("upgrade", proto)
+            extendedConnect = true
+            isConnect = false
+        }
         let tooManyHeaders = block.count > Int(hcm.config.maxHeadersCount)
         let stream = ActiveStream(worker: worker, encoder: self, connection: connection.info, listener: listener, hcm: hcm,
                                   generation: worker.generation, head: head, headerBytes: headerBytes, started: worker.now)
         self.stream = stream
         if isConnect {
-            // CONNECT over HTTP/2 (allow_connect) is refused at config time; a client's CONNECT
-            // gets Envoy's answer for a CONNECT it does not route.
+            // Classic CONNECT (no :protocol) is not routed by Ferry: Envoy's answer for a
+            // CONNECT no route takes.
             stream.codecRefused = true
             worker.stats.inc(hcm.stats.rqTotal)
             worker.stats.add(hcm.stats.rqActive, 1)
@@ -129,7 +151,8 @@ final class DownstreamHTTP2Stream: StreamEncoder {
             worker.stats.add(hcm.stats.rqActive, 1)
             return stream.sendLocalReply(431, body: HTTPReason.phrase(431), details: "http2.too_many_headers")
         }
-        stream.decodeHeaders(endStream: endStream)
+        // An upgrade request has no body: what follows its head is the tunnel's.
+        stream.decodeHeaders(endStream: endStream || extendedConnect)
     }
 
     /// NIOHTTP2 closed the stream: both ends are done, or it was reset (by the client, by
@@ -153,6 +176,9 @@ final class DownstreamHTTP2Stream: StreamEncoder {
 
     func encodeHeaders(_ head: ResponseHead, for stream: ActiveStream) {
         guard !closed else { return }
+        if extendedConnect, head.status == 101 {
+            return openTunnel(head)
+        }
         if head.status < 200 {
             // 1xx informational (100-continue passed through, 103): its own HEADERS frame.
             guard head.status != 101 else { return }
@@ -230,10 +256,35 @@ final class DownstreamHTTP2Stream: StreamEncoder {
         }
     }
 
-    /// HTTP/2 has no upgrades (RFC 9113 §8.6), so no stream here ever tunnels.
+    /// The upstream switched protocols for an extended CONNECT: the client gets 200 (RFC 8441
+    /// §5, as Envoy turns the 101 around) and the stream carries the tunnel from now on.
+    private func openTunnel(_ head: ResponseHead) {
+        var response = head
+        response.status = 200
+        response.headers.remove("upgrade")
+        response.headers.remove("connection")
+        session.write(.headers(.init(headers: HTTP2HeaderMapping.responseBlock(response))), on: id)
+        session.flush()
+        tunnelOpen = true
+        worker.stats.inc(session.connection.hcmStats.cxUpgradesTotal)
+        worker.stats.add(session.connection.hcmStats.cxUpgradesActive, 1)
+        // The request "ended" with its head, which paused its body; the tunnel's bytes flow
+        // now (as the HTTP/1 codec resumes reading after a 101). Bytes the client sent early
+        // go up once the router is done with the response head.
+        guard let loop = session.context?.eventLoop else { return }
+        loop.assumeIsolated().execute { [self] in
+            paused = true
+            resumeRequestBody()
+        }
+    }
+
+    /// A tunnel's bytes from the upstream (after an extended CONNECT's 200), as DATA frames
+    /// held to the same write watermark as a response body.
     func encodeTunnel(_ data: ByteBuffer) {
-        guard !closed, data.readableBytes > 0 else { return }
-        session.write(.data(.init(data: .byteBuffer(data))), on: id)
+        guard !closed, tunnelOpen, data.readableBytes > 0 else { return }
+        writePendingData()
+        pendingData = data
+        writePendingData()
     }
 
     func flush() {
@@ -265,7 +316,7 @@ final class DownstreamHTTP2Stream: StreamEncoder {
         paused = false
         while !paused, !heldBody.isEmpty, let stream {
             let (data, end) = heldBody.removeFirst()
-            stream.decodeData(data, endStream: end)
+            pass(data, end: end, to: stream)
         }
         // Delivering the held body may have paused the stream again; else the client may send more.
         replenish()
@@ -281,6 +332,10 @@ final class DownstreamHTTP2Stream: StreamEncoder {
         if counted {
             counted = false
             session.connection.streamFinished()
+        }
+        if tunnelOpen {
+            tunnelOpen = false
+            worker.stats.add(session.connection.hcmStats.cxUpgradesActive, -1)
         }
         guard stream === finished else { return }
         stream = nil

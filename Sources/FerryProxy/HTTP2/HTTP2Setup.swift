@@ -44,6 +44,7 @@ enum HTTP2Setup {
             HTTP2Setting(parameter: .initialWindowSize, value: Int(options.initialStreamWindowSize)),
             HTTP2Setting(parameter: .maxHeaderListSize, value: Int(hcm.config.maxRequestHeadersKb) * 1024),
         ]
+        if options.allowConnect { configuration.initialSettings.append(HTTP2Setting(parameter: .enableConnectProtocol, value: 1)) }
         configuration.maximumBufferedControlFrames = Int(options.maxOutboundControlFrames)
         configuration.maximumSequentialEmptyDataFrames = Int(options.maxConsecutiveInboundFramesWithEmptyPayload)
         return configuration
