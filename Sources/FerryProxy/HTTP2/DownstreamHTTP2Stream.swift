@@ -87,8 +87,9 @@ final class DownstreamHTTP2Stream: StreamEncoder {
     private func pass(_ data: ByteBuffer, end: Bool, to stream: ActiveStream) {
         guard extendedConnect else { return stream.decodeData(data, endStream: end) }
         if data.readableBytes > 0 { stream.decodeTunnel(data) }
-        // The client's END_STREAM ends the tunnel, as a close does on HTTP/1.
-        if end, self.stream === stream { stream.onUpstreamComplete(trailers: nil) }
+        // The client's END_STREAM is a TCP FIN for the tunnel (RFC 8441 §4): the upstream
+        // connection is half-closed, and the stream ends when the upstream closes.
+        if end { stream.endTunnelFromDownstream() }
     }
 
     func readComplete() { stream?.downstreamReadComplete() }

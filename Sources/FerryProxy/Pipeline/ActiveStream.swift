@@ -355,6 +355,13 @@ final class ActiveStream {
         if let upstream, !upstream.isWritable { encoder.pauseRequestBody() }
     }
 
+    /// The downstream ended its side of a tunnel (an HTTP/2 client's END_STREAM after an
+    /// extended CONNECT): the upstream hears a half-close and the tunnel ends when it closes.
+    func endTunnelFromDownstream() {
+        lastActivity = worker.now
+        upstream?.endTunnel()
+    }
+
     /// The downstream read cycle ended: push buffered upstream writes out.
     func downstreamReadComplete() { upstream?.flush() }
 

@@ -145,6 +145,12 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         context.write(wrapOutboundOut(data), promise: nil)
     }
 
+    func endTunnel() {
+        guard tunnel, let context else { return }
+        context.flush()
+        context.close(mode: .output, promise: nil)
+    }
+
     func flush() { context?.flush() }
 
     private func count(tx bytes: Int) {

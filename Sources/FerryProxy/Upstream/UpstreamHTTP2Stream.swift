@@ -79,6 +79,7 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
 
     /// Upgrades are refused before a request reaches an HTTP/2 upstream; nothing to tunnel.
     func sendTunnel(_ data: ByteBuffer) {}
+    func endTunnel() {}
 
     func flush() { context?.flush() }
 

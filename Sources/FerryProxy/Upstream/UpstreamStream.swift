@@ -12,6 +12,9 @@ protocol UpstreamStream: AnyObject {
     func sendData(_ data: ByteBuffer, endStream: Bool)
     /// Raw bytes after an upgrade (HTTP/1 only; an HTTP/2 upstream never answers 101).
     func sendTunnel(_ data: ByteBuffer)
+    /// The downstream ended its side of the tunnel: half-close towards the upstream (a TCP
+    /// FIN); the tunnel ends when the upstream closes too.
+    func endTunnel()
     func flush()
     /// Whether more request body may be written now (socket or stream flow-control window).
     var isWritable: Bool { get }
