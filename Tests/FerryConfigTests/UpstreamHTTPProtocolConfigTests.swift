@@ -85,7 +85,7 @@ struct UpstreamHTTPProtocolConfigTests {
     @Test("out-of-range values, unsupported HTTP/2 fields and auto_config without TLS are located errors", arguments: [
         ("explicit_http_config: {http2_protocol_options: {max_concurrent_streams: 0}}", "max_concurrent_streams"),
         ("explicit_http_config: {http2_protocol_options: {initial_stream_window_size: 100}}", "initial_stream_window_size"),
-        ("explicit_http_config: {http2_protocol_options: {allow_connect: true}}", "allow_connect"),
+        ("explicit_http_config: {http2_protocol_options: {allow_metadata: true}}", "allow_metadata"),
         ("explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 1s, timeout: 0s}}}", "connection_keepalive.timeout"),
         ("explicit_http_config: {http2_protocol_options: {connection_keepalive: {interval: 1s, timeout: 1s, interval_jitter: {value: 150}}}}",
          "interval_jitter.value"),
@@ -113,6 +113,12 @@ struct UpstreamHTTPProtocolConfigTests {
         #expect(cluster.upstreamProtocol.http2.maxConcurrentStreams == 7)
         let errors = Fixture.errors(Fixture.bootstrap(clusters: Self.options("auto_config: {http3_protocol_options: {}}") + tls))
         #expect(errors.count == 1 && errors.first?.message.contains("http3_protocol_options is not supported yet") == true, "\(errors)")
+    }
+
+    @Test("allow_connect on a cluster: upgrades go up as extended CONNECT")
+    func allowConnect() throws {
+        let cluster = try #require(Self.cluster(Self.options("explicit_http_config: {http2_protocol_options: {allow_connect: true}}")))
+        #expect(cluster.upstreamProtocol.http2.allowConnect)
     }
 
     @Test("the deprecated field next to typed options is an error (Envoy would ignore it)")

@@ -1,4 +1,5 @@
 import FerryTestKit
+import Foundation
 import Testing
 
 /// WebSocket upgrade passthrough: a 101 from the upstream turns the connection into a
@@ -35,8 +36,20 @@ struct WebSocketTests {
         }
     }
 
-    /// Upgrades, then checks that bytes flow both ways while the connection stays open.
+    /// Upgrades, then checks that bytes flow both ways while the connection stays open, and
+    /// that the upstream saw the upgrade request.
     static func expectTunnel(_ proxy: ProxyHarness, _ upstream: ScriptedUpstream) async throws {
+        try await expectClientTunnel(proxy)
+        let head = try #require(upstream.requestHeads.first).lowercased()
+        #expect(head.hasPrefix("get /ws/chat http/1.1\r\n"))
+        #expect(head.contains("\r\nupgrade: websocket"))
+        #expect(head.contains("\r\nconnection: upgrade"))
+        #expect(head.contains("\r\nsec-websocket-key: dghlihnhbxbszsbub25jzq=="))
+    }
+
+    /// An HTTP/1.1 client upgrades; the 101 arrives with the upstream's first bytes, and each
+    /// message sent comes back while the connection stays open.
+    static func expectClientTunnel(_ proxy: ProxyHarness) async throws {
         try await RawConnection.with(port: proxy.port) { connection in
             try await connection.send(upgradeRequest)
             let switched = await connection.wait(timeout: .seconds(5)) { bytes, _ in
@@ -61,11 +74,6 @@ struct WebSocketTests {
                 #expect(!connection.isClosed)
             }
         }
-        let head = try #require(upstream.requestHeads.first).lowercased()
-        #expect(head.hasPrefix("get /ws/chat http/1.1\r\n"))
-        #expect(head.contains("\r\nupgrade: websocket"))
-        #expect(head.contains("\r\nconnection: upgrade"))
-        #expect(head.contains("\r\nsec-websocket-key: dghlihnhbxbszsbub25jzq=="))
     }
 
     @Test("with websocket in the connection manager's upgrade_configs, 101 is relayed and bytes flow both ways")
@@ -136,6 +144,72 @@ struct WebSocketTests {
         try await Self.run(hcmExtra: "upgrade_configs: [{upgrade_type: websocket}]") { proxy, _ in
             let report = try await H2Client.run("settings", port: proxy.port)
             #expect(report.settings?["8"] == nil, "\(report)")
+        }
+    }
+
+    /// An h2c WebSocket server (Python h2) taking RFC 8441 extended CONNECT: it answers 200 with
+    /// `sec-websocket-accept` and "hello-from-upstream", echoes DATA, and ends its side when the
+    /// client does. Each request's header block goes to stdout as one JSON line after the port.
+    static let extendedConnectServer = """
+        import json, socket, threading
+        import h2.config, h2.connection, h2.events, h2.settings
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+        print(s.getsockname()[1], flush=True)
+        def serve(c):
+            conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False))
+            conn.local_settings = h2.settings.Settings(client=False, initial_values={h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1})
+            conn.initiate_connection(); c.sendall(conn.data_to_send())
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    return
+                for e in conn.receive_data(data):
+                    if isinstance(e, h2.events.RequestReceived):
+                        print(json.dumps([[k.decode(), v.decode()] for k, v in e.headers]), flush=True)
+                        conn.send_headers(e.stream_id, [(":status", "200"), ("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")])
+                        conn.send_data(e.stream_id, b"hello-from-upstream")
+                    elif isinstance(e, h2.events.DataReceived):
+                        conn.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                        if e.data:
+                            conn.send_data(e.stream_id, e.data)
+                    elif isinstance(e, h2.events.StreamEnded):
+                        conn.end_stream(e.stream_id)
+                c.sendall(conn.data_to_send())
+        while True:
+            c, _ = s.accept()
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+        """
+
+    @Test("allow_connect on an HTTP/2 cluster: an HTTP/1.1 WebSocket upgrade goes up as an extended CONNECT, its 200 comes back as 101 and the tunnel works")
+    func upgradeToHTTP2Cluster() async throws {
+        try await ChildProcess.with("/usr/bin/env", ["python3", "-c", Self.extendedConnectServer]) { (child) async throws in
+            let started = await Support.eventually { Int(child.stdout.split(separator: "\n").first ?? "") != nil }
+            let port = try #require(started ? Int(child.stdout.split(separator: "\n").first ?? "") : nil, "\(child.stderr)")
+            for allow in [true, false] {
+                let yaml = TestConfig.bootstrap(
+                    routes: Support.forward("{prefix: \"/ws\"}", to: "ws"), clusters: [("ws", [port])],
+                    hcmExtra: "upgrade_configs: [{upgrade_type: websocket}]",
+                    clusterExtra: HTTP2UpstreamTests.http2Options(allow ? "{allow_connect: true}" : "{}"))
+                try await ProxyHarness.with(yaml: { _ in yaml }) { proxy, _ in
+                    if allow {
+                        try await Self.expectClientTunnel(proxy)
+                        let line = try #require(child.stdout.split(separator: "\n").dropFirst().first, "\(child.stdout)")
+                        let fields = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [[String]])
+                        let pseudo = Dictionary(fields.filter { $0[0].hasPrefix(":") }.map { ($0[0], $0[1]) }, uniquingKeysWith: { a, _ in a })
+                        #expect(pseudo[":method"] == "CONNECT" && pseudo[":protocol"] == "websocket" && pseudo[":path"] == "/ws/chat", "\(fields)")
+                        #expect(!fields.contains { $0[0] == "upgrade" || $0[0] == "connection" }, "\(fields)")
+                        #expect(fields.contains { $0 == ["sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="] }, "\(fields)")
+                        #expect(try await proxy.stat("http.ingress_http.downstream_cx_upgrades_total") == 1)
+                    } else {
+                        // Without allow_connect an upgrade cannot cross into HTTP/2: 403, as before.
+                        try await RawConnection.with(port: proxy.port) { connection in
+                            try await connection.send(Self.upgradeRequest)
+                            #expect(await connection.waitForClose())
+                            #expect(try WireResponse.parseAll(connection.received, closed: true).first?.status == 403)
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -20,8 +20,8 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
     public var maxInboundPriorityFramesPerStream: UInt32 = 100
     /// WINDOW_UPDATE frames allowed per DATA frame sent (Envoy default 10).
     public var maxInboundWindowUpdateFramesPerDataFrameSent: UInt32 = 10
-    /// `allow_connect` (listeners): RFC 8441 extended CONNECT, i.e. WebSocket over HTTP/2,
-    /// advertised with SETTINGS_ENABLE_CONNECT_PROTOCOL.
+    /// `allow_connect`: RFC 8441 extended CONNECT, i.e. WebSocket over HTTP/2. A listener
+    /// advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and takes it; a cluster sends upgrades with it.
     public var allowConnect = false
     /// Consecutive inbound frames with an empty payload and no end of stream before the
     /// connection is closed as a flood (Envoy default 1).
@@ -84,15 +84,7 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
         if let frames = r.uint32("max_consecutive_inbound_frames_with_empty_payload") {
             options.maxConsecutiveInboundFramesWithEmptyPayload = frames
         }
-        if r.bool("allow_connect") == true {
-            if upstream {
-                r.diagnostics.error(r.valueLocation(of: "allow_connect"), r.join("allow_connect"),
-                                    "Http2ProtocolOptions.allow_connect on a cluster (upgrades sent to HTTP/2 upstreams as extended CONNECT) is not supported yet by Ferry",
-                                    fix: "remove it; WebSocket upgrades reach HTTP/1.1 clusters")
-            } else {
-                options.allowConnect = true
-            }
-        }
+        if r.bool("allow_connect") == true { options.allowConnect = true }
         if let keepalive = r.object("connection_keepalive", "envoy.config.core.v3.KeepaliveSettings") {
             options.keepalive = decodeKeepalive(keepalive, upstream: upstream)
         }

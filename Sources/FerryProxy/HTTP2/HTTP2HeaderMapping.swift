@@ -83,13 +83,14 @@ enum HTTP2HeaderMapping {
     }
 
     /// The request head as an HTTP/2 header block; `scheme` is `https` over upstream TLS.
-    static func requestHeaders(_ head: RequestHead, scheme: String) -> HPACKHeaders {
+    static func requestHeaders(_ head: RequestHead, scheme: String, protocol upgrade: String? = nil) -> HPACKHeaders {
         var out = HPACKHeaders()
-        out.reserveCapacity(head.headers.count + 4)
+        out.reserveCapacity(head.headers.count + 5)
         out.add(name: ":method", value: head.method)
         out.add(name: ":scheme", value: scheme)
         if let authority = head.authority { out.add(name: ":authority", value: authority) }
         out.add(name: ":path", value: head.path.isEmpty ? "/" : head.path)
+        if let upgrade { out.add(name: ":protocol", value: upgrade) }
         for (name, value) in head.headers {
             if isConnectionSpecific(name) { continue }
             // TE is allowed only as "trailers" (gRPC sends it).
@@ -97,6 +98,16 @@ enum HTTP2HeaderMapping {
             out.add(name: name, value: name == "te" ? "trailers" : value)
         }
         return out
+    }
+
+    /// An HTTP/1.1 upgrade request as the RFC 8441 extended CONNECT that carries it over
+    /// HTTP/2 (as Envoy's codec turns it): `:method CONNECT`, `:protocol` the upgrade token,
+    /// the path and authority kept; `upgrade` and `connection` dropped with the other
+    /// connection-specific fields.
+    static func extendedConnectHeaders(_ head: RequestHead, protocol upgrade: String, scheme: String) -> HPACKHeaders {
+        var connect = head
+        connect.method = "CONNECT"
+        return requestHeaders(connect, scheme: scheme, protocol: upgrade)
     }
 
     enum ResponseError: Error, Equatable {

@@ -37,8 +37,9 @@ extension ActiveStream {
                 encoder.closeAfterResponse()
                 return sendLocalReply(403, body: "", details: "upgrade_failed")
             }
-            // An upgrade needs HTTP/2's extended CONNECT, which Ferry's upstream codec lacks.
-            if cluster.codec(downstream: connection.httpProtocol) == .http2 {
+            // Over HTTP/2 an upgrade is an extended CONNECT, which the cluster must allow.
+            if cluster.codec(downstream: connection.httpProtocol) == .http2,
+               !cluster.definition.config.upstreamProtocol.http2.allowConnect {
                 encoder.closeAfterResponse()
                 return sendLocalReply(403, body: "", details: "upgrade_failed")
             }

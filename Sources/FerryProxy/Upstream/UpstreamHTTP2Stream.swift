@@ -1,9 +1,10 @@
 import NIOCore
+import NIOHPACK
 import NIOHTTP2
 
 /// One request on an HTTP/2 upstream connection: the handler of the stream's child channel.
 /// Writes the request as HEADERS and DATA frames and hands the response frames to the
-/// `ActiveStream`. Flow control both ways: the child channel turns unwritable while the peer's
+/// `ActiveStream`; an upgrade goes as an extended CONNECT whose stream then carries the tunnel. Flow control both ways: the child channel turns unwritable while the peer's
 /// window is used up (the router then stops reading the downstream), and response frames are
 /// read only while the downstream takes them (unread frames hold back WINDOW_UPDATEs).
 final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
@@ -20,6 +21,10 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
     private var responseDone = false
     private var endReported = false
     private var readGate = ReadGate()
+    /// An upgrade sent as an RFC 8441 extended CONNECT (`allow_connect` on the cluster): after
+    /// the upstream's 200 (reported as the 101 it stands for) DATA carries the tunnel.
+    private var extendedConnect = false
+    private var tunnelOpen = false
 
     init(connection: UpstreamHTTP2Connection, stream: ActiveStream) {
         self.connection = connection
@@ -52,8 +57,18 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
 
     func sendHeaders(_ head: RequestHead, endStream: Bool) {
         guard let context else { return }
-        let headers = HTTP2HeaderMapping.requestHeaders(head, scheme: connection.scheme)
+        var endStream = endStream
+        let headers: HPACKHeaders
+        if let upgrade = stream?.upgradeType {
+            // The router lets upgrades reach HTTP/2 clusters only with allow_connect.
+            extendedConnect = true
+            endStream = false  // the upgrade's head "ends" the request; the tunnel follows
+            headers = HTTP2HeaderMapping.extendedConnectHeaders(head, protocol: upgrade, scheme: connection.scheme)
+        } else {
+            headers = HTTP2HeaderMapping.requestHeaders(head, scheme: connection.scheme)
+        }
         context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: endStream))), promise: nil)
+        if extendedConnect { context.flush() }
         if endStream {
             requestDone = true
             context.flush()
@@ -77,9 +92,18 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
         }
     }
 
-    /// Upgrades are refused before a request reaches an HTTP/2 upstream; nothing to tunnel.
-    func sendTunnel(_ data: ByteBuffer) {}
-    func endTunnel() {}
+    /// A tunnel's bytes from the downstream, as DATA (after an extended CONNECT's 200).
+    func sendTunnel(_ data: ByteBuffer) {
+        guard tunnelOpen, let context, data.readableBytes > 0 else { return }
+        context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(data)))), promise: nil)
+    }
+
+    /// The downstream ended its side of the tunnel: END_STREAM (a TCP FIN, RFC 8441 §4).
+    func endTunnel() {
+        guard tunnelOpen, !requestDone, let context else { return }
+        requestDone = true
+        context.writeAndFlush(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
+    }
 
     func flush() { context?.flush() }
 
@@ -138,11 +162,21 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
                 return
             }
             finalHeadSeen = true
+            if extendedConnect, head.status == 200, !headers.endStream, let upgrade = stream.upgradeType {
+                // The tunnel is open: to the router this is the 101 of the upgrade it carries.
+                tunnelOpen = true
+                var switched = head
+                switched.status = 101
+                switched.headers.addLowercased("upgrade", upgrade)
+                return stream.onUpstreamHeaders(switched)
+            }
             stream.onUpstreamHeaders(head)
             if headers.endStream { finishResponse(trailers: nil) }
         case .data(let data):
             guard finalHeadSeen else { return protocolError("data before headers") }
-            if case .byteBuffer(let buffer) = data.data, buffer.readableBytes > 0 { stream.onUpstreamData(buffer) }
+            if case .byteBuffer(let buffer) = data.data, buffer.readableBytes > 0 {
+                if tunnelOpen { stream.onUpstreamTunnelData(buffer) } else { stream.onUpstreamData(buffer) }
+            }
             if data.endStream { finishResponse(trailers: nil) }
         default:
             // RST_STREAM arrives as an error (errorCaught); WINDOW_UPDATE and PRIORITY need nothing.
