@@ -61,6 +61,8 @@ struct WebSocketTests {
             #expect(response.header("upgrade")?.lowercased() == "websocket")
             #expect(response.header("connection")?.lowercased() == "upgrade")
             #expect(response.header("sec-websocket-accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+            // As Envoy: no upstream service time on a 101 (the request goes on as the tunnel).
+            #expect(response.header("x-envoy-upstream-service-time") == nil)
             // Client bytes must arrive promptly (echoed back) while the connection is open,
             // not only when it closes.
             for message in ["ping-1", "ping-2 with more bytes"] {

@@ -380,7 +380,9 @@ extension ActiveStream {
         } else {
             response.headers.remove("upgrade")
         }
-        if !hcm.router.suppressEnvoyHeaders, let started = upstreamStarted {
+        // Not on a 101: Envoy adds it only once the downstream request has ended, and an
+        // upgrade's request goes on as the tunnel.
+        if !hcm.router.suppressEnvoyHeaders, !tunneling, let started = upstreamStarted {
             response.headers.addLowercased("x-envoy-upstream-service-time", String((now - started).nanoseconds / 1_000_000))
         }
         if virtualHost?.includeAttemptCountInResponse == true { response.headers.set("x-envoy-attempt-count", String(attemptCount)) }
