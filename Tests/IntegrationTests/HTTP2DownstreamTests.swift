@@ -189,11 +189,12 @@ struct HTTP2DownstreamTests {
         try await ProxyHarness.with(yaml: { _ in
             TestConfig.bootstrap(routes: routes, clusters: [], hcmExtra: "http2_protocol_options: {max_outbound_frames: 1000}")
         }) { proxy, _ in
-            // A client that reads: 40 batches of 100 requests, 200 frames at a time, no flood.
-            let reader = try await H2Client.run("pipeline", port: proxy.port, ["/", "40", "100", "read"])
+            // A client that reads: 20 batches of 200 requests, 400 frames at a time, no flood.
+            // (A loaded machine can make these round trips slow: a generous timeout.)
+            let reader = try await H2Client.run("pipeline", port: proxy.port, ["/", "20", "200", "read"], timeout: 120)
             #expect(reader.ended == 4000 && reader.closed != true, "\(reader.ended ?? 0) of 4000 answers")
-            // The same requests from a client that reads nothing.
-            let staller = try await H2Client.run("pipeline", port: proxy.port, ["/", "40", "100", "stall"])
+            // As many requests from a client that reads nothing.
+            let staller = try await H2Client.run("pipeline", port: proxy.port, ["/", "40", "100", "stall"], timeout: 120)
             #expect(staller.closed == true, "\(staller)")
             #expect(try await proxy.stat("http2.outbound_flood") == 1)
             #expect(try await proxy.stat(Self.stat + "downstream_cx_destroy_local") == 1)

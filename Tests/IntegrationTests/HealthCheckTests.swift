@@ -126,7 +126,10 @@ struct HealthCheckTests {
     func immediateFailFromTraffic() async throws {
         let draining = Atomic<Bool>(false)
         let a = try await FlakyUpstream.start(name: "a") { request in
-            if request.path.hasPrefix("/healthz") { return .respond(200) }
+            // While "draining" a's checks fail too (3 are needed to eject it, 4+ s away), so no
+            // passing check can bring it back while the test looks at the traffic's ejection,
+            // however slow a loaded machine makes the requests.
+            if request.path.hasPrefix("/healthz") { return .respond(draining.load(ordering: .relaxed) ? 503 : 200) }
             // While "draining", a's answers say so (as an Envoy in front of a failing app does).
             let headers = draining.load(ordering: .relaxed)
                 ? ["x-echo-name": "a", "x-envoy-immediate-health-check-fail": "true"] : ["x-echo-name": "a"]
