@@ -125,11 +125,17 @@ elif mode == "reset":
     time.sleep(0.5)
 elif mode == "upload":
     # POSTs a body of args[1] bytes as fast as the server's windows allow, for at most
-    # args[2] seconds, noting (time, bytes sent) after every send.
+    # args[2] seconds, noting (time, bytes sent) after every send. With args[3] == "connect"
+    # the stream is an extended CONNECT (:protocol websocket) and the bytes are the tunnel's.
     s, c = connect()
     total, seconds = int(args[1]), float(args[2])
-    c.send_headers(1, [(":method", "POST"), (":path", args[0]), (":scheme", "http"),
-                       (":authority", "127.0.0.1:%d" % port)])
+    if args[3:] == ["connect"]:
+        pump(s, c, lambda: "settings" in out, 5)
+        c.send_headers(1, [(":method", "CONNECT"), (":protocol", "websocket"), (":path", args[0]),
+                           (":scheme", "http"), (":authority", "127.0.0.1:%d" % port)])
+    else:
+        c.send_headers(1, [(":method", "POST"), (":path", args[0]), (":scheme", "http"),
+                           (":authority", "127.0.0.1:%d" % port)])
     s.sendall(c.data_to_send())
     sent, chunk, marks = 0, b"x" * 16384, []
     deadline = time.time() + seconds

@@ -182,6 +182,21 @@ struct WebSocketTests {
             threading.Thread(target=serve, args=(c,), daemon=True).start()
         """
 
+    @Test("an extended CONNECT whose upstream has not switched protocols holds the client at its stream window")
+    func extendedConnectHeldBeforeSwitch() async throws {
+        try await TCPTestServer.with(.hold) { upstream in
+            try await ProxyHarness.with(yaml: { _ in
+                TestConfig.bootstrap(routes: Support.forward("{prefix: \"/ws\"}", to: "ws"), clusters: [("ws", [upstream.port])],
+                                     hcmExtra: "upgrade_configs: [{upgrade_type: websocket}]\nhttp2_protocol_options: {allow_connect: true, initial_stream_window_size: 65536}")
+            }) { proxy, _ in
+                // The upstream never answers: the client may send its window's worth, no more.
+                let report = try await H2Client.run("upload", port: proxy.port, ["/ws/chat", String(4 * 1024 * 1024), "2", "connect"])
+                #expect((report.sent ?? 0) <= 65536, "sent \(report.sent ?? 0) bytes before any 101")
+                #expect(report.streams?["1"]?.status == nil)
+            }
+        }
+    }
+
     @Test("allow_connect on an HTTP/2 cluster: an HTTP/1.1 WebSocket upgrade goes up as an extended CONNECT, its 200 comes back as 101 and the tunnel works")
     func upgradeToHTTP2Cluster() async throws {
         try await ChildProcess.with("/usr/bin/env", ["python3", "-c", Self.extendedConnectServer]) { (child) async throws in

@@ -132,6 +132,9 @@ final class DownstreamHTTP2Stream: StreamEncoder {
             head.headers.addLowercased("upgrade", proto)
             extendedConnect = true
             isConnect = false
+            // Until the upstream switches protocols the client's bytes wait here, held to the
+            // stream's window: no WINDOW_UPDATE goes out for them.
+            paused = true
         }
         let tooManyHeaders = block.count > Int(hcm.config.maxHeadersCount)
         let stream = ActiveStream(worker: worker, encoder: self, connection: connection.info, listener: listener, hcm: hcm,
@@ -313,7 +316,8 @@ final class DownstreamHTTP2Stream: StreamEncoder {
     }
 
     func resumeRequestBody() {
-        guard paused else { return }
+        // A tunnel's bytes wait for the upstream's 101 whatever the router says.
+        guard paused, !extendedConnect || tunnelOpen else { return }
         paused = false
         while !paused, !heldBody.isEmpty, let stream {
             let (data, end) = heldBody.removeFirst()
