@@ -241,6 +241,11 @@ final class DownstreamHTTP2Stream: StreamEncoder {
     private func writePendingData() {
         guard let data = pendingData else { return }
         pendingData = nil
+        writeData(data)
+    }
+
+    /// A DATA frame without END_STREAM, counted until it reaches the socket (write watermark).
+    private func writeData(_ data: ByteBuffer) {
         let size = data.readableBytes
         let promise = session.makePromise()
         if let promise {
@@ -286,9 +291,7 @@ final class DownstreamHTTP2Stream: StreamEncoder {
     /// held to the same write watermark as a response body.
     func encodeTunnel(_ data: ByteBuffer) {
         guard !closed, tunnelOpen, data.readableBytes > 0 else { return }
-        writePendingData()
-        pendingData = data
-        writePendingData()
+        writeData(data)
     }
 
     func flush() {

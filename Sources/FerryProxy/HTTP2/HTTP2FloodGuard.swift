@@ -5,7 +5,7 @@ import NIOHTTP2
 
 /// The HTTP/2 flood limits of Envoy's `Http2ProtocolOptions`; breaking one closes the
 /// connection and counts `http2.<stat>` (`cluster.<name>.http2.<stat>` upstream).
-enum HTTP2Flood: CaseIterable, Sendable {
+enum HTTP2Flood: Int, CaseIterable, Sendable {
     /// More than `max_outbound_frames` frames waiting for the socket.
     case outbound
     /// More than `max_outbound_control_frames` PING/SETTINGS acks and RST_STREAMs waiting
@@ -51,9 +51,7 @@ struct HTTP2CodecStats: Sendable {
         keepaliveTimeout = counter("http2.keepalive_timeout")
     }
 
-    func counter(_ flood: HTTP2Flood) -> CounterID {
-        floods[HTTP2Flood.allCases.firstIndex(of: flood)!]
-    }
+    func counter(_ flood: HTTP2Flood) -> CounterID { floods[flood.rawValue] }
 }
 
 /// One HTTP/2 frame's header (RFC 9113 §4.1).

@@ -136,15 +136,7 @@ final class HTTP1ConnectionPool: UpstreamPool {
             switch result {
             case .success(let (channel, codec)):
                 cluster.learn(codec, for: host)
-                guard codec == .http2 else {
-                    do {
-                        try channel.pipeline.syncOperations.addHandler(UpstreamHTTP1Connection())
-                    } catch {
-                        channel.close(promise: nil)
-                        return connectFailed(stream, reason: "channel setup failed")
-                    }
-                    return connected(channel, for: stream)
-                }
+                guard codec == .http2 else { return install(on: channel, for: stream) }
                 var movers = stream.isAwaitingConnection ? [stream] : []
                 movers += waiting
                 waiting.removeAll()
@@ -183,13 +175,18 @@ final class HTTP1ConnectionPool: UpstreamPool {
         var rest = waiters[...]
         let first = rest.popFirst()
         waiting.append(contentsOf: rest)
+        install(on: channel, for: first)
+    }
+
+    /// Adds the HTTP/1 handler to a connection whose TLS handshake chose HTTP/1.1 (or nothing).
+    private func install(on channel: Channel, for stream: ActiveStream?) {
         do {
             try channel.pipeline.syncOperations.addHandler(UpstreamHTTP1Connection())
         } catch {
             channel.close(promise: nil)
-            return connectFailed(first, reason: "channel setup failed")
+            return connectFailed(stream, reason: "channel setup failed")
         }
-        connected(channel, for: first)
+        connected(channel, for: stream)
     }
 
     /// The connect made for `stream` failed: its connection slot frees (a waiter may use it).
