@@ -161,7 +161,9 @@ struct HTTP2UpstreamTests {
     func goAwayRefusedInFlight() async throws {
         var options = H2EchoServer.Options()
         options.goAwayAfter = 1
-        options.delay = .milliseconds(300)
+        // Long enough for all three clients to be in flight on the first connection even on a
+        // loaded machine (a client that starts after the GOAWAY just opens the next one).
+        options.delay = .milliseconds(1000)
         try await H2EchoServer.with(options) { (server) async throws in
             let retry = "retry_policy: {retry_on: refused-stream, num_retries: 3}"
             try await Self.run(server, routeExtra: retry) { (proxy) async throws in

@@ -63,6 +63,9 @@ public struct AdaptiveConcurrencyController: Sendable {
     /// The last gradient and headroom computed (`gradient`, `burst_queue_size`).
     public private(set) var gradient: Double = 0
     public private(set) var burstHeadroom: Double = 0
+    /// Grows whenever a timer fires or a minRTT window ends: the values a caller reports
+    /// (limit, gradient, headroom, RTTs, measuring) change only then.
+    public private(set) var revision = 0
     private var minRTTNanos: Int64 = 0
     private var sampleRTTNanos: Int64 = 0
     private var deferredLimit = 0
@@ -132,6 +135,7 @@ public struct AdaptiveConcurrencyController: Sendable {
     }
 
     private mutating func fire(_ t: Int64) {
+        revision &+= 1
         while min(sampleResetDue, minRTTDue) <= t {
             if sampleResetDue <= minRTTDue {
                 sampleResetDue = .max
@@ -161,6 +165,7 @@ public struct AdaptiveConcurrencyController: Sendable {
     }
 
     private mutating func finishMinRTTWindow(_ t: Int64) {
+        revision &+= 1
         minRTTNanos = aggregate()
         if configuration.minConcurrencyLimit == nil { setLimit(deferredLimit, t) }
         isMeasuringMinRTT = false

@@ -54,6 +54,28 @@ protocol StreamFilter: AnyObject {
     /// While it holds more than it wants, `stream.pauseResponseBody()` stops the upstream.
     func holdBody(_ stream: ActiveStream, _ part: BodyPart) -> Bool
     func onComplete(_ stream: ActiveStream)
+    /// The hooks this object implements (asked once, when the stream makes it); `decodeData`
+    /// is asked for separately (`transformRequestBody`).
+    var hooks: FilterHooks { get }
+}
+
+/// The hooks a filter object implements, so a stream calls only those. A filter that leaves
+/// `hooks` at `.all` is offered everything (the hooks it does not implement do nothing).
+struct FilterHooks: OptionSet {
+    let rawValue: UInt8
+    static let decodeHeaders = FilterHooks(rawValue: 1 << 0)
+    static let interceptResponse = FilterHooks(rawValue: 1 << 1)
+    static let encodeHeaders = FilterHooks(rawValue: 1 << 2)
+    /// `holdBody`, `encodeData` and `encodeTrailers` (the response body and its end).
+    static let responseBody = FilterHooks(rawValue: 1 << 3)
+    static let onComplete = FilterHooks(rawValue: 1 << 4)
+    static let all: FilterHooks = [.decodeHeaders, .interceptResponse, .encodeHeaders, .responseBody, .onComplete]
+}
+
+/// One filter object of a stream's chain, with the hooks it takes.
+struct ChainedFilter {
+    let filter: StreamFilter
+    let hooks: FilterHooks
 }
 
 /// A part of the response body, for `StreamFilter.holdBody`.
@@ -72,6 +94,7 @@ extension StreamFilter {
     func encodeTrailers(_ stream: ActiveStream, _ trailers: inout HeaderMap?) -> ByteBuffer? { nil }
     func holdBody(_ stream: ActiveStream, _ part: BodyPart) -> Bool { false }
     func onComplete(_ stream: ActiveStream) {}
+    var hooks: FilterHooks { .all }
 }
 
 /// A filter's replacement for a response (see `StreamFilter.interceptResponse`).

@@ -28,9 +28,13 @@ final class CompiledRoute: Sendable {
     let responseHeaders: HeaderMutations
     /// Per-filter settings by position in the listener's filter chain (empty: none anywhere).
     let filterSettings: [RouteFilterSetting]
+    /// `<virtual host>/<route name, or its index when unnamed>`: how governance keys and
+    /// `/governance` scopes name the route ("" for a route compiled outside a route table).
+    let key: String
 
-    init(_ route: Route, action: Action, filterSettings: [RouteFilterSetting] = []) {
+    init(_ route: Route, action: Action, filterSettings: [RouteFilterSetting] = [], key: String = "") {
         self.filterSettings = filterSettings
+        self.key = key
         name = route.name
         caseSensitive = route.match.caseSensitive
         switch route.match.path {

@@ -117,16 +117,16 @@ public enum GenerationCompiler {
         let hosts = config.virtualHosts.map { host in
             let hostSettings = settings(host.typedPerFilterConfig, over: top, scope: "vhost:\(host.name)")
             return CompiledVirtualHost(host, routes: host.routes.enumerated().map { i, route in
-                let scope = "route:\(host.name)/" + (route.name.isEmpty ? "\(i)" : route.name)
+                let key = "\(host.name)/" + (route.name.isEmpty ? "\(i)" : route.name)
                 return compileRoute(route, clusters: clusters, index: index, host: host, bufferLimit: bufferLimit,
-                                    filterSettings: settings(route.typedPerFilterConfig, over: hostSettings, scope: scope))
+                                    filterSettings: settings(route.typedPerFilterConfig, over: hostSettings, scope: "route:" + key), key: key)
             }, filterSettings: hostSettings)
         }
         return RouteTable(virtualHosts: hosts, ignorePortInHostMatching: config.ignorePortInHostMatching)
     }
 
     static func compileRoute(_ route: Route, clusters: [ClusterDefinition], index: [String: Int], host: VirtualHost? = nil,
-                             bufferLimit: Int = 1_048_576, filterSettings: [RouteFilterSetting] = []) -> CompiledRoute {
+                             bufferLimit: Int = 1_048_576, filterSettings: [RouteFilterSetting] = [], key: String = "") -> CompiledRoute {
         func handle(_ name: String) -> ClusterHandle { ClusterHandle(name: name, index: index[name] ?? -1) }
         let action: CompiledRoute.Action
         switch route.action {
@@ -150,6 +150,6 @@ public enum GenerationCompiler {
         case .directResponse(let d):
             action = .directResponse(status: d.status, body: d.body.map { ByteBuffer(bytes: $0.bytes) })
         }
-        return CompiledRoute(route, action: action, filterSettings: filterSettings)
+        return CompiledRoute(route, action: action, filterSettings: filterSettings, key: key)
     }
 }

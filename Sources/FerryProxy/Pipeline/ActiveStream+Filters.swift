@@ -10,18 +10,24 @@ extension ActiveStream {
         let factories = hcm.filterFactories
         let settings = route?.filterSettings ?? virtualHost?.filterSettings ?? []
         filters.reserveCapacity(factories.count)
-        for (i, factory) in factories.enumerated() {
+        var i = 0
+        while i < factories.count {
+            defer { i += 1 }
             let setting = i < settings.count ? settings[i] : .inherit
+            let filter: StreamFilter
             switch setting {
             case .disabled: continue
-            case .inherit: if factory.disabledByDefault { continue }
-            case .enabled, .config: break
+            case .inherit:
+                if factories[i].disabledByDefault { continue }
+                filter = factories[i].makeFilter(routeConfig: nil)
+            case .enabled:
+                filter = factories[i].makeFilter(routeConfig: nil)
+            case .config(let config):
+                filter = factories[i].makeFilter(routeConfig: config)
             }
-            if case .config(let config) = setting {
-                filters.append(factory.makeFilter(routeConfig: config))
-            } else {
-                filters.append(factory.makeFilter(routeConfig: nil))
-            }
+            let hooks = filter.hooks
+            filters.append(ChainedFilter(filter: filter, hooks: hooks))
+            filterHooks.formUnion(hooks)
         }
         decodeFilterIndex = 0
         continueDecoding()
@@ -32,9 +38,9 @@ extension ActiveStream {
     func continueDecoding() {
         guard !finished else { return }
         while decodeFilterIndex < filters.count {
-            let filter = filters[decodeFilterIndex]
+            let link = filters[decodeFilterIndex]
             decodeFilterIndex += 1
-            if filter.decodeHeaders(self, endStream: requestEnded) == .stop {
+            if link.hooks.contains(.decodeHeaders), link.filter.decodeHeaders(self, endStream: requestEnded) == .stop {
                 // Hold the request body in the codec until the chain goes on.
                 if !finished { encoder.pauseRequestBody() }
                 return
@@ -60,9 +66,9 @@ extension ActiveStream {
     /// Offers a response about to start to the filters (encode order); the first takeover
     /// wins. While it runs, its own reply is not offered again.
     func filtersIntercept(status: Int, local: Bool) -> ResponseTakeover? {
-        guard !interceptingResponse else { return nil }
-        for filter in filters.reversed() {
-            if let takeover = filter.interceptResponse(self, status: status, local: local) {
+        guard !interceptingResponse, filterHooks.contains(.interceptResponse) else { return nil }
+        for link in filters.reversed() where link.hooks.contains(.interceptResponse) {
+            if let takeover = link.filter.interceptResponse(self, status: status, local: local) {
                 return { [unowned self] in
                     self.interceptingResponse = true
                     takeover()
@@ -81,8 +87,10 @@ extension ActiveStream {
         var i = end
         while i > 0 {
             i -= 1
-            if filters[i].holdBody(self, .data(data)) { return true }
-            filters[i].encodeData(self, &data)
+            guard filters[i].hooks.contains(.responseBody) else { continue }
+            let filter = filters[i].filter
+            if filter.holdBody(self, .data(data)) { return true }
+            filter.encodeData(self, &data)
         }
         return false
     }
@@ -94,8 +102,10 @@ extension ActiveStream {
         var i = end
         while i > 0 {
             i -= 1
-            if filters[i].holdBody(self, .end(trailers: trailers)) { return true }
-            if var last = filters[i].encodeTrailers(self, &trailers), !filtersEncodeData(&last, below: i) {
+            guard filters[i].hooks.contains(.responseBody) else { continue }
+            let filter = filters[i].filter
+            if filter.holdBody(self, .end(trailers: trailers)) { return true }
+            if var last = filter.encodeTrailers(self, &trailers), !filtersEncodeData(&last, below: i) {
                 writeBody(last)
             }
         }
@@ -105,7 +115,7 @@ extension ActiveStream {
     /// A filter hands on a part of the body it held (`holdBody`): it continues through the
     /// filters after that one in encode order, then to the client.
     func releaseBody(_ part: BodyPart, from filter: StreamFilter) {
-        guard !finished, let index = filters.firstIndex(where: { $0 === filter }) else { return }
+        guard !finished, let index = filters.firstIndex(where: { $0.filter === filter }) else { return }
         lastActivity = worker.now
         switch part {
         case .data(var data):

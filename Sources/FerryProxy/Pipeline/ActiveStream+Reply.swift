@@ -17,7 +17,7 @@ extension ActiveStream {
             self.details = details
             return resetDownstream()
         }
-        if !filters.isEmpty, let takeover = filtersIntercept(status: status, local: true) {
+        if let takeover = filtersIntercept(status: status, local: true) {
             self.details = details
             return takeover()
         }
@@ -101,7 +101,9 @@ extension ActiveStream {
 
     func startResponse(_ head: ResponseHead) {
         var head = head
-        for filter in filters.reversed() { filter.encodeHeaders(self, &head) }
+        if filterHooks.contains(.encodeHeaders) {
+            for link in filters.reversed() where link.hooks.contains(.encodeHeaders) { link.filter.encodeHeaders(self, &head) }
+        }
         responseStarted = true
         responseHead = head
         responseHeadersBytes = UInt64(head.headers.wireSize + 17)
@@ -128,7 +130,7 @@ extension ActiveStream {
     func sendBody(_ data: ByteBuffer) {
         // Filters may rewrite the chunk, or keep it and release it later (StreamFilter.holdBody).
         var data = data
-        if !filters.isEmpty, filtersEncodeData(&data, below: filters.count) { return }
+        if filterHooks.contains(.responseBody), filtersEncodeData(&data, below: filters.count) { return }
         writeBody(data)
     }
 
@@ -144,7 +146,7 @@ extension ActiveStream {
         // Filters may rewrite the trailers and add a last chunk; one still holding body keeps
         // the end too, and completes it after the body.
         var trailers = trailers
-        if !filters.isEmpty, filtersEncodeEnd(&trailers, below: filters.count) { return }
+        if filterHooks.contains(.responseBody), filtersEncodeEnd(&trailers, below: filters.count) { return }
         completeResponse(trailers: trailers)
     }
 
@@ -209,7 +211,7 @@ extension ActiveStream {
             shard.inc(stats.listenerRqCompleted)
         }
         shard.record(stats.rqTime, milliseconds: Double((finishedAt! - started).nanoseconds) / 1e6)
-        for filter in filters { filter.onComplete(self) }
+        for link in filters where link.hooks.contains(.onComplete) { link.filter.onComplete(self) }
         for log in hcm.accessLogs where log.filter.map({ AccessLogFilterEvaluator.matches($0, self) }) ?? true {
             log.sink.write(log.formatter.format(self))
         }

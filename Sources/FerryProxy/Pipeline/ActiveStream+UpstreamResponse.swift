@@ -39,7 +39,7 @@ extension ActiveStream {
         }
         routeDeadline = nil
         perTryDeadline = nil
-        if !filters.isEmpty, let takeover = filtersIntercept(status: head.status, local: false) {
+        if let takeover = filtersIntercept(status: head.status, local: false) {
             // The upstream's response is replaced: its connection cannot carry on.
             let connection = upstream
             upstream = nil

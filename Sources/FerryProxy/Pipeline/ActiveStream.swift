@@ -41,7 +41,9 @@ final class ActiveStream {
     var route: CompiledRoute?
     var routeAction: CompiledRouteAction?
     /// This stream's filter objects (empty when only the router is configured).
-    var filters: [StreamFilter] = []
+    var filters: [ChainedFilter] = []
+    /// Every hook some filter of `filters` takes.
+    var filterHooks: FilterHooks = []
     /// The next filter whose decode hook runs.
     var decodeFilterIndex = 0
     /// A filter's pending wake-up (`wake(after:)`).

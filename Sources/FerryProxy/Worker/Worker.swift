@@ -156,7 +156,7 @@ final class Worker {
     /// is set and valid, else the default, as a chance per call.
     func featureEnabled(_ fraction: RuntimeFractionalPercent) -> Bool {
         var percent = fraction.defaultValue
-        if let key = fraction.runtimeKey, let text = runtime[key],
+        if let key = fraction.runtimeKey, !runtime.isEmpty, let text = runtime[key],
            let value = FractionalPercent.parse(runtime: text) {
             percent = value
         }

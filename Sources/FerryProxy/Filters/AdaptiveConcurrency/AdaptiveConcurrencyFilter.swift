@@ -38,6 +38,8 @@ final class AdaptiveConcurrencyFilter: StreamFilter {
 
     init(rule: AdaptiveConcurrencyRule) { self.rule = rule }
 
+    var hooks: FilterHooks { [.decodeHeaders, .onComplete] }
+
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         let worker = stream.worker
         // Health checks are not sampled: they would bias the latency low (as Envoy).

@@ -32,6 +32,8 @@ final class AdaptiveConcurrencyRule: GovernanceState {
     private struct Shared {
         var controller: AdaptiveConcurrencyController
         var published: GaugeValues?
+        /// The controller's revision when the gauges were last compared.
+        var publishedRevision = -1
     }
 
     let config: AdaptiveConcurrencyConfig
@@ -104,6 +106,8 @@ final class AdaptiveConcurrencyRule: GovernanceState {
     /// Sets the gauges that changed. Under the lock, so two loops cannot publish out of order;
     /// values change only when a timer fires, a few times a second at most.
     private func publish(_ s: inout Shared) {
+        guard s.controller.revision != s.publishedRevision else { return }
+        s.publishedRevision = s.controller.revision
         let values = GaugeValues(s.controller)
         guard values != s.published else { return }
         let old = s.published

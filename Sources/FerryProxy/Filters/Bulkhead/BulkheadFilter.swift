@@ -35,6 +35,8 @@ final class BulkheadFilter: StreamFilter {
 
     init(rule: BulkheadRule) { self.rule = rule }
 
+    var hooks: FilterHooks { [.decodeHeaders, .onComplete] }
+
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         let config = rule.config
         let worker = stream.worker

@@ -11,9 +11,9 @@ struct BulkheadWaiter: Sendable {
 
 /// One compiled `Bulkhead` (the listener's, or a route's): its pools, shared by every worker
 /// loop behind one lock (each call is a few dictionary and queue operations), and its stats
-/// `<stat_prefix>.bulkhead.*`. A pool exists while it has a request inside or waiting; an idle
-/// pool is dropped, so `max_keys` bounds the busy keys, and a pool that comes back starts empty,
-/// exactly as the dropped one was.
+/// `<stat_prefix>.bulkhead.*`. With a `key`, a pool exists while it has a request inside or
+/// waiting; an idle pool is dropped, so `max_keys` bounds the busy keys, and a pool that comes
+/// back starts empty, exactly as the dropped one was.
 final class BulkheadRule: GovernanceState {
     enum Entry {
         case admitted
@@ -68,17 +68,22 @@ final class BulkheadRule: GovernanceState {
     /// `rejected` and the caller lets the request through without a place.
     func enter(key: String, now: Duration, enforce: Bool, waiter: () -> BulkheadWaiter) -> Entry {
         pools.withLockedValue { pools in
-            if pools[key] == nil {
+            // Pools are changed in place through their index: one hash lookup per call.
+            let index: [String: Pool].Index
+            if let found = pools.index(forKey: key) {
+                index = found
+            } else {
                 // Only busy pools are kept, so this bounds the keys in use.
                 if config.key != nil && pools.count >= config.maxKeys { return .rejected }
                 pools[key] = Pool(bulkhead: Bulkhead(configuration: limits))
+                index = pools.index(forKey: key)!
             }
-            if !enforce, pools[key]!.bulkhead.occupancy >= limits.maxConcurrent { return .rejected }
-            switch pools[key]!.bulkhead.tryEnter(now: now) {
+            if !enforce, pools.values[index].bulkhead.occupancy >= limits.maxConcurrent { return .rejected }
+            switch pools.values[index].bulkhead.tryEnter(now: now) {
             case .admitted:
                 return .admitted
             case .queued(let ticket):
-                pools[key]!.waiters[ticket.number] = waiter()
+                pools.values[index].waiters[ticket.number] = waiter()
                 return .queued(ticket)
             case .rejected:
                 return .rejected
@@ -90,12 +95,14 @@ final class BulkheadRule: GovernanceState {
     /// has not run out), which the caller must wake on its own loop.
     func leave(key: String, now: Duration) -> BulkheadWaiter? {
         pools.withLockedValue { pools in
-            defer { if pools[key]?.isIdle == true { pools[key] = nil } }
+            guard let index = pools.index(forKey: key) else { return nil }
+            var next: BulkheadWaiter?
             // A ticket without a waiter cannot happen; should it, its place is passed on.
-            while let ticket = pools[key]?.bulkhead.leave(now: now) {
-                if let waiter = pools[key]!.waiters.removeValue(forKey: ticket.number) { return waiter }
+            while next == nil, let ticket = pools.values[index].bulkhead.leave(now: now) {
+                next = pools.values[index].waiters.removeValue(forKey: ticket.number)
             }
-            return nil
+            dropIfIdle(&pools, index)
+            return next
         }
     }
 
@@ -103,11 +110,17 @@ final class BulkheadRule: GovernanceState {
     /// given a place (the caller then owns that place).
     func cancel(key: String, ticket: Bulkhead.Ticket) -> Bool {
         pools.withLockedValue { pools in
-            guard pools[key]?.bulkhead.cancel(ticket) == true else { return false }
-            pools[key]!.waiters[ticket.number] = nil
-            if pools[key]!.isIdle { pools[key] = nil }
+            guard let index = pools.index(forKey: key), pools.values[index].bulkhead.cancel(ticket) else { return false }
+            pools.values[index].waiters[ticket.number] = nil
+            dropIfIdle(&pools, index)
             return true
         }
+    }
+
+    /// A keyed rule forgets an idle pool (so `max_keys` bounds the busy keys); the single
+    /// pool of an unkeyed rule is kept, as an idle pool and a fresh one are the same.
+    private func dropIfIdle(_ pools: inout [String: Pool], _ index: [String: Pool].Index) {
+        if config.key != nil && pools.values[index].isIdle { pools.remove(at: index) }
     }
 
     func json(now: NIODeadline) -> String {

@@ -31,6 +31,8 @@ final class CircuitBreakerFilter: StreamFilter {
 
     init(rule: CircuitBreakerRule) { self.rule = rule }
 
+    var hooks: FilterHooks { [.decodeHeaders, .interceptResponse, .onComplete] }
+
     private static func clock(_ worker: Worker) -> Duration { .nanoseconds(Int64(worker.now.uptimeNanoseconds)) }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {

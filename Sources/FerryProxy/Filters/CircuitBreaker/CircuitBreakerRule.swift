@@ -79,24 +79,24 @@ final class CircuitBreakerRule: GovernanceState {
     /// Asks `key`'s breaker for leave to make a call; without it, how long until probes go through.
     func acquire(_ key: String, now: Duration) -> (permission: Machine.Permission?, retryAfter: Duration, changes: Changes) {
         breakers.withLockedValue { breakers in
-            var machine = breakers[key] ?? Machine(configuration: machineConfiguration, now: now)
-            let before = machine.stats
-            let permission = machine.tryAcquire(now: now)
-            let retryAfter = permission == nil ? machine.retryAfter(now: now) : .zero
-            breakers[key] = machine
-            let changes = Self.changes(before, machine.stats)
+            // Changed in place (one hash lookup, and no copy of the breaker's window).
+            let fresh = machineConfiguration
+            let (decision, changes) = Self.step(&breakers[key, default: Machine(configuration: fresh, now: now)]) {
+                machine -> (Machine.Permission?, Duration) in
+                let permission = machine.tryAcquire(now: now)
+                return (permission, permission == nil ? machine.retryAfter(now: now) : .zero)
+            }
             if changes.any { updateGauge(breakers) }
-            return (permission, retryAfter, changes)
+            return (decision.0, decision.1, changes)
         }
     }
 
     func record(_ key: String, failed: Bool, duration: Duration, permission: Machine.Permission, now: Duration) -> Changes {
         breakers.withLockedValue { breakers in
-            guard var machine = breakers[key] else { return Changes() }
-            let before = machine.stats
-            machine.record(failed ? .failure : .success, duration: duration, permission: permission, now: now)
-            breakers[key] = machine
-            let changes = Self.changes(before, machine.stats)
+            guard let index = breakers.index(forKey: key) else { return Changes() }
+            let ((), changes) = Self.step(&breakers.values[index]) { machine in
+                machine.record(failed ? .failure : .success, duration: duration, permission: permission, now: now)
+            }
             if changes.any { updateGauge(breakers) }
             return changes
         }
@@ -104,7 +104,18 @@ final class CircuitBreakerRule: GovernanceState {
 
     /// Gives back a permission whose call did not reach an upstream.
     func release(_ key: String, permission: Machine.Permission) {
-        breakers.withLockedValue { breakers in breakers[key]?.release(permission) }
+        breakers.withLockedValue { breakers in
+            guard let index = breakers.index(forKey: key) else { return }
+            breakers.values[index].release(permission)
+        }
+    }
+
+    /// Runs `body` on a breaker and tells which state changes it made.
+    @inline(__always)
+    private static func step<R>(_ machine: inout Machine, _ body: (inout Machine) -> R) -> (R, Changes) {
+        let before = machine.stats
+        let result = body(&machine)
+        return (result, changes(before, machine.stats))
     }
 
     /// Whether a call that ended with `status` (nil: no response) and `flags` failed.

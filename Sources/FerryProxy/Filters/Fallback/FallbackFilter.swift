@@ -91,6 +91,11 @@ final class FallbackFilter: StreamFilter {
 
     init(plan: FallbackPlan) { self.plan = plan }
 
+    /// Without a stale action there is nothing to key, capture or store.
+    var hooks: FilterHooks {
+        plan.rule.stale == nil ? [.interceptResponse, .encodeHeaders] : [.decodeHeaders, .interceptResponse, .encodeHeaders, .responseBody, .onComplete]
+    }
+
     var rule: FallbackRule { plan.rule }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
@@ -107,7 +112,7 @@ final class FallbackFilter: StreamFilter {
             return nil
         }
         // Breakers must see the failure before it is replaced, wherever they sit in the chain.
-        for filter in stream.filters { (filter as? CircuitBreakerFilter)?.observe(stream, status: status) }
+        for link in stream.filters { (link.filter as? CircuitBreakerFilter)?.observe(stream, status: status) }
         let shard = stream.worker.stats
         while nextAction < plan.actions.count {
             let action = plan.actions[nextAction]
@@ -143,8 +148,10 @@ final class FallbackFilter: StreamFilter {
     private func triggered(_ stream: ActiveStream, status: Int, local: Bool) -> Bool {
         let on = rule.config.on
         let flags = stream.flags
-        let breakerRejected = stream.filters.contains { ($0 as? CircuitBreakerFilter)?.rejected == true }
-        if breakerRejected { return on.contains(.circuitOpen) }
+        // A breaker's rejection is a local reply (only those need the look through the chain).
+        if local, stream.filters.contains(where: { ($0.filter as? CircuitBreakerFilter)?.rejected == true }) {
+            return on.contains(.circuitOpen)
+        }
         // An upstream's own response: only its status counts (the flags may be an earlier
         // attempt's, e.g. the connect failure that sent the request to a backup cluster).
         if !local { return on.contains(.fiveXX) && status >= 500 }

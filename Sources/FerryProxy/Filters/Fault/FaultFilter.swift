@@ -24,6 +24,9 @@ final class FaultFilter: StreamFilter {
         self.shared = shared
     }
 
+    /// Only a response rate limit holds body parts.
+    var hooks: FilterHooks { config.responseRateLimit == nil ? [.decodeHeaders, .onComplete] : [.decodeHeaders, .responseBody, .onComplete] }
+
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         guard matchesUpstreamCluster(stream), matchesDownstreamNode(stream.request), matchesHeaders(stream.request) else {
             return .proceed

@@ -28,6 +28,8 @@ final class IdempotencyFilter: StreamFilter {
 
     init(rule: IdempotencyRule) { self.rule = rule }
 
+    var hooks: FilterHooks { [.decodeHeaders, .encodeHeaders, .responseBody, .onComplete] }
+
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         let config = rule.config
         let worker = stream.worker

@@ -82,6 +82,8 @@ final class LocalRateLimitFilter: StreamFilter {
 
     init(rule: LocalRateLimitRule) { self.rule = rule }
 
+    var hooks: FilterHooks { rule.config.xRateLimitHeaders ? [.decodeHeaders, .encodeHeaders] : .decodeHeaders }
+
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         let config = rule.config
         let worker = stream.worker

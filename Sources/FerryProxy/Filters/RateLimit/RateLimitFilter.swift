@@ -29,6 +29,8 @@ final class RateLimitFilter: StreamFilter {
 
     init(rule: RateLimitRule) { self.rule = rule }
 
+    var hooks: FilterHooks { rule.config.headersOnSuccess ? [.decodeHeaders, .encodeHeaders, .onComplete] : [.decodeHeaders, .onComplete] }
+
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         let config = rule.config
         let worker = stream.worker
@@ -135,32 +137,32 @@ final class RateLimitFilter: StreamFilter {
     /// rule then does not apply to this request).
     static func key(_ descriptors: [RateLimitConfig.Descriptor], _ stream: ActiveStream) -> String? {
         if descriptors.isEmpty { return "" }
+        // One descriptor (the common case): its value is the key, with no array to build.
+        if descriptors.count == 1 { return part(descriptors[0], stream) }
         var parts: [String] = []
         parts.reserveCapacity(descriptors.count)
         for descriptor in descriptors {
-            switch descriptor {
-            case .remoteAddress:
-                parts.append(stream.downstreamRemoteIP ?? "")
-            case .header(let name, let skip):
-                guard let value = stream.request.headers.first(name) else {
-                    if skip { return nil }
-                    parts.append("")
-                    continue
-                }
-                parts.append(value)
-            case .path:
-                parts.append(String(stream.request.pathWithoutQuery))
-            case .queryParameter(let name, let skip):
-                guard let value = QueryString.parse(stream.request.query).first(where: { $0.0 == name })?.1 else {
-                    if skip { return nil }
-                    parts.append("")
-                    continue
-                }
-                parts.append(String(value))
-            case .route:
-                parts.append("\(stream.virtualHost?.name ?? "")/\(stream.route?.name ?? "")")
-            }
+            guard let value = part(descriptor, stream) else { return nil }
+            parts.append(value)
         }
-        return parts.count == 1 ? parts[0] : parts.joined(separator: "|")
+        return parts.joined(separator: "|")
+    }
+
+    /// One descriptor's value; nil when a `skip_if_absent` part is missing.
+    private static func part(_ descriptor: RateLimitConfig.Descriptor, _ stream: ActiveStream) -> String? {
+        switch descriptor {
+        case .remoteAddress:
+            return stream.downstreamRemoteIP ?? ""
+        case .header(let name, let skip):
+            guard let value = stream.request.headers.first(name) else { return skip ? nil : "" }
+            return value
+        case .path:
+            return String(stream.request.pathWithoutQuery)
+        case .queryParameter(let name, let skip):
+            guard let value = QueryString.parse(stream.request.query).first(where: { $0.0 == name })?.1 else { return skip ? nil : "" }
+            return String(value)
+        case .route:
+            return "\(stream.virtualHost?.name ?? "")/\(stream.route?.name ?? "")"
+        }
     }
 }

@@ -4,18 +4,13 @@ import FerryTelemetry
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// The limiters of one rate limit rule, one per key, whatever the algorithm.
-protocol KeyedDeciding: Sendable {
-    mutating func decide(key: String, now: Duration) -> RateLimitDecision
-    var trackedKeys: Int { get }
-}
-
 /// `KeyedLimiters` plus the keys with their own budget (`overrides`), which are never evicted.
 /// Only used under its rule's lock.
-struct KeyedRule<L: RateLimiter>: KeyedDeciding, @unchecked Sendable {
+struct KeyedRule<L: RateLimiter>: @unchecked Sendable {
     var keyed: KeyedLimiters<L>
     var overrides: [String: L]
 
+    @inline(__always)
     mutating func decide(key: String, now: Duration) -> RateLimitDecision {
         if !overrides.isEmpty, overrides[key] != nil { return overrides[key]!.decide(now: now) }
         return keyed.decide(key: key, now: now)
@@ -24,12 +19,41 @@ struct KeyedRule<L: RateLimiter>: KeyedDeciding, @unchecked Sendable {
     var trackedKeys: Int { keyed.count + overrides.count }
 }
 
+/// The limiters of one rate limit rule, one per key, whatever the algorithm, each behind its
+/// own lock. An enum of the concrete rules rather than an existential: each case's decision is
+/// specialized for its limiter (called generically, through type metadata, a decision cost
+/// several times more), and changed in place inside its box.
+enum KeyedLimiterSet: Sendable {
+    case tokenBucket(NIOLockedValueBox<KeyedRule<TokenBucket>>)
+    case fixedWindow(NIOLockedValueBox<KeyedRule<FixedWindowLimiter>>)
+    case slidingWindow(NIOLockedValueBox<KeyedRule<SlidingWindowLimiter>>)
+    case leakyBucket(NIOLockedValueBox<KeyedRule<LeakyBucket>>)
+
+    func decide(key: String, now: Duration) -> RateLimitDecision {
+        switch self {
+        case .tokenBucket(let box): box.withLockedValue { $0.decide(key: key, now: now) }
+        case .fixedWindow(let box): box.withLockedValue { $0.decide(key: key, now: now) }
+        case .slidingWindow(let box): box.withLockedValue { $0.decide(key: key, now: now) }
+        case .leakyBucket(let box): box.withLockedValue { $0.decide(key: key, now: now) }
+        }
+    }
+
+    var trackedKeys: Int {
+        switch self {
+        case .tokenBucket(let box): box.withLockedValue { $0.trackedKeys }
+        case .fixedWindow(let box): box.withLockedValue { $0.trackedKeys }
+        case .slidingWindow(let box): box.withLockedValue { $0.trackedKeys }
+        case .leakyBucket(let box): box.withLockedValue { $0.trackedKeys }
+        }
+    }
+}
+
 /// One compiled `ferry.filters.http.rate_limit` rule. Its limiters are shared by every worker
 /// loop behind one lock, so all loops draw from the same budget exactly; the critical section
 /// is one decision (tens of nanoseconds, docs/benchmarks.md).
 final class RateLimitRule: GovernanceState {
     let config: RateLimitConfig
-    private let limiters: NIOLockedValueBox<any KeyedDeciding>?
+    private let limiters: KeyedLimiterSet?
     /// CONCURRENCY: requests in flight per key.
     private let inFlight = NIOLockedValueBox<[String: Int]>([:])
     let ok, rateLimited, enforced, delayed, redisErrors, failureModeAllowed: CounterID
@@ -42,21 +66,21 @@ final class RateLimitRule: GovernanceState {
         self.config = config
         let now = Duration.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds))
         let idle = config.keyIdleTimeout ?? config.defaultIdleTimeout
-        func rule<L: RateLimiter>(_ make: (RateLimitConfig.Budget) -> L.Configuration, _ type: L.Type) -> any KeyedDeciding {
+        func rule<L: RateLimiter>(_ make: (RateLimitConfig.Budget) -> L.Configuration, _ type: L.Type) -> KeyedRule<L> {
             KeyedRule<L>(keyed: KeyedLimiters(configuration: make(config.budget), maxKeys: config.maxKeys, idleTimeout: idle),
                          overrides: config.overrides.mapValues { L(configuration: make($0), now: now) })
         }
         switch config.redis == nil ? config.algorithm : .concurrency {
         case .tokenBucket:
-            limiters = NIOLockedValueBox(rule({ .init(maxTokens: $0.maxTokens, tokensPerFill: $0.tokensPerFill, fillInterval: $0.fillInterval) },
-                                              TokenBucket.self))
+            limiters = .tokenBucket(NIOLockedValueBox(rule({ .init(maxTokens: $0.maxTokens, tokensPerFill: $0.tokensPerFill,
+                                                                  fillInterval: $0.fillInterval) }, TokenBucket.self)))
         case .fixedWindow:
-            limiters = NIOLockedValueBox(rule({ .init(limit: $0.limit, window: $0.window) }, FixedWindowLimiter.self))
+            limiters = .fixedWindow(NIOLockedValueBox(rule({ .init(limit: $0.limit, window: $0.window) }, FixedWindowLimiter.self)))
         case .slidingWindow:
-            limiters = NIOLockedValueBox(rule({ .init(limit: $0.limit, window: $0.window, granularity: $0.granularity) },
-                                              SlidingWindowLimiter.self))
+            limiters = .slidingWindow(NIOLockedValueBox(rule({ .init(limit: $0.limit, window: $0.window, granularity: $0.granularity) },
+                                                                  SlidingWindowLimiter.self)))
         case .leakyBucket:
-            limiters = NIOLockedValueBox(rule({ .init(rate: $0.rate, per: $0.per, burst: $0.burst) }, LeakyBucket.self))
+            limiters = .leakyBucket(NIOLockedValueBox(rule({ .init(rate: $0.rate, per: $0.per, burst: $0.burst) }, LeakyBucket.self)))
         case .concurrency:
             limiters = nil
         }
@@ -71,7 +95,7 @@ final class RateLimitRule: GovernanceState {
 
     /// Decides one request for `key` (a rate algorithm: counts it when admitted).
     func decide(key: String, now: NIODeadline) -> RateLimitDecision? {
-        limiters?.withLockedValue { $0.decide(key: key, now: .nanoseconds(Int64(now.uptimeNanoseconds))) }
+        limiters?.decide(key: key, now: .nanoseconds(Int64(now.uptimeNanoseconds)))
     }
 
     /// CONCURRENCY: takes an in-flight place for `key`; the result says how many are in use.
@@ -102,7 +126,7 @@ final class RateLimitRule: GovernanceState {
         if let redis = config.redis {
             fields.append("\"redis\":\(JSON.quote("\(redis.host):\(redis.port)"))")
         } else if let limiters {
-            fields.append("\"tracked_keys\":\(limiters.withLockedValue { $0.trackedKeys })")
+            fields.append("\"tracked_keys\":\(limiters.trackedKeys)")
             fields.append("\"max_keys\":\(config.maxKeys)")
         } else {
             let counts = inFlight.withLockedValue { $0 }
