@@ -17,6 +17,7 @@ struct FilterTransformTests {
         var onEncodeData: (inout ByteBuffer) -> Void = { _ in }
         var onEncodeTrailers: (ActiveStream, inout HeaderMap?) -> ByteBuffer? = { _, _ in nil }
         var decodeDataCalls = 0
+        var hooks: FilterHooks = .all
 
         func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus { onDecodeHeaders(stream) }
         func decodeData(_ stream: ActiveStream, _ data: inout ByteBuffer, endStream: Bool) {
@@ -28,8 +29,9 @@ struct FilterTransformTests {
         func encodeTrailers(_ stream: ActiveStream, _ trailers: inout HeaderMap?) -> ByteBuffer? { onEncodeTrailers(stream, &trailers) }
     }
 
-    struct ProbeFactory: StreamFilterFactory, @unchecked Sendable {
+    final class ProbeFactory: StreamFilterFactory, @unchecked Sendable {
         let probe: Probe
+        init(probe: Probe) { self.probe = probe }
         var name: String { "test.probe" }
         var disabledByDefault: Bool { false }
         func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter { probe }
@@ -59,6 +61,25 @@ struct FilterTransformTests {
         let out = try h.received()
         #expect(out.contains("transfer-encoding: chunked\r\n"), "\(out)")
         #expect(out.hasSuffix("\r\n\r\nb\r\nHELLO WORLD\r\n4\r\n!END\r\n0\r\n\r\n"), "\(out)")
+    }
+
+    @Test("a filter is offered only the hooks it declares; the others of the chain still run")
+    func declaredHooksOnly() throws {
+        var calls: [String] = []
+        let narrow = Probe()
+        narrow.hooks = [.decodeHeaders]
+        narrow.onDecodeHeaders = { _ in calls.append("narrow.decode"); return .proceed }
+        narrow.onEncodeHeaders = { _, _ in calls.append("narrow.encodeHeaders") }
+        narrow.onEncodeData = { _ in calls.append("narrow.encodeData") }
+        narrow.onEncodeTrailers = { _, _ in calls.append("narrow.encodeTrailers"); return nil }
+        let wide = Probe()
+        wide.onEncodeHeaders = { _, _ in calls.append("wide.encodeHeaders") }
+        wide.onEncodeData = Self.uppercased
+        let h = try DownstreamHarness(routes: Self.hello, filters: [ProbeFactory(probe: narrow), ProbeFactory(probe: wide)])
+        try h.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        let out = try h.received()
+        #expect(out.hasSuffix("\r\n\r\nHELLO WORLD"), "\(out)")
+        #expect(calls == ["narrow.decode", "wide.encodeHeaders"])
     }
 
     @Test("a deferred head leaves only at the end, with what the filter learnt from the body")

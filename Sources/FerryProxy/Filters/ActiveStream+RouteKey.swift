@@ -15,7 +15,7 @@ extension ActiveStream {
     /// `cluster_header` route's header value ("" when absent); a weighted route's pick, made now
     /// and kept for the router (Envoy picks when it matches the route). nil without a `route` action.
     func routeClusterName() -> String? {
-        guard case .route(let action)? = route?.action else { return nil }
+        guard let action = route?.forwardAction else { return nil }
         switch action.target {
         case .cluster(let handle): return handle.name
         case .header(let name): return request.headers.first(name) ?? ""

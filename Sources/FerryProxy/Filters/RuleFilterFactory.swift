@@ -27,7 +27,7 @@ extension FilterRule {
 
 /// The factory of a filter that applies a `FilterRule`: the listener-level rule, and one rule
 /// per route scope that has its own `typed_per_filter_config`.
-struct RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
+final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let rule: Rule
@@ -55,6 +55,8 @@ struct RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
     }
 
     func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
-        (routeConfig as? Rule ?? rule).makeFilter()
+        // Most streams use the listener's rule: no cast to try.
+        guard let routeConfig else { return rule.makeFilter() }
+        return (routeConfig as? Rule ?? rule).makeFilter()
     }
 }

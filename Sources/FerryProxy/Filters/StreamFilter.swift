@@ -126,8 +126,9 @@ struct FilterFactoryContext {
     }
 }
 
-/// Makes a filter's per-stream object; compiled once per configuration generation.
-protocol StreamFilterFactory: Sendable {
+/// Makes a filter's per-stream object; compiled once per configuration generation. A class, so
+/// a stream reaches each factory through one reference (no existential copy per call).
+protocol StreamFilterFactory: AnyObject, Sendable {
     /// The filter's `name` in `http_filters`; `typed_per_filter_config` keys refer to it.
     var name: String { get }
     /// `disabled: true` in `http_filters`: runs only where a route enables it.

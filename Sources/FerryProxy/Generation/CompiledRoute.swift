@@ -24,6 +24,8 @@ final class CompiledRoute: Sendable {
     let queryParameters: [QueryParameterMatcher]
     let grpcOnly: Bool
     let action: Action
+    /// The action when it forwards upstream (`route`), else nil: read without copying `action`.
+    let forwardAction: CompiledRouteAction?
     let requestHeaders: HeaderMutations
     let responseHeaders: HeaderMutations
     /// Per-filter settings by position in the listener's filter chain (empty: none anywhere).
@@ -47,6 +49,7 @@ final class CompiledRoute: Sendable {
         queryParameters = route.match.queryParameters
         grpcOnly = route.match.grpcOnly
         self.action = action
+        if case .route(let forward) = action { forwardAction = forward } else { forwardAction = nil }
         requestHeaders = route.requestHeaders
         responseHeaders = route.responseHeaders
     }

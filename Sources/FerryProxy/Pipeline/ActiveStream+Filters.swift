@@ -13,9 +13,9 @@ extension ActiveStream {
         var i = 0
         while i < factories.count {
             defer { i += 1 }
-            let setting = i < settings.count ? settings[i] : .inherit
             let filter: StreamFilter
-            switch setting {
+            // Most routes mention no filter: no per-route setting to look at.
+            switch settings.isEmpty ? .inherit : i < settings.count ? settings[i] : .inherit {
             case .disabled: continue
             case .inherit:
                 if factories[i].disabledByDefault { continue }

@@ -9,7 +9,7 @@ import NIOCore
 /// admitted request's latency, from admission to the end of its response (Envoy samples at
 /// encodeComplete, so the router's own 503/504 replies are samples too), feeds the controller;
 /// a request reset before its response ended gives no sample.
-struct AdaptiveConcurrencyFilterFactory: StreamFilterFactory {
+final class AdaptiveConcurrencyFilterFactory: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let rule: AdaptiveConcurrencyRule

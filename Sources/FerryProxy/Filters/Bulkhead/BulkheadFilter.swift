@@ -38,10 +38,9 @@ final class BulkheadFilter: StreamFilter {
     var hooks: FilterHooks { [.decodeHeaders, .onComplete] }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
-        let config = rule.config
         let worker = stream.worker
-        guard worker.featureEnabled(config.filterEnabled) else { return .proceed }
-        let enforce = worker.featureEnabled(config.filterEnforced)
+        guard worker.featureEnabled(rule.config.filterEnabled) else { return .proceed }
+        let enforce = worker.featureEnabled(rule.config.filterEnforced)
         let key = rule.key(for: stream)
         let entry = rule.enter(key: key, now: Self.now(worker), enforce: enforce) {
             BulkheadWaiter(filter: NIOLoopBound(self, eventLoop: worker.loop))
@@ -58,7 +57,7 @@ final class BulkheadFilter: StreamFilter {
             self.stream = stream
             shard.inc(rule.queued)
             shard.add(rule.queueDepth, 1)
-            stream.wake(after: TimeAmount(config.maxWait)) { [unowned self, unowned stream] in self.waitRanOut(stream) }
+            stream.wake(after: TimeAmount(rule.config.maxWait)) { [unowned self, unowned stream] in self.waitRanOut(stream) }
             return .stop
         case .rejected:
             guard enforce else {

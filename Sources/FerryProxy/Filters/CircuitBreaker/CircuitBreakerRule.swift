@@ -23,6 +23,10 @@ final class CircuitBreakerRule: GovernanceState {
     let stateGauge: GaugeID
     private let store: StatsStore
     private let breakers = NIOLockedValueBox<[String: Machine]>([:])
+    /// `failure_status_codes` and the 5xx / gateway-error conditions, by status (0..<1000).
+    private let failingStatus: [Bool]
+    /// The response flags `failure_on` counts as failures.
+    private let failingFlags: ResponseFlags
 
     var kind: String { "circuit_breaker" }
     static let counterNames = ["calls_permitted", "calls_rejected", "successes", "failures", "slow_calls", "opened", "half_opened",
@@ -45,6 +49,22 @@ final class CircuitBreakerRule: GovernanceState {
         m.permittedCallsInHalfOpenState = config.permittedCallsInHalfOpenState
         m.maxWaitDurationInHalfOpenState = config.maxWaitDurationInHalfOpenState
         machineConfiguration = m
+        var statuses = Array(repeating: false, count: 1000)
+        var flags: ResponseFlags = []
+        for code in config.failureStatusCodes where (0..<1000).contains(code) { statuses[code] = true }
+        for failure in config.failureOn {
+            switch failure {
+            case .fiveXX: for code in 500..<1000 { statuses[code] = true }
+            case .gatewayError: for code in 502...504 { statuses[code] = true }
+            case .connectFailure: flags.insert(.upstreamConnectionFailure)
+            case .reset: flags.insert(.upstreamConnectionTermination)
+            case .timeout: flags.insert(.upstreamRequestTimeout)
+            case .localOrigin:
+                flags.formUnion([.upstreamConnectionFailure, .upstreamConnectionTermination, .upstreamRequestTimeout, .upstreamOverflow])
+            }
+        }
+        failingStatus = statuses
+        failingFlags = flags
         func c(_ name: String) -> CounterID { store.counter(.plain("\(config.statPrefix).circuit_breaker.\(name)")) }
         (callsPermitted, callsRejected, successes, failures) = (c("calls_permitted"), c("calls_rejected"), c("successes"), c("failures"))
         (slowCalls, opened, halfOpened, closed, shadowRejected) = (c("slow_calls"), c("opened"), c("half_opened"), c("closed"),
@@ -55,7 +75,7 @@ final class CircuitBreakerRule: GovernanceState {
     /// The breaker that guards `stream`, or nil when none does (no route, or a route that
     /// answers itself: direct responses and redirects).
     func key(for stream: ActiveStream) -> String? {
-        guard case .route(let action)? = stream.route?.action else { return nil }
+        guard let action = stream.route?.forwardAction else { return nil }
         guard config.scope == .cluster else { return stream.routeKey }
         switch action.target {
         case .cluster(let handle):
@@ -120,20 +140,8 @@ final class CircuitBreakerRule: GovernanceState {
 
     /// Whether a call that ended with `status` (nil: no response) and `flags` failed.
     func isFailure(status: Int?, flags: ResponseFlags) -> Bool {
-        if let status, config.failureStatusCodes.contains(status) { return true }
-        for failure in config.failureOn {
-            switch failure {
-            case .fiveXX: if let status, status >= 500 { return true }
-            case .gatewayError: if let status, (502...504).contains(status) { return true }
-            case .connectFailure: if flags.contains(.upstreamConnectionFailure) { return true }
-            case .reset: if flags.contains(.upstreamConnectionTermination) { return true }
-            case .timeout: if flags.contains(.upstreamRequestTimeout) { return true }
-            case .localOrigin:
-                if !flags.isDisjoint(with: [.upstreamConnectionFailure, .upstreamConnectionTermination, .upstreamRequestTimeout,
-                                            .upstreamOverflow]) { return true }
-            }
-        }
-        return false
+        if let status, status >= 0, status < failingStatus.count, failingStatus[status] { return true }
+        return !flags.isDisjoint(with: failingFlags)
     }
 
     private static func changes(_ a: Machine.Stats, _ b: Machine.Stats) -> Changes {

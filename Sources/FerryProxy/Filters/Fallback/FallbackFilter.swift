@@ -53,7 +53,7 @@ struct FallbackPlan: Sendable {
 /// (`backup_cluster`), or a fixed reply (`static`). It sees failures through
 /// `interceptResponse`, so it catches the breaker's rejection and the router's own replies
 /// whatever its place in `http_filters` (see docs/governance.md).
-struct FallbackFilterFactory: StreamFilterFactory {
+final class FallbackFilterFactory: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let plan: FallbackPlan?

@@ -12,7 +12,7 @@ import NIOCore
 final class FaultFilter: StreamFilter {
     let settings: FaultSettings
     let shared: FaultShared
-    private var config: HttpFilter.FaultConfig { settings.config }
+    private var config: HttpFilter.FaultConfig { @inline(__always) get { settings.config } }
     /// This stream counts in `active_faults` (once, whatever faults it gets).
     private var active = false
     /// `x-envoy-downstream-service-cluster`, when the request has one (maybe empty).
@@ -28,7 +28,7 @@ final class FaultFilter: StreamFilter {
     var hooks: FilterHooks { config.responseRateLimit == nil ? [.decodeHeaders, .onComplete] : [.decodeHeaders, .responseBody, .onComplete] }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
-        guard matchesUpstreamCluster(stream), matchesDownstreamNode(stream.request), matchesHeaders(stream.request) else {
+        guard matchesUpstreamCluster(stream), matchesDownstreamNode(stream), matchesHeaders(stream) else {
             return .proceed
         }
         downstreamCluster = stream.request.headers.first("x-envoy-downstream-service-cluster")
@@ -77,14 +77,15 @@ final class FaultFilter: StreamFilter {
         return stream.routeClusterName() == wanted
     }
 
-    private func matchesDownstreamNode(_ request: RequestHead) -> Bool {
+    // These take the stream, not its request: a RequestHead argument would be a copy.
+    private func matchesDownstreamNode(_ stream: ActiveStream) -> Bool {
         guard !config.downstreamNodes.isEmpty else { return true }
-        guard let node = request.headers.first("x-envoy-downstream-service-node") else { return false }
+        guard let node = stream.request.headers.first("x-envoy-downstream-service-node") else { return false }
         return config.downstreamNodes.contains(node)
     }
 
-    private func matchesHeaders(_ request: RequestHead) -> Bool {
-        config.headers.allSatisfy { $0.matches(CompiledRoute.headerValue($0.name, in: request)) }
+    private func matchesHeaders(_ stream: ActiveStream) -> Bool {
+        config.headers.isEmpty || config.headers.allSatisfy { $0.matches(CompiledRoute.headerValue($0.name, in: stream.request)) }
     }
 
     // MARK: what to inject
@@ -105,14 +106,13 @@ final class FaultFilter: StreamFilter {
 
     private func delayMilliseconds(_ stream: ActiveStream) -> UInt64? {
         guard let delay = config.delay else { return nil }
-        let request = stream.request
         let percentageHeader = delay.source == .header ? "x-envoy-fault-delay-request-percentage" : nil
         guard drawn(stream, delay.percentage, percentageHeader: percentageHeader, key: config.runtimeKeys.delayPercent,
                     clusterKey: "delay.fixed_delay_percent") else { return nil }
         let configured: UInt64?
         switch delay.source {
         case .fixed(let milliseconds): configured = milliseconds
-        case .header: configured = request.headers.first("x-envoy-fault-delay-request").flatMap { UInt64($0) }
+        case .header: configured = stream.request.headers.first("x-envoy-fault-delay-request").flatMap { UInt64($0) }
         }
         guard let configured else { return nil }
         var milliseconds = stream.worker.runtimeInteger(config.runtimeKeys.delayDuration, default: configured)
@@ -127,7 +127,6 @@ final class FaultFilter: StreamFilter {
     /// general runtime key. Runtime statuses outside 200...599 are ignored.
     private func abortStatus(_ stream: ActiveStream) -> (http: Int, grpc: UInt64?)? {
         guard let abort = config.abort else { return nil }
-        let request = stream.request
         let percentageHeader = abort.source == .header ? "x-envoy-fault-abort-request-percentage" : nil
         guard drawn(stream, abort.percentage, percentageHeader: percentageHeader, key: config.runtimeKeys.abortPercent,
                     clusterKey: "abort.abort_percent") else { return nil }
@@ -137,7 +136,7 @@ final class FaultFilter: StreamFilter {
         case .http(let status): http = UInt64(status)
         case .grpc: http = nil
         case .header:
-            http = request.headers.first("x-envoy-fault-abort-request").flatMap { UInt64($0) }.flatMap { (200..<600).contains($0) ? $0 : nil }
+            http = stream.request.headers.first("x-envoy-fault-abort-request").flatMap { UInt64($0) }.flatMap { (200..<600).contains($0) ? $0 : nil }
         }
         if let http {
             let key = downstreamCluster.map { "fault.http.\($0).abort.http_status" } ?? config.runtimeKeys.abortHTTPStatus
@@ -148,7 +147,7 @@ final class FaultFilter: StreamFilter {
         switch abort.source {
         case .grpc(let status): grpc = UInt64(status)
         case .http: grpc = nil
-        case .header: grpc = request.headers.first("x-envoy-fault-abort-grpc-request").flatMap { UInt64($0) }
+        case .header: grpc = stream.request.headers.first("x-envoy-fault-abort-grpc-request").flatMap { UInt64($0) }
         }
         guard let grpc else { return nil }
         let key = downstreamCluster.map { "fault.http.\($0).abort.grpc_status" } ?? config.runtimeKeys.abortGRPCStatus
@@ -157,7 +156,6 @@ final class FaultFilter: StreamFilter {
 
     private func setUpResponseRateLimit(_ stream: ActiveStream) {
         guard let limit = config.responseRateLimit else { return }
-        let request = stream.request
         // Envoy has no downstream cluster key for this one.
         guard drawn(stream, limit.percentage,
                     percentageHeader: limit.source == .header ? "x-envoy-fault-throughput-response-percentage" : nil,
@@ -165,7 +163,7 @@ final class FaultFilter: StreamFilter {
         let kibPerSecond: UInt64?
         switch limit.source {
         case .fixed(let kbps): kibPerSecond = kbps
-        case .header: kibPerSecond = request.headers.first("x-envoy-fault-throughput-response").flatMap { UInt64($0) }
+        case .header: kibPerSecond = stream.request.headers.first("x-envoy-fault-throughput-response").flatMap { UInt64($0) }
         }
         guard let kibPerSecond, kibPerSecond > 0, activate(stream) else { return }
         stream.shard.inc(shared.responseRLInjected)

@@ -6,7 +6,7 @@ import NIOCore
 /// `envoy.filters.http.fault`: the listener-level settings, the stats every stream shares, and
 /// the count of active faults behind `max_active_faults`. A route's `typed_per_filter_config`
 /// HTTPFault replaces the listener-level settings for its requests, as in Envoy.
-struct FaultFilterFactory: StreamFilterFactory {
+final class FaultFilterFactory: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let settings: FaultSettings

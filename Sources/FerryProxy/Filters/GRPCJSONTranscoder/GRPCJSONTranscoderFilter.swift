@@ -15,10 +15,16 @@ import NIOCore
 /// FerryGRPC's message when they do not fit). A gRPC request, one no rule matches, and one with a
 /// query parameter naming no field pass through untouched (unless `request_validation_options`
 /// rejects them). The response side is in `GRPCJSONTranscoderFilter+Response`.
-struct GRPCJSONTranscoderFilterFactory: StreamFilterFactory {
+final class GRPCJSONTranscoderFilterFactory: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let config: GRPCJSONTranscoderConfig
+
+    init(name: String, disabledByDefault: Bool, config: GRPCJSONTranscoderConfig) {
+        self.name = name
+        self.disabledByDefault = disabledByDefault
+        self.config = config
+    }
 
     /// Envoy lets a route replace the whole config (`typed_per_filter_config`).
     func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {

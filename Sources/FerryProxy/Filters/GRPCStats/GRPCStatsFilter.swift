@@ -8,10 +8,16 @@ import NIOCore
 /// `request_message_count` / `response_message_count` from the length-prefixed frames of the
 /// bodies (counted as each frame starts, chunks split anywhere). With `enable_upstream_stats`,
 /// `upstream_rq_time` from the request's last byte sent upstream to the response's end.
-struct GRPCStatsFilterFactory: StreamFilterFactory {
+final class GRPCStatsFilterFactory: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let config: GRPCStatsConfig
+
+    init(name: String, disabledByDefault: Bool, config: GRPCStatsConfig) {
+        self.name = name
+        self.disabledByDefault = disabledByDefault
+        self.config = config
+    }
 
     func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter { GRPCStatsFilter(config: config) }
 }

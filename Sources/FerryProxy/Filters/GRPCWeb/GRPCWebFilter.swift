@@ -14,9 +14,14 @@ import NIOCore
 /// answer: its body (up to 16 KiB) is the `grpc-message`, `grpc-status` follows from the HTTP
 /// status, and the HTTP status stays. gRPC-Web calls are counted as
 /// `cluster.<name>.grpc-web.<service>.<method>.<grpc-status>|success|failure|total`.
-struct GRPCWebFilterFactory: StreamFilterFactory {
+final class GRPCWebFilterFactory: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
+
+    init(name: String, disabledByDefault: Bool) {
+        self.name = name
+        self.disabledByDefault = disabledByDefault
+    }
 
     func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter { GRPCWebFilter() }
 }

@@ -6,11 +6,18 @@ import FerryConfig
 /// still fails them locally when the server is failed. Traffic that is not a health check flows
 /// as usual, which is what rolling deploys need, and carries
 /// `x-envoy-immediate-health-check-fail: true` while the server is failed, as in Envoy.
-struct HealthCheckFilterFactory: StreamFilterFactory {
+final class HealthCheckFilterFactory: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let config: HttpFilter.HealthCheckConfig
     let cluster: String
+
+    init(name: String, disabledByDefault: Bool, config: HttpFilter.HealthCheckConfig, cluster: String) {
+        self.name = name
+        self.disabledByDefault = disabledByDefault
+        self.config = config
+        self.cluster = cluster
+    }
 
     func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter { HealthCheckFilter(config: config, cluster: cluster) }
 }

@@ -31,11 +31,10 @@ final class IdempotencyFilter: StreamFilter {
     var hooks: FilterHooks { [.decodeHeaders, .encodeHeaders, .responseBody, .onComplete] }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
-        let config = rule.config
         let worker = stream.worker
-        guard worker.featureEnabled(config.filterEnabled), config.methods.contains(stream.request.method),
-              let key = stream.request.headers.first(config.headerName) else { return .proceed }
-        enforce = worker.featureEnabled(config.filterEnforced)
+        guard worker.featureEnabled(rule.config.filterEnabled), rule.config.methods.contains(stream.request.method),
+              let key = stream.request.headers.first(rule.config.headerName) else { return .proceed }
+        enforce = worker.featureEnabled(rule.config.filterEnforced)
         guard !key.isEmpty, key.utf8.count <= 255 else {
             guard enforce else { return .proceed }
             stream.sendLocalReply(400, body: "invalid idempotency key", details: "idempotency_key_invalid")
@@ -43,7 +42,7 @@ final class IdempotencyFilter: StreamFilter {
         }
         let storeKey = rule.storeKey(key, stream: stream)
         guard !stream.requestEnded else { return decide(stream, key: storeKey) }
-        stream.bufferRequestBody(limit: config.maxRequestBytes) { [unowned self, unowned stream] in
+        stream.bufferRequestBody(limit: rule.config.maxRequestBytes) { [unowned self, unowned stream] in
             if self.decide(stream, key: storeKey) == .proceed { stream.continueDecoding() }
         }
         return .stop

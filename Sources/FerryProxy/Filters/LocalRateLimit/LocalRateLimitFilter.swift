@@ -85,31 +85,30 @@ final class LocalRateLimitFilter: StreamFilter {
     var hooks: FilterHooks { rule.config.xRateLimitHeaders ? [.decodeHeaders, .encodeHeaders] : .decodeHeaders }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
-        let config = rule.config
         let worker = stream.worker
-        guard worker.featureEnabled(config.filterEnabled) else { return .proceed }
+        guard worker.featureEnabled(rule.config.filterEnabled) else { return .proceed }
         let shard = worker.stats
         shard.inc(rule.enabled)
         // Descriptors cost something only when the filter has descriptors and the request rate limits.
-        let descriptors = stream.localRateLimitDescriptors(config)
+        let descriptors = stream.localRateLimitDescriptors(rule.config)
         let decision = rule.limiter(for: stream).decide(descriptors, now: Int64(worker.now.uptimeNanoseconds))
-        if config.xRateLimitHeaders { reported = decision.reported }
+        if rule.config.xRateLimitHeaders { reported = decision.reported }
         if decision.allowed {
             shard.inc(rule.ok)
             return .proceed
         }
         shard.inc(rule.rateLimited)
-        guard worker.featureEnabled(config.filterEnforced) else {
-            if !config.requestHeadersToAddWhenNotEnforced.isEmpty {
-                stream.apply(HeaderMutations(add: config.requestHeadersToAddWhenNotEnforced), to: &stream.request.headers)
+        guard worker.featureEnabled(rule.config.filterEnforced) else {
+            if !rule.config.requestHeadersToAddWhenNotEnforced.isEmpty {
+                stream.apply(HeaderMutations(add: rule.config.requestHeadersToAddWhenNotEnforced), to: &stream.request.headers)
             }
             return .proceed
         }
         shard.inc(rule.enforced)
         stream.flags.insert(.rateLimited)
         var headers = HeaderMap()
-        if !config.responseHeadersToAdd.isEmpty { stream.apply(HeaderMutations(add: config.responseHeadersToAdd), to: &headers) }
-        stream.sendLocalReply(config.status, body: "local_rate_limited", details: "local_rate_limited", extraHeaders: headers)
+        if !rule.config.responseHeadersToAdd.isEmpty { stream.apply(HeaderMutations(add: rule.config.responseHeadersToAdd), to: &headers) }
+        stream.sendLocalReply(rule.config.status, body: "local_rate_limited", details: "local_rate_limited", extraHeaders: headers)
         return .stop
     }
 

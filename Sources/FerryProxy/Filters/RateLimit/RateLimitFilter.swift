@@ -32,11 +32,10 @@ final class RateLimitFilter: StreamFilter {
     var hooks: FilterHooks { rule.config.headersOnSuccess ? [.decodeHeaders, .encodeHeaders, .onComplete] : [.decodeHeaders, .onComplete] }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
-        let config = rule.config
         let worker = stream.worker
-        guard worker.featureEnabled(config.filterEnabled), let key = Self.key(config.descriptors, stream) else { return .proceed }
-        if let redis = config.redis { return decideGlobal(stream, redis: redis, key: key) }
-        if config.algorithm == .concurrency {
+        guard worker.featureEnabled(rule.config.filterEnabled), let key = Self.key(rule.config.descriptors, stream) else { return .proceed }
+        if let redis = rule.config.redis { return decideGlobal(stream, redis: redis, key: key) }
+        if rule.config.algorithm == .concurrency {
             let place = rule.acquire(key: key)
             if place.allowed { heldKey = key }
             return apply(stream, allowed: place.allowed, limit: place.limit, remaining: max(place.limit - place.inUse, 0),
@@ -52,13 +51,12 @@ final class RateLimitFilter: StreamFilter {
     /// not enforced, count and go on).
     private func apply(_ stream: ActiveStream, allowed: Bool, limit: Int, remaining: Int, retryAfter: Int64?, reset: Int64,
                        delay: TimeAmount) -> FilterStatus {
-        let config = rule.config
         let worker = stream.worker
         let shard = worker.stats
         if allowed {
             shard.inc(rule.ok)
-            if config.headersOnSuccess { successHeaders = (limit, remaining, reset) }
-            if config.delayedAdmission, delay > .zero {
+            if rule.config.headersOnSuccess { successHeaders = (limit, remaining, reset) }
+            if rule.config.delayedAdmission, delay > .zero {
                 shard.inc(rule.delayed)
                 stream.wake(after: delay) { [unowned stream] in stream.continueDecoding() }
                 return .stop
@@ -66,13 +64,13 @@ final class RateLimitFilter: StreamFilter {
             return .proceed
         }
         shard.inc(rule.rateLimited)
-        guard worker.featureEnabled(config.filterEnforced) else { return .proceed }
+        guard worker.featureEnabled(rule.config.filterEnforced) else { return .proceed }
         shard.inc(rule.enforced)
         stream.flags.insert(.rateLimited)
         var headers = HeaderMap()
         if let retryAfter { headers.addLowercased("retry-after", String(max(retryAfter, 1))) }
         Self.addRateLimitHeaders(&headers, limit: limit, remaining: remaining, reset: reset)
-        stream.sendLocalReply(config.status, body: "rate_limited", details: "rate_limited", extraHeaders: headers)
+        stream.sendLocalReply(rule.config.status, body: "rate_limited", details: "rate_limited", extraHeaders: headers)
         return .stop
     }
 
