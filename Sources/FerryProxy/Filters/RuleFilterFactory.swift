@@ -18,9 +18,16 @@ protocol FilterRule: GovernanceState {
     static func refusesRouteConfig(_ config: Config, _ override: FilterOverride, context: FilterFactoryContext) -> Bool
     init(config: Config, store: StatsStore)
     func makeFilter() -> StreamFilter
+    /// True when this rule's filter keeps nothing per stream and never changes itself, so one
+    /// object serves every stream of every loop (no allocation per request).
+    var sharesOneFilter: Bool { get }
+    /// True when the rule can do nothing for `stream`'s request (its filter is then not made).
+    func skips(_ stream: ActiveStream) -> Bool
 }
 
 extension FilterRule {
+    var sharesOneFilter: Bool { false }
+    func skips(_ stream: ActiveStream) -> Bool { false }
     static func fingerprint(_ config: Config) -> String { "\(config)" }
     static func refusesRouteConfig(_ config: Config, _ override: FilterOverride, context: FilterFactoryContext) -> Bool { false }
 }
@@ -31,11 +38,15 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let rule: Rule
+    /// The listener-level rule's one filter object when `rule.sharesOneFilter` (it keeps no
+    /// state, so the loops may share it).
+    nonisolated(unsafe) let sharedFilter: StreamFilter?
 
     init(name: String, disabledByDefault: Bool, config: Rule.Config, context: FilterFactoryContext) {
         self.name = name
         self.disabledByDefault = disabledByDefault
         rule = Self.rule(config, filter: name, scope: "", context: context)
+        sharedFilter = rule.sharesOneFilter ? rule.makeFilter() : nil
     }
 
     private static func rule(_ config: Rule.Config, filter: String, scope: String, context: FilterFactoryContext) -> Rule {
@@ -56,7 +67,16 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
 
     func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
         // Most streams use the listener's rule: no cast to try.
-        guard let routeConfig else { return rule.makeFilter() }
+        guard let routeConfig else { return sharedFilter ?? rule.makeFilter() }
         return (routeConfig as? Rule ?? rule).makeFilter()
+    }
+
+    func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
+        guard let routeConfig else {
+            if rule.skips(stream) { return nil }
+            return sharedFilter ?? rule.makeFilter()
+        }
+        let routeRule = routeConfig as? Rule ?? rule
+        return routeRule.skips(stream) ? nil : routeRule.makeFilter()
     }
 }

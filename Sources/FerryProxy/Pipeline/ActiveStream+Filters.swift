@@ -4,8 +4,9 @@ import NIOCore
 /// The HTTP filter chain of a stream: building it with the route's per-filter settings,
 /// running the decode hooks in order, pausing and resuming, and the response-side hooks.
 extension ActiveStream {
-    /// Makes this stream's filters (skipping those the route turns off) and runs their decode
-    /// hooks; the router runs when every filter has let the request through.
+    /// Makes this stream's filters (skipping those the route turns off, and those with nothing
+    /// to do for this request) and runs their decode hooks; the router runs when every filter
+    /// has let the request through.
     func startFilterChain() {
         let factories = hcm.filterFactories
         let settings = route?.filterSettings ?? virtualHost?.filterSettings ?? []
@@ -13,18 +14,19 @@ extension ActiveStream {
         var i = 0
         while i < factories.count {
             defer { i += 1 }
-            let filter: StreamFilter
+            let made: StreamFilter?
             // Most routes mention no filter: no per-route setting to look at.
             switch settings.isEmpty ? .inherit : i < settings.count ? settings[i] : .inherit {
             case .disabled: continue
             case .inherit:
                 if factories[i].disabledByDefault { continue }
-                filter = factories[i].makeFilter(routeConfig: nil)
+                made = factories[i].makeFilter(routeConfig: nil, for: self)
             case .enabled:
-                filter = factories[i].makeFilter(routeConfig: nil)
+                made = factories[i].makeFilter(routeConfig: nil, for: self)
             case .config(let config):
-                filter = factories[i].makeFilter(routeConfig: config)
+                made = factories[i].makeFilter(routeConfig: config, for: self)
             }
+            guard let filter = made else { continue }
             let hooks = filter.hooks
             filters.append(ChainedFilter(filter: filter, hooks: hooks))
             filterHooks.formUnion(hooks)

@@ -33,13 +33,27 @@ final class FaultFilterFactory: StreamFilterFactory {
     func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
         FaultFilter(settings: routeConfig as? FaultSettings ?? settings, shared: shared)
     }
+
+    func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
+        let settings = routeConfig.map { $0 as? FaultSettings ?? self.settings } ?? self.settings
+        // Every fault at 0% and no runtime layer that could raise a share: nothing can happen.
+        if settings.inert && stream.worker.runtime.isEmpty { return nil }
+        return FaultFilter(settings: settings, shared: shared)
+    }
 }
 
 /// One HTTPFault config (the listener's or a route's), shared by the streams that use it.
 final class FaultSettings: Sendable {
     let config: HttpFilter.FaultConfig
+    /// Each configured fault (delay, abort, response rate limit) has a 0% share, so without
+    /// runtime overrides none is ever drawn (a request's percentage header may only lower it).
+    let inert: Bool
 
-    init(_ config: HttpFilter.FaultConfig) { self.config = config }
+    init(_ config: HttpFilter.FaultConfig) {
+        self.config = config
+        inert = (config.delay?.percentage.numerator ?? 0) == 0 && (config.abort?.percentage.numerator ?? 0) == 0
+            && (config.responseRateLimit?.percentage.numerator ?? 0) == 0
+    }
 }
 
 /// What every stream of one fault filter shares: `http.<stat_prefix>.fault.*` and the count of

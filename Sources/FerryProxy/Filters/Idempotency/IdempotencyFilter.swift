@@ -14,6 +14,11 @@ extension IdempotencyRule: FilterRule {
     }
 
     func makeFilter() -> StreamFilter { IdempotencyFilter(rule: self) }
+
+    /// A request whose method the rule does not cover, or without a key, passes untouched.
+    func skips(_ stream: ActiveStream) -> Bool {
+        !config.methods.contains(stream.request.method) || !stream.request.headers.contains(config.headerName)
+    }
 }
 
 /// One request's part: buffer the body (for the fingerprint), ask the store, then either run

@@ -73,6 +73,9 @@ extension LocalRateLimitRule: FilterRule {
     }
 
     func makeFilter() -> StreamFilter { LocalRateLimitFilter(rule: self) }
+
+    /// Without x-ratelimit headers the filter remembers nothing per stream.
+    var sharesOneFilter: Bool { !config.xRateLimitHeaders }
 }
 
 final class LocalRateLimitFilter: StreamFilter {

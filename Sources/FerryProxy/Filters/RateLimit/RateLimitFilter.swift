@@ -17,6 +17,10 @@ extension RateLimitRule: FilterRule {
     }
 
     func makeFilter() -> StreamFilter { RateLimitFilter(rule: self) }
+
+    /// A LOCAL rate (not CONCURRENCY) rule without success headers holds nothing per stream:
+    /// `RateLimitFilter` writes its fields only for those.
+    var sharesOneFilter: Bool { config.redis == nil && config.algorithm != .concurrency && !config.headersOnSuccess }
 }
 
 final class RateLimitFilter: StreamFilter {
@@ -29,7 +33,10 @@ final class RateLimitFilter: StreamFilter {
 
     init(rule: RateLimitRule) { self.rule = rule }
 
-    var hooks: FilterHooks { rule.config.headersOnSuccess ? [.decodeHeaders, .encodeHeaders, .onComplete] : [.decodeHeaders, .onComplete] }
+    var hooks: FilterHooks {
+        if rule.sharesOneFilter { return .decodeHeaders }
+        return rule.config.headersOnSuccess ? [.decodeHeaders, .encodeHeaders, .onComplete] : [.decodeHeaders, .onComplete]
+    }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         let worker = stream.worker
