@@ -61,7 +61,10 @@ extension ActiveStream {
            policy.retriableRequestHeaders.allSatisfy({ $0.matches(CompiledRoute.headerValue($0.name, in: request)) }) {
             retry = RetryState(policy: policy, headers: request.headers, bodyLimit: action.retryBufferLimit)
         }
-        for name in RetryState.consumedHeaders { request.headers.remove(name) }
+        // One pass: a request rarely carries any of them.
+        if request.headers.entries.contains(where: { RetryState.consumes($0.name) }) {
+            request.headers.removeAll { RetryState.consumes($0.name) }
+        }
         guard let host = cluster.pickHost(hash: requestHash) else { return sendNoHealthyUpstream() }
         prepareUpstreamRequest(action, host: host)
         encoder.pauseRequestBody()

@@ -170,11 +170,10 @@ final class ActiveStream {
         if endStream { markRequestEnded() }
         if let timeout = hcm.requestTimeout, !endStream { requestDeadline = started + timeout }
         armTimer()
-        let config = hcm.config
 
         // headers_with_underscores_action, a codec rule in Envoy (before the HTTP/1.0 check).
-        if config.headersWithUnderscoresAction != .allow, request.headers.contains(where: { $0.name.utf8.contains(UInt8(ascii: "_")) }) {
-            if config.headersWithUnderscoresAction == .rejectRequest {
+        if hcm.config.headersWithUnderscoresAction != .allow, request.headers.contains(where: { $0.name.utf8.contains(UInt8(ascii: "_")) }) {
+            if hcm.config.headersWithUnderscoresAction == .rejectRequest {
                 shard.inc(stats.requestsRejectedWithUnderscores)
                 codecRefused = true
                 flags.insert(.downstreamProtocolError)
@@ -185,14 +184,14 @@ final class ActiveStream {
             request.headers.removeAll { $0.name.utf8.contains(UInt8(ascii: "_")) }
             shard.inc(stats.droppedHeadersWithUnderscores, by: UInt64(before - request.headers.count))
         }
-        if request.version == .http10 && !config.acceptHTTP10 {
+        if request.version == .http10 && !hcm.config.acceptHTTP10 {
             codecRefused = true
             flags.insert(.downstreamProtocolError)
             encoder.closeAfterResponse()
             return sendLocalReply(426, body: "Upgrade Required", details: "low_version")
         }
         if request.authority == nil || request.authority!.isEmpty {
-            if request.version == .http10, let host = config.defaultHostForHTTP10 {
+            if request.version == .http10, let host = hcm.config.defaultHostForHTTP10 {
                 request.authority = host
             } else {
                 encoder.closeAfterResponse()
@@ -200,22 +199,22 @@ final class ActiveStream {
             }
         }
         if var authority = request.authority {
-            if config.stripTrailingHostDot, authority.hasSuffix(".") { authority.removeLast() }
-            if config.stripAnyHostPort || config.stripMatchingHostPort, let colon = authority.lastIndex(of: ":"),
+            if hcm.config.stripTrailingHostDot, authority.hasSuffix(".") { authority.removeLast() }
+            if hcm.config.stripAnyHostPort || hcm.config.stripMatchingHostPort, let colon = authority.lastIndex(of: ":"),
                !authority.hasSuffix("]") {
                 let port = authority[authority.index(after: colon)...]
-                if config.stripAnyHostPort || Int(port) == connection.localAddress?.port { authority = String(authority[..<colon]) }
+                if hcm.config.stripAnyHostPort || Int(port) == connection.localAddress?.port { authority = String(authority[..<colon]) }
             }
             request.authority = authority
         }
         // http_protocol_options.allow_absolute_url: false keeps `GET http://h/p` as a path that
         // does not start with "/", which Envoy's connection manager refuses with a 404.
-        if request.absoluteForm && !config.allowAbsoluteURL {
+        if request.absoluteForm && !hcm.config.allowAbsoluteURL {
             return sendLocalReply(404, body: "", details: "absolute_path_rejected")
         }
-        if config.normalizePath || config.mergeSlashes || config.pathWithEscapedSlashesAction != .implementationSpecificDefault {
-            switch PathNormalizer.apply(request.path, normalize: config.normalizePath, mergeSlashes: config.mergeSlashes,
-                                        escapedSlashes: config.pathWithEscapedSlashesAction) {
+        if hcm.config.normalizePath || hcm.config.mergeSlashes || hcm.config.pathWithEscapedSlashesAction != .implementationSpecificDefault {
+            switch PathNormalizer.apply(request.path, normalize: hcm.config.normalizePath, mergeSlashes: hcm.config.mergeSlashes,
+                                        escapedSlashes: hcm.config.pathWithEscapedSlashesAction) {
             case .unchanged: break
             case .rewritten(let path): request.path = path
             case .reject:
@@ -232,10 +231,10 @@ final class ActiveStream {
         upgradeType = RequestHeaderRules.stripHopByHop(&request.headers)
         for name in hcm.routeConfig.internalOnlyHeaders { request.headers.remove(name) }
         if connection.tls != nil { request.scheme = "https" }  // x-forwarded-proto and redirects say https
-        if !config.forwardClientCertDetails.keepsHeader(mutualTLS: connection.tls?.mutualTLS ?? false) {
+        if !hcm.config.forwardClientCertDetails.keepsHeader(mutualTLS: connection.tls?.mutualTLS ?? false) {
             request.headers.remove("x-forwarded-client-cert")
         }
-        let forwarding = RequestHeaderRules.applyForwarding(&request, hcm: config, peerIP: connection.remoteIP, scheme: request.scheme,
+        let forwarding = RequestHeaderRules.applyForwarding(&request, hcm: hcm.config, peerIP: connection.remoteIP, scheme: request.scheme,
                                                             localPort: connection.localAddress?.port)
         // An address taken from x-forwarded-for has no port; Envoy logs it with port 0.
         downstreamRemoteIP = forwarding.remote ?? connection.remoteIP
@@ -243,9 +242,9 @@ final class ActiveStream {
             if ip == connection.remoteIP { return connection.remoteString ?? ip }
             return ip.contains(":") ? "[\(ip)]:0" : "\(ip):0"
         }
-        if config.generateRequestID {
+        if hcm.config.generateRequestID {
             let existing = request.headers.first("x-request-id")
-            if existing == nil || (forwarding.edge && !config.preserveExternalRequestID) {
+            if existing == nil || (forwarding.edge && !hcm.config.preserveExternalRequestID) {
                 request.headers.set("x-request-id", RequestHeaderRules.uuid(&worker.random))
             }
         }

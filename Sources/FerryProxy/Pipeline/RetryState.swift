@@ -85,6 +85,13 @@ final class RetryState {
                                   "x-envoy-upstream-rq-per-try-timeout-ms", "x-envoy-upstream-rq-timeout-ms",
                                   "x-envoy-upstream-rq-timeout-alt-response", "x-envoy-upstream-alt-stat-name",
                                   "x-envoy-hedge-on-per-try-timeout"]
+    private static let consumedSet = Set(consumedHeaders)
+
+    /// Whether the router takes `name` (lower-case) off the request: one of `consumedHeaders`.
+    @inline(__always)
+    static func consumes(_ name: String) -> Bool {
+        name.utf8.count > 8 && name.utf8.starts(with: "x-envoy-".utf8) && consumedSet.contains(name)
+    }
 
     /// Keeps body bytes for replay; past the limit, gives up on retries for good. False only
     /// for the call that crossed the limit (Envoy's `retry_or_shadow_abandoned`).
