@@ -146,15 +146,15 @@ final class FallbackFilter: StreamFilter {
     }
 
     private func triggered(_ stream: ActiveStream, status: Int, local: Bool) -> Bool {
+        // An upstream's own response: only its status counts (the flags may be an earlier
+        // attempt's, e.g. the connect failure that sent the request to a backup cluster).
+        if !local { return status >= 500 && rule.config.on.contains(.fiveXX) }
         let on = rule.config.on
         let flags = stream.flags
         // A breaker's rejection is a local reply (only those need the look through the chain).
-        if local, stream.filters.contains(where: { ($0.filter as? CircuitBreakerFilter)?.rejected == true }) {
+        if stream.filters.contains(where: { ($0.filter as? CircuitBreakerFilter)?.rejected == true }) {
             return on.contains(.circuitOpen)
         }
-        // An upstream's own response: only its status counts (the flags may be an earlier
-        // attempt's, e.g. the connect failure that sent the request to a backup cluster).
-        if !local { return on.contains(.fiveXX) && status >= 500 }
         if on.contains(.timeout) && flags.contains(.upstreamRequestTimeout) { return true }
         if on.contains(.connectFailure) && flags.contains(.upstreamConnectionFailure) { return true }
         if on.contains(.reset) && flags.contains(.upstreamConnectionTermination) { return true }
