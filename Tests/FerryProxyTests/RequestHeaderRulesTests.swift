@@ -85,7 +85,7 @@ struct RequestHeaderRulesTests {
         var head = RequestHead(
             method: "GET", path: "/", authority: "a", headers: HeaderMap(fields.map { (name: $0.0, value: $0.1) }))
         let result = RequestHeaderRules.applyForwarding(
-            &head, hcm: hcm, peerIP: peer, scheme: "http", localAddress: "192.0.2.99")
+            &head, hcm: .init(hcm), peerIP: peer, scheme: "http", localAddress: "192.0.2.99")
         return (result.remote, result.edge, head.headers.lines)
     }
 

@@ -5,6 +5,8 @@ import NIOCore
 /// An HTTP connection manager compiled for the request path.
 final class CompiledHCM: Sendable {
     let config: HttpConnectionManager
+    /// What the forwarding headers (x-forwarded-for, via, internal or edge) depend on.
+    let forwarding: RequestHeaderRules.ForwardingSettings
     let routeTable: RouteTable
     let routeConfig: RouteConfiguration
     let stats: HCMStats
@@ -26,6 +28,7 @@ final class CompiledHCM: Sendable {
     init(config: HttpConnectionManager, routeTable: RouteTable, stats: HCMStats, accessLogs: [CompiledAccessLog],
          filterFactories: [StreamFilterFactory]) {
         self.config = config
+        forwarding = RequestHeaderRules.ForwardingSettings(config)
         self.routeTable = routeTable
         routeConfig = config.routeConfig
         self.stats = stats

@@ -234,7 +234,7 @@ final class ActiveStream {
         if !hcm.config.forwardClientCertDetails.keepsHeader(mutualTLS: connection.tls?.mutualTLS ?? false) {
             request.headers.remove("x-forwarded-client-cert")
         }
-        let forwarding = RequestHeaderRules.applyForwarding(&request, hcm: hcm.config, peerIP: connection.remoteIP, scheme: request.scheme,
+        let forwarding = RequestHeaderRules.applyForwarding(&request, hcm: hcm.forwarding, peerIP: connection.remoteIP, scheme: request.scheme,
                                                             localPort: connection.localAddress?.port)
         // An address taken from x-forwarded-for has no port; Envoy logs it with port 0.
         downstreamRemoteIP = forwarding.remote ?? connection.remoteIP

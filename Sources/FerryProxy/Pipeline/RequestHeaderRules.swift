@@ -76,19 +76,19 @@ enum RequestHeaderRules {
     /// - Without it, the client address is taken from x-forwarded-for (skipping N entries); the
     ///   request can be internal only if that header held a single address.
     /// - Internal means that address lies in `internal_address_config` (empty by default).
-    static func applyForwarding(_ head: inout RequestHead, hcm: HttpConnectionManager, peerIP: String?, scheme: String,
+    static func applyForwarding(_ head: inout RequestHead, hcm settings: ForwardingSettings, peerIP: String?, scheme: String,
                                 localPort: Int? = nil, localAddress: String = hostAddress) -> (remote: String?, edge: Bool)
     {
         var remote: String?
         var trustedChecks = false
         let xff = head.headers.joined("x-forwarded-for")
-        if hcm.useRemoteAddress {
+        if settings.useRemoteAddress {
             trustedChecks = xff == nil
-            if hcm.xffNumTrustedHops > 0, let xff {
-                remote = addressFromXFF(xff, skipping: Int(hcm.xffNumTrustedHops) - 1)?.address
+            if settings.xffNumTrustedHops > 0, let xff {
+                remote = addressFromXFF(xff, skipping: Int(settings.xffNumTrustedHops) - 1)?.address
             }
             if remote == nil { remote = peerIP }
-            if !hcm.skipXffAppend, let peerIP {
+            if !settings.skipXffAppend, let peerIP {
                 let appended = IPAddressBytes(peerIP)?.isLoopback == true ? localAddress : peerIP
                 if let xff {
                     head.headers.set("x-forwarded-for", xff + "," + appended)
@@ -96,22 +96,22 @@ enum RequestHeaderRules {
                     head.headers.addLowercased("x-forwarded-for", appended)
                 }
             }
-            if hcm.xffNumTrustedHops == 0 { head.headers.set("x-forwarded-proto", scheme) }
+            if settings.xffNumTrustedHops == 0 { head.headers.set("x-forwarded-proto", scheme) }
             // append_x_forwarded_port: the port the client connected to, unless a trusted hop set it.
-            if hcm.appendXForwardedPort, hcm.xffNumTrustedHops == 0 || !head.headers.contains("x-forwarded-port"),
+            if settings.appendXForwardedPort, settings.xffNumTrustedHops == 0 || !head.headers.contains("x-forwarded-port"),
                let localPort {
                 head.headers.set("x-forwarded-port", String(localPort))
             }
-        } else if let xff, let found = addressFromXFF(xff, skipping: Int(hcm.xffNumTrustedHops)) {
+        } else if let xff, let found = addressFromXFF(xff, skipping: Int(settings.xffNumTrustedHops)) {
             remote = found.address
             trustedChecks = found.single
         }
         if !head.headers.contains("x-forwarded-proto") { head.headers.addLowercased("x-forwarded-proto", scheme) }
-        if let via = hcm.via { appendVia(&head.headers, via) }
-        let isInternal = trustedChecks && !hcm.internalAddressConfig.cidrRanges.isEmpty
-            && remote.flatMap(IPAddressBytes.init).map(hcm.internalAddressConfig.isInternal) == true
+        if let via = settings.via { appendVia(&head.headers, via) }
+        let isInternal = trustedChecks && !settings.internalAddressConfig.cidrRanges.isEmpty
+            && remote.flatMap(IPAddressBytes.init).map(settings.internalAddressConfig.isInternal) == true
         if remote == nil { remote = peerIP }
-        let edge = !isInternal && hcm.useRemoteAddress
+        let edge = !isInternal && settings.useRemoteAddress
         if isInternal {
             head.headers.set("x-envoy-internal", "true")
         } else {
@@ -123,6 +123,26 @@ enum RequestHeaderRules {
         }
         if edge, let remote, IPAddressBytes(remote) != nil { head.headers.addLowercased("x-envoy-external-address", remote) }
         return (remote, edge)
+    }
+
+    /// The connection manager's settings `applyForwarding` reads, kept apart from the whole
+    /// `HttpConnectionManager` so a request does not copy that struct to pass them.
+    struct ForwardingSettings: Sendable {
+        let useRemoteAddress: Bool
+        let xffNumTrustedHops: UInt32
+        let skipXffAppend: Bool
+        let appendXForwardedPort: Bool
+        let via: String?
+        let internalAddressConfig: InternalAddressConfig
+
+        init(_ hcm: HttpConnectionManager) {
+            useRemoteAddress = hcm.useRemoteAddress
+            xffNumTrustedHops = hcm.xffNumTrustedHops
+            skipXffAppend = hcm.skipXffAppend
+            appendXForwardedPort = hcm.appendXForwardedPort
+            via = hcm.via
+            internalAddressConfig = hcm.internalAddressConfig
+        }
     }
 
     /// HCM `via`: appended to an existing Via field (", " separated) or added.
