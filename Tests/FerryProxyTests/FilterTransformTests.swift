@@ -34,7 +34,7 @@ struct FilterTransformTests {
         init(probe: Probe) { self.probe = probe }
         var name: String { "test.probe" }
         var disabledByDefault: Bool { false }
-        func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter { probe }
+        func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? { probe }
     }
 
     static let hello = "- match: {prefix: \"/\"}\n  direct_response: {status: 200, body: {inline_string: hello world}}"

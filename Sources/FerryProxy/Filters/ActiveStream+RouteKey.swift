@@ -1,15 +1,8 @@
 /// How governance filters name the stream's route in their keys.
 extension ActiveStream {
     /// `<virtual host>/<route name, or its index when unnamed>`, as in the `route:` scopes of
-    /// `/governance` keys; nil without a route. Compiled with the route table; a route made
-    /// elsewhere (tests) costs a scan of the virtual host's routes (identity comparisons only).
-    var routeKey: String? {
-        guard let route, let host = virtualHost else { return nil }
-        if !route.key.isEmpty { return route.key }
-        if !route.name.isEmpty { return "\(host.name)/\(route.name)" }
-        let index = host.routes.firstIndex { $0 === route } ?? -1
-        return "\(host.name)/\(index)"
-    }
+    /// `/governance` keys (compiled with the route table); nil without a route.
+    var routeKey: String? { route?.key }
 
     /// The cluster the route sends to, as Envoy's `routeEntry()->clusterName()`: a
     /// `cluster_header` route's header value ("" when absent); a weighted route's pick, made now

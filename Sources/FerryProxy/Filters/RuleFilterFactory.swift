@@ -65,13 +65,8 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
         return Self.rule(config, filter: name, scope: scope, context: context)
     }
 
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
-        // Most streams use the listener's rule: no cast to try.
-        guard let routeConfig else { return sharedFilter ?? rule.makeFilter() }
-        return (routeConfig as? Rule ?? rule).makeFilter()
-    }
-
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
+        // Most streams use the listener's rule: no cast to try.
         guard let routeConfig else {
             if rule.skips(stream) { return nil }
             return sharedFilter ?? rule.makeFilter()

@@ -137,17 +137,13 @@ protocol StreamFilterFactory: AnyObject, Sendable {
     /// or route configuration; `scope` names it for stats and live state). Reports a located
     /// error and returns nil when the filter takes no such config or the type is not its own.
     func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)?
-    /// The filter object for one stream; `routeConfig` is the compiled per-route config, if any.
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter
-    /// The filter object for `stream` (its request head is complete), or nil when the filter
-    /// can do nothing for this request, so the stream neither makes nor calls it. Defaults to
-    /// `makeFilter(routeConfig:)`.
+    /// The filter object for `stream` (its request head is complete); `routeConfig` is the
+    /// compiled per-route config, if any. Nil when the filter can do nothing for this request,
+    /// so the stream neither makes nor calls it.
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter?
 }
 
 extension StreamFilterFactory {
-    func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? { makeFilter(routeConfig: routeConfig) }
-
     func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
         context.diagnostics.error(override.location, override.path, "\(name) takes no per-route configuration",
                                   fix: "remove the entry, or use an envoy.config.route.v3.FilterConfig with only `disabled: true`")

@@ -31,10 +31,10 @@ final class CompiledRoute: Sendable {
     /// Per-filter settings by position in the listener's filter chain (empty: none anywhere).
     let filterSettings: [RouteFilterSetting]
     /// `<virtual host>/<route name, or its index when unnamed>`: how governance keys and
-    /// `/governance` scopes name the route ("" for a route compiled outside a route table).
+    /// `/governance` scopes name the route.
     let key: String
 
-    init(_ route: Route, action: Action, filterSettings: [RouteFilterSetting] = [], key: String = "") {
+    init(_ route: Route, action: Action, filterSettings: [RouteFilterSetting], key: String) {
         self.filterSettings = filterSettings
         self.key = key
         name = route.name

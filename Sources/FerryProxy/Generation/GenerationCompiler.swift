@@ -125,8 +125,8 @@ public enum GenerationCompiler {
         return RouteTable(virtualHosts: hosts, ignorePortInHostMatching: config.ignorePortInHostMatching)
     }
 
-    static func compileRoute(_ route: Route, clusters: [ClusterDefinition], index: [String: Int], host: VirtualHost? = nil,
-                             bufferLimit: Int = 1_048_576, filterSettings: [RouteFilterSetting] = [], key: String = "") -> CompiledRoute {
+    static func compileRoute(_ route: Route, clusters: [ClusterDefinition], index: [String: Int], host: VirtualHost,
+                             bufferLimit: Int, filterSettings: [RouteFilterSetting], key: String) -> CompiledRoute {
         func handle(_ name: String) -> ClusterHandle { ClusterHandle(name: name, index: index[name] ?? -1) }
         let action: CompiledRoute.Action
         switch route.action {
@@ -142,8 +142,8 @@ public enum GenerationCompiler {
                           hostRewriteLiteral: $0.hostRewriteLiteral)
                 })
             }
-            let limit = route.retryBufferLimit ?? host?.retryBufferLimit
-            action = .route(CompiledRouteAction(a, target: target, hostRetryPolicy: host?.retryPolicy,
+            let limit = route.retryBufferLimit ?? host.retryBufferLimit
+            action = .route(CompiledRouteAction(a, target: target, hostRetryPolicy: host.retryPolicy,
                                                 retryBufferLimit: limit.map { Int(min($0, UInt64(Int.max))) } ?? bufferLimit))
         case .redirect(let r):
             action = .redirect(r)

@@ -18,10 +18,8 @@ extension ActiveStream {
             // Most routes mention no filter: no per-route setting to look at.
             switch settings.isEmpty ? .inherit : i < settings.count ? settings[i] : .inherit {
             case .disabled: continue
-            case .inherit:
-                if factories[i].disabledByDefault { continue }
-                made = factories[i].makeFilter(routeConfig: nil, for: self)
-            case .enabled:
+            case .inherit where factories[i].disabledByDefault: continue
+            case .inherit, .enabled:
                 made = factories[i].makeFilter(routeConfig: nil, for: self)
             case .config(let config):
                 made = factories[i].makeFilter(routeConfig: config, for: self)

@@ -26,7 +26,7 @@ final class AdaptiveConcurrencyFilterFactory: StreamFilterFactory {
     // Envoy has no per-route config for this filter: routes may only turn it off (the default
     // compileRouteConfig refuses anything else).
 
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
+    func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
         AdaptiveConcurrencyFilter(rule: rule)
     }
 }

@@ -99,22 +99,22 @@ final class CircuitBreakerRule: GovernanceState {
     /// Asks `key`'s breaker for leave to make a call; without it, how long until probes go through.
     func acquire(_ key: String, now: Duration) -> (permission: Machine.Permission?, retryAfter: Duration, changes: Changes) {
         breakers.withLockedValue { breakers in
+            var permission: Machine.Permission?
+            var retryAfter = Duration.zero
             // Changed in place (one hash lookup, and no copy of the breaker's window).
-            let fresh = machineConfiguration
-            let (decision, changes) = Self.step(&breakers[key, default: Machine(configuration: fresh, now: now)]) {
-                machine -> (Machine.Permission?, Duration) in
-                let permission = machine.tryAcquire(now: now)
-                return (permission, permission == nil ? machine.retryAfter(now: now) : .zero)
+            let changes = Self.changes(of: &breakers[key, default: Machine(configuration: machineConfiguration, now: now)]) { machine in
+                permission = machine.tryAcquire(now: now)
+                if permission == nil { retryAfter = machine.retryAfter(now: now) }
             }
             if changes.any { updateGauge(breakers) }
-            return (decision.0, decision.1, changes)
+            return (permission, retryAfter, changes)
         }
     }
 
     func record(_ key: String, failed: Bool, duration: Duration, permission: Machine.Permission, now: Duration) -> Changes {
         breakers.withLockedValue { breakers in
             guard let index = breakers.index(forKey: key) else { return Changes() }
-            let ((), changes) = Self.step(&breakers.values[index]) { machine in
+            let changes = Self.changes(of: &breakers.values[index]) { machine in
                 machine.record(failed ? .failure : .success, duration: duration, permission: permission, now: now)
             }
             if changes.any { updateGauge(breakers) }
@@ -132,10 +132,10 @@ final class CircuitBreakerRule: GovernanceState {
 
     /// Runs `body` on a breaker and tells which state changes it made.
     @inline(__always)
-    private static func step<R>(_ machine: inout Machine, _ body: (inout Machine) -> R) -> (R, Changes) {
+    private static func changes(of machine: inout Machine, _ body: (inout Machine) -> Void) -> Changes {
         let before = machine.stats
-        let result = body(&machine)
-        return (result, changes(before, machine.stats))
+        body(&machine)
+        return changes(before, machine.stats)
     }
 
     /// Whether a call that ended with `status` (nil: no response) and `flags` failed.

@@ -73,7 +73,7 @@ final class FallbackFilterFactory: StreamFilterFactory {
         return FallbackPlan.compile(config, filter: name, scope: scope, context: context)
     }
 
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
+    func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
         // A plan is missing only when compiling failed, and then the generation is refused.
         FallbackFilter(plan: routeConfig as? FallbackPlan ?? plan!)
     }

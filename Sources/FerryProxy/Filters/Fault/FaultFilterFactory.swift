@@ -30,10 +30,6 @@ final class FaultFilterFactory: StreamFilterFactory {
         return FaultSettings(config)
     }
 
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
-        FaultFilter(settings: routeConfig as? FaultSettings ?? settings, shared: shared)
-    }
-
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
         let settings = routeConfig.map { $0 as? FaultSettings ?? self.settings } ?? self.settings
         // Every fault at 0% and no runtime layer that could raise a share: nothing can happen.

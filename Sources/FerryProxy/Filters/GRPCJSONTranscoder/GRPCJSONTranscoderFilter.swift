@@ -36,7 +36,7 @@ final class GRPCJSONTranscoderFilterFactory: StreamFilterFactory {
         return routeConfig
     }
 
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter {
+    func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
         GRPCJSONTranscoderFilter(config: routeConfig as? GRPCJSONTranscoderConfig ?? config)
     }
 }

@@ -19,7 +19,7 @@ final class GRPCStatsFilterFactory: StreamFilterFactory {
         self.config = config
     }
 
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter { GRPCStatsFilter(config: config) }
+    func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? { GRPCStatsFilter(config: config) }
 }
 
 final class GRPCStatsFilter: StreamFilter {

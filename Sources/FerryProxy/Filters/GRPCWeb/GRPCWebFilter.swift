@@ -23,7 +23,7 @@ final class GRPCWebFilterFactory: StreamFilterFactory {
         self.disabledByDefault = disabledByDefault
     }
 
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter { GRPCWebFilter() }
+    func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? { GRPCWebFilter() }
 }
 
 final class GRPCWebFilter: StreamFilter {

@@ -19,7 +19,7 @@ final class HealthCheckFilterFactory: StreamFilterFactory {
         self.cluster = cluster
     }
 
-    func makeFilter(routeConfig: (any Sendable)?) -> StreamFilter { HealthCheckFilter(config: config, cluster: cluster) }
+    func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? { HealthCheckFilter(config: config, cluster: cluster) }
 }
 
 final class HealthCheckFilter: StreamFilter {

@@ -37,8 +37,10 @@ final class IdempotencyFilter: StreamFilter {
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         let worker = stream.worker
-        guard worker.featureEnabled(rule.config.filterEnabled), rule.config.methods.contains(stream.request.method),
-              let key = stream.request.headers.first(rule.config.headerName) else { return .proceed }
+        // The rule's `skips` left out requests of other methods and those without a key.
+        guard worker.featureEnabled(rule.config.filterEnabled), let key = stream.request.headers.first(rule.config.headerName) else {
+            return .proceed
+        }
         enforce = worker.featureEnabled(rule.config.filterEnforced)
         guard !key.isEmpty, key.utf8.count <= 255 else {
             guard enforce else { return .proceed }

@@ -18,9 +18,12 @@ extension RateLimitRule: FilterRule {
 
     func makeFilter() -> StreamFilter { RateLimitFilter(rule: self) }
 
-    /// A LOCAL rate (not CONCURRENCY) rule without success headers holds nothing per stream:
-    /// `RateLimitFilter` writes its fields only for those.
-    var sharesOneFilter: Bool { config.redis == nil && config.algorithm != .concurrency && !config.headersOnSuccess }
+    /// A CONCURRENCY or GLOBAL rule gives its place or lease back when the stream completes.
+    var releasesOnComplete: Bool { config.redis != nil || config.algorithm == .concurrency }
+
+    /// Without a place to give back or success headers to add, `RateLimitFilter` writes
+    /// nothing per stream.
+    var sharesOneFilter: Bool { !releasesOnComplete && !config.headersOnSuccess }
 }
 
 final class RateLimitFilter: StreamFilter {
@@ -34,8 +37,10 @@ final class RateLimitFilter: StreamFilter {
     init(rule: RateLimitRule) { self.rule = rule }
 
     var hooks: FilterHooks {
-        if rule.sharesOneFilter { return .decodeHeaders }
-        return rule.config.headersOnSuccess ? [.decodeHeaders, .encodeHeaders, .onComplete] : [.decodeHeaders, .onComplete]
+        var hooks: FilterHooks = .decodeHeaders
+        if rule.config.headersOnSuccess { hooks.insert(.encodeHeaders) }
+        if rule.releasesOnComplete { hooks.insert(.onComplete) }
+        return hooks
     }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
