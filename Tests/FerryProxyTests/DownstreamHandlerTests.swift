@@ -58,8 +58,9 @@ final class DownstreamHarness {
         try channel.writeInbound(ByteBuffer(string: text))
     }
 
-    /// Everything written to the client so far.
+    /// Everything written to the client so far (flushed at the end of the loop's iteration).
     func received() throws -> String {
+        loop.run()
         var out = ""
         while let buffer = try channel.readOutbound(as: ByteBuffer.self) { out += String(buffer: buffer) }
         return out

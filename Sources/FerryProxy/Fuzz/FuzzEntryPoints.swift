@@ -29,6 +29,7 @@ public enum FerryFuzz {
         while offset < data.count, channel.isActive {
             let end = min(data.count, offset + step)
             _ = try? channel.writeInbound(ByteBuffer(bytes: data[offset..<end]))
+            loop.run()  // the end of the iteration: deferred flushes
             while (try? channel.readOutbound(as: ByteBuffer.self)) != nil {}
             offset = end
         }

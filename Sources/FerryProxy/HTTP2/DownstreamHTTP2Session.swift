@@ -14,8 +14,8 @@ import NIOHTTP2
 ///   stops its client at its window (backpressure) while the other streams go on.
 /// - Send side: a stream is writable while its response bytes not yet on the socket (held by
 ///   NIOHTTP2 for the client's window, or queued behind a full socket) stay under 64 KiB.
-/// - Flushes asked for while a read is being handled wait for the read's end.
-final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate {
+/// - Flushes wait for the end of the event-loop iteration.
+final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate, DeferredFlushing {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
@@ -29,9 +29,6 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     private var retired: [DownstreamHTTP2Stream] = []
     /// Streams that received frames in the current read, told when the read completes.
     private var readStreams: [DownstreamHTTP2Stream] = []
-    private var reading = false
-    private var flushPending = false
-    private var flushScheduled = false
     private(set) var parentWritable = true
     private var connectionWindow: ReceiveWindow
     /// NIOHTTP2 sent a GOAWAY with an error code: a connection error, reported next.
@@ -64,7 +61,6 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     // MARK: inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        reading = true
         let frame = unwrapInboundIn(data)
         let id = frame.streamID
         guard id != .rootStream else { return }
@@ -91,12 +87,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
             stream.inReadList = false
             stream.readComplete()
         }
-        reading = false
         retired.removeAll(keepingCapacity: true)
-        if flushPending {
-            flushPending = false
-            context.flush()
-        }
         context.fireChannelReadComplete()
     }
 
@@ -165,20 +156,13 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: payload)), promise: promise)
     }
 
-    /// Flushes at the end of the read being handled, or, outside a read (a response arriving
-    /// from an upstream), once the event loop has handled the other events it woke for: the
-    /// answers of several streams then leave in one write.
-    func flush() {
-        if reading {
-            flushPending = true
-        } else if !flushScheduled, let context {
-            flushScheduled = true
-            context.eventLoop.assumeIsolated().execute { [self] in
-                flushScheduled = false
-                self.context?.flush()
-            }
-        }
-    }
+    /// Flushes once the event loop has handled every event it woke for (the end of the read
+    /// being handled included): the answers of several streams, and of other connections, then
+    /// leave together (`Worker.flushAtEndOfIteration`).
+    func flush() { worker.flushAtEndOfIteration(self) }
+
+    var flushQueued = false
+    func flushNow() { context?.flush() }
 
     /// The stream is closed for NIOHTTP2 and its `ActiveStream` is done with it.
     func remove(_ stream: DownstreamHTTP2Stream) {

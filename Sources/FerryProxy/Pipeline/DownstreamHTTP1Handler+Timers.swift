@@ -14,9 +14,12 @@ extension DownstreamHTTP1Handler {
         context.close(afterFlushing: .all)
     }
 
+    /// Closes without waiting for the writes; what was written before goes out first, as it
+    /// would have had flushes not waited for the end of the event-loop iteration.
     func closeNow() {
         guard !closing || context?.channel.isActive == true else { return }
         closing = true
+        context?.flush()
         context?.close(promise: nil)
     }
 

@@ -6,7 +6,7 @@ import NIOCore
 /// `HTTP1Parser`, runs one `ActiveStream` at a time (pipelined requests wait, in order), and
 /// encodes responses with the framing the client can read. It is the only handler in the
 /// connection's pipeline, so bytes go from the socket to the stream without hops.
-final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOScheduledCallbackHandler, DownstreamConnection {
+final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOScheduledCallbackHandler, DownstreamConnection, DeferredFlushing {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -38,6 +38,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     /// The response head, kept back until the first body bytes so that a small response goes
     /// out as one buffer (one write element, one syscall).
     private var pendingOut: ByteBuffer?
+    // Flushes wait for the end of the event-loop iteration (`Worker.flushAtEndOfIteration`).
     static let coalesceLimit = 16 * 1024
     // Idle timeout (no stream active).
     var idleSince: NIODeadline?
@@ -128,7 +129,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         if let buffer = inbound {
             if buffer.readableBytes == 0 { inbound = nil } else if buffer.readerIndex > 32 * 1024 { inbound!.discardReadBytes() }
         }
-        context.flush()
+        worker.flushAtEndOfIteration(self)
     }
 
     /// Unparsed bytes beyond which the socket stops being read (pipelined requests waiting
@@ -385,8 +386,11 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
 
     func flush() {
         writePending()
-        context?.flush()
+        worker.flushAtEndOfIteration(self)
     }
+
+    var flushQueued = false
+    func flushNow() { context?.flush() }
 
     private var writable = true
     var isWritable: Bool { writable && !closing }
@@ -422,7 +426,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         becomeIdle()
         process()
         resumeReadingIfNeeded()
-        context.flush()
+        worker.flushAtEndOfIteration(self)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {

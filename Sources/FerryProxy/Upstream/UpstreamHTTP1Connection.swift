@@ -3,7 +3,7 @@ import NIOCore
 
 /// One HTTP/1.1 connection to an upstream host: encodes the request of the stream attached to
 /// it and parses the response back into that stream. Holds at most one stream at a time.
-final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackHandler, UpstreamStream {
+final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackHandler, UpstreamStream, DeferredFlushing {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -109,7 +109,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         context.write(wrapOutboundOut(buffer), promise: nil)
         if endStream {
             requestDone = true
-            context.flush()
+            flush()
         }
     }
 
@@ -134,7 +134,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         count(tx: data.readableBytes)
         if endStream {
             requestDone = true
-            context.flush()
+            flush()
         }
     }
 
@@ -151,7 +151,13 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         context.close(mode: .output, promise: nil)
     }
 
-    func flush() { context?.flush() }
+    /// At the end of the event-loop iteration (`Worker.flushAtEndOfIteration`).
+    func flush() {
+        if let worker = pool?.cluster.worker { worker.flushAtEndOfIteration(self) } else { context?.flush() }
+    }
+
+    var flushQueued = false
+    func flushNow() { context?.flush() }
 
     private func count(tx bytes: Int) {
         if let stats = clusterStats { shard?.inc(stats.upstreamCxTxBytesTotal, by: UInt64(bytes)) }

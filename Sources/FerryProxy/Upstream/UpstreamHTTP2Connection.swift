@@ -77,6 +77,7 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
 
     private var clusterStats: ClusterStats? { pool?.cluster.definition.stats }
     private var shard: StatsShard? { pool?.cluster.worker.stats }
+    var worker: Worker? { pool?.cluster.worker }
 
     /// Whether a new stream may start here now.
     var hasRoom: Bool {

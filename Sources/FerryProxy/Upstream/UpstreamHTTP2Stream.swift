@@ -7,7 +7,7 @@ import NIOHTTP2
 /// `ActiveStream`; an upgrade goes as an extended CONNECT whose stream then carries the tunnel. Flow control both ways: the child channel turns unwritable while the peer's
 /// window is used up (the router then stops reading the downstream), and response frames are
 /// read only while the downstream takes them (unread frames hold back WINDOW_UPDATEs).
-final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
+final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream, DeferredFlushing {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias OutboundIn = HTTP2Frame.FramePayload
     typealias OutboundOut = HTTP2Frame.FramePayload
@@ -71,7 +71,7 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
         if extendedConnect { context.flush() }
         if endStream {
             requestDone = true
-            context.flush()
+            flush()
         }
     }
 
@@ -88,7 +88,7 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
         }
         if endStream {
             requestDone = true
-            context.flush()
+            flush()
         }
     }
 
@@ -105,7 +105,13 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream {
         context.writeAndFlush(wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
     }
 
-    func flush() { context?.flush() }
+    /// At the end of the event-loop iteration (`Worker.flushAtEndOfIteration`).
+    func flush() {
+        if let worker = connection.worker { worker.flushAtEndOfIteration(self) } else { context?.flush() }
+    }
+
+    var flushQueued = false
+    func flushNow() { context?.flush() }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 

@@ -42,6 +42,10 @@ final class Worker {
     /// Counters registered on first use (names that depend on the request).
     private var dynamicCounters: [String: CounterID] = [:]
     private var dynamicHistograms: [String: HistogramID] = [:]
+    /// Connections to flush at the end of this event-loop iteration (Worker+DeferredFlush).
+    var pendingFlushes: [DeferredFlushing] = []
+    var spareFlushList: [DeferredFlushing] = []
+    var flushScheduled = false
 
     init(index: Int, workerCount: Int, loop: EventLoop, generation: ConfigGeneration, store: StatsStore, server: ServerState,
          logger: Logger) {

@@ -28,7 +28,9 @@ enum Protoc {
         try process.run()
         // Write and read on separate threads so neither pipe can fill up and block the other.
         let writer = Thread {
-            input.fileHandleForWriting.write(Data(stdin))
+            // The throwing write: a program that exits without reading (or is missing) makes
+            // this EPIPE, which the non-throwing `write(_:)` turns into a crash of the runner.
+            try? input.fileHandleForWriting.write(contentsOf: Data(stdin))
             try? input.fileHandleForWriting.close()
         }
         writer.start()
