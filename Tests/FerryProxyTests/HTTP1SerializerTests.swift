@@ -57,6 +57,21 @@ struct HTTP1SerializerTests {
                 == "HTTP/1.1 101 Switching Protocols\r\n\r\n")
     }
 
+    @Test("framing fields follow the head's own; multi-byte and long values are copied whole after what the buffer held")
+    func framingAndRawCopies() {
+        var headers = HeaderMap()
+        headers.add("x-long", String(repeating: "0123456789", count: 30))
+        headers.add("x-utf8", "caf\u{e9} \u{2603}")
+        let head = ResponseHead(status: 200, headers: headers)
+        let out = written { (buffer: inout ByteBuffer) in
+            buffer.writeString("before|")
+            HTTP1Serializer.writeResponseHead(head, version: .http11, chunked: true, connection: "close", into: &buffer)
+            buffer.writeString("|after")
+        }
+        #expect(out == "before|HTTP/1.1 200 OK\r\nx-long: \(String(repeating: "0123456789", count: 30))\r\n"
+            + "x-utf8: caf\u{e9} \u{2603}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n|after")
+    }
+
     @Test(
         "chunk sizes are lower-case hex without leading zeros",
         arguments: [

@@ -299,7 +299,7 @@ struct HTTP1Parser {
         guard fields > 1 || listed else { return false }
         let values = headers.values("content-length")
         guard let length = try? contentLength(values) else { return false }
-        headers.set("content-length", String(length))
+        headers.setLowercased("content-length", String(length))
         return true
     }
 

@@ -105,7 +105,11 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
     /// Replaces every field named `name` with one field (kept at the first one's position).
     public mutating func set(_ name: String, _ value: String) {
-        let name = name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? name.lowercased() : name
+        setLowercased(name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? name.lowercased() : name, value)
+    }
+
+    /// `set` for a name already in lower case (a literal): no scan for capitals.
+    mutating func setLowercased(_ name: String, _ value: String) {
         if let first = entries.firstIndex(where: { $0.name == name }) {
             entries[first].value = value
             var i = entries.count - 1

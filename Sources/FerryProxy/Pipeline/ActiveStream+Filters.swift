@@ -38,9 +38,9 @@ extension ActiveStream {
     func continueDecoding() {
         guard !finished else { return }
         while decodeFilterIndex < filters.count {
-            let link = filters[decodeFilterIndex]
+            let i = decodeFilterIndex
             decodeFilterIndex += 1
-            if link.hooks.contains(.decodeHeaders), link.filter.decodeHeaders(self, endStream: requestEnded) == .stop {
+            if filters[i].hooks.contains(.decodeHeaders), filters[i].filter.decodeHeaders(self, endStream: requestEnded) == .stop {
                 // Hold the request body in the codec until the chain goes on.
                 if !finished { encoder.pauseRequestBody() }
                 return
@@ -67,8 +67,11 @@ extension ActiveStream {
     /// wins. While it runs, its own reply is not offered again.
     func filtersIntercept(status: Int, local: Bool) -> ResponseTakeover? {
         guard !interceptingResponse, filterHooks.contains(.interceptResponse) else { return nil }
-        for link in filters.reversed() where link.hooks.contains(.interceptResponse) {
-            if let takeover = link.filter.interceptResponse(self, status: status, local: local) {
+        var i = filters.count
+        while i > 0 {
+            i -= 1
+            guard filters[i].hooks.contains(.interceptResponse) else { continue }
+            if let takeover = filters[i].filter.interceptResponse(self, status: status, local: local) {
                 return { [unowned self] in
                     self.interceptingResponse = true
                     takeover()
@@ -77,6 +80,20 @@ extension ActiveStream {
             }
         }
         return nil
+    }
+
+    /// Calls `body` with each filter that takes `hook`, in decode order or (`reversed`) encode
+    /// order. By index, looking at each link's hooks in place: iterating the array would copy
+    /// (retain and release) every filter, the ones that skip the hook too.
+    @inline(__always)
+    func forEachFilter(with hook: FilterHooks, reversed: Bool, _ body: (StreamFilter) -> Void) {
+        let count = filters.count
+        var step = 0
+        while step < count {
+            let i = reversed ? count - 1 - step : step
+            step += 1
+            if filters[i].hooks.contains(hook) { body(filters[i].filter) }
+        }
     }
 
     // MARK: response body: transforms and parts held by a filter (pacing)

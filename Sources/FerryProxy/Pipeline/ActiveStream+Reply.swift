@@ -73,7 +73,7 @@ extension ActiveStream {
             finishResponseHeaders(&headers)
             if !bodiless { headers.addLowercased("content-length", "0") }
         }
-        if hcm.config.alwaysSetRequestIDInResponse, let id = request.headers.first("x-request-id") { headers.set("x-request-id", id) }
+        if hcm.config.alwaysSetRequestIDInResponse, let id = request.headers.first("x-request-id") { headers.setLowercased("x-request-id", id) }
         routeDeadline = nil
         if !requestEnded {
             shard.inc(stats.rqResponseBeforeComplete)
@@ -89,7 +89,7 @@ extension ActiveStream {
     func finishResponseHeaders(_ headers: inout HeaderMap) {
         if !headers.contains("date") { headers.addLowercased("date", worker.clock.dateHeader) }
         switch hcm.config.serverHeaderTransformation {
-        case .overwrite: headers.set("server", hcm.config.serverName)
+        case .overwrite: headers.setLowercased("server", hcm.config.serverName)
         case .appendIfAbsent: if !headers.contains("server") { headers.addLowercased("server", hcm.config.serverName) }
         case .passThrough: break
         }
@@ -102,7 +102,7 @@ extension ActiveStream {
     func startResponse(_ head: ResponseHead) {
         var head = head
         if filterHooks.contains(.encodeHeaders) {
-            for link in filters.reversed() where link.hooks.contains(.encodeHeaders) { link.filter.encodeHeaders(self, &head) }
+            forEachFilter(with: .encodeHeaders, reversed: true) { $0.encodeHeaders(self, &head) }
         }
         responseStarted = true
         responseHead = head
@@ -211,7 +211,7 @@ extension ActiveStream {
             shard.inc(stats.listenerRqCompleted)
         }
         shard.record(stats.rqTime, milliseconds: Double((finishedAt! - started).nanoseconds) / 1e6)
-        for link in filters where link.hooks.contains(.onComplete) { link.filter.onComplete(self) }
+        if filterHooks.contains(.onComplete) { forEachFilter(with: .onComplete, reversed: false) { $0.onComplete(self) } }
         for log in hcm.accessLogs where log.filter.map({ AccessLogFilterEvaluator.matches($0, self) }) ?? true {
             log.sink.write(log.formatter.format(self))
         }

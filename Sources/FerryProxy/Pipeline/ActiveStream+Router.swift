@@ -107,7 +107,7 @@ extension ActiveStream {
             let left = max(routeTimeout - (worker.now - (requestEndedAt ?? worker.now)), .milliseconds(1))
             expected = expected > .zero ? min(expected, left) : left
         }
-        if expected > .zero { headers.set("x-envoy-expected-rq-timeout-ms", String(expected.nanoseconds / 1_000_000)) }
+        if expected > .zero { headers.setLowercased("x-envoy-expected-rq-timeout-ms", String(expected.nanoseconds / 1_000_000)) }
     }
 
     /// Picks the host for a retry, avoiding hosts already tried when the policy asks for it.
@@ -222,7 +222,7 @@ extension ActiveStream {
         }
         if action.appendXForwardedHost, head.authority != originalHost, let originalHost {
             if let existing = head.headers.first("x-forwarded-host") {
-                head.headers.set("x-forwarded-host", existing + "," + originalHost)
+                head.headers.setLowercased("x-forwarded-host", existing + "," + originalHost)
             } else {
                 head.headers.addLowercased("x-forwarded-host", originalHost)
             }
@@ -232,7 +232,7 @@ extension ActiveStream {
         setExpectedTimeout(&head.headers)
         applyRequestMutations(&head.headers)
         if head.path != originalPath, !hcm.router.suppressEnvoyHeaders {
-            head.headers.set("x-envoy-original-path", originalPath)
+            head.headers.setLowercased("x-envoy-original-path", originalPath)
         }
         if virtualHost?.includeRequestAttemptCount == true { head.headers.set("x-envoy-attempt-count", String(attemptCount + 1)) }
         // Body framing goes last, as Envoy's codec writes it.

@@ -245,7 +245,7 @@ final class ActiveStream {
         if hcm.config.generateRequestID {
             let existing = request.headers.first("x-request-id")
             if existing == nil || (forwarding.edge && !hcm.config.preserveExternalRequestID) {
-                request.headers.set("x-request-id", RequestHeaderRules.uuid(&worker.random))
+                request.headers.setLowercased("x-request-id", RequestHeaderRules.uuid(&worker.random))
             }
         }
         routeRequest()

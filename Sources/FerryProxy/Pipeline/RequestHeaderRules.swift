@@ -49,7 +49,7 @@ enum RequestHeaderRules {
         headers.remove("proxy-connection")
         if upgrade == nil { headers.remove("upgrade") }
         if let te = headers.joined("te") {
-            if headerValue(te, containsToken: "trailers") { headers.set("te", "trailers") } else { headers.remove("te") }
+            if headerValue(te, containsToken: "trailers") { headers.setLowercased("te", "trailers") } else { headers.remove("te") }
         }
         return upgrade
     }
@@ -91,16 +91,16 @@ enum RequestHeaderRules {
             if !settings.skipXffAppend, let peerIP {
                 let appended = IPAddressBytes(peerIP)?.isLoopback == true ? localAddress : peerIP
                 if let xff {
-                    head.headers.set("x-forwarded-for", xff + "," + appended)
+                    head.headers.setLowercased("x-forwarded-for", xff + "," + appended)
                 } else {
                     head.headers.addLowercased("x-forwarded-for", appended)
                 }
             }
-            if settings.xffNumTrustedHops == 0 { head.headers.set("x-forwarded-proto", scheme) }
+            if settings.xffNumTrustedHops == 0 { head.headers.setLowercased("x-forwarded-proto", scheme) }
             // append_x_forwarded_port: the port the client connected to, unless a trusted hop set it.
             if settings.appendXForwardedPort, settings.xffNumTrustedHops == 0 || !head.headers.contains("x-forwarded-port"),
                let localPort {
-                head.headers.set("x-forwarded-port", String(localPort))
+                head.headers.setLowercased("x-forwarded-port", String(localPort))
             }
         } else if let xff, let found = addressFromXFF(xff, skipping: Int(settings.xffNumTrustedHops)) {
             remote = found.address
@@ -113,7 +113,7 @@ enum RequestHeaderRules {
         if remote == nil { remote = peerIP }
         let edge = !isInternal && settings.useRemoteAddress
         if isInternal {
-            head.headers.set("x-envoy-internal", "true")
+            head.headers.setLowercased("x-envoy-internal", "true")
         } else {
             // All of them start with x-envoy-: one pass finds out whether there is anything to remove.
             if head.headers.containsName(withPrefix: "x-envoy-") {
@@ -148,7 +148,7 @@ enum RequestHeaderRules {
     /// HCM `via`: appended to an existing Via field (", " separated) or added.
     static func appendVia(_ headers: inout HeaderMap, _ via: String) {
         if let existing = headers.joined("via") {
-            headers.set("via", existing + ", " + via)
+            headers.setLowercased("via", existing + ", " + via)
         } else {
             headers.addLowercased("via", via)
         }

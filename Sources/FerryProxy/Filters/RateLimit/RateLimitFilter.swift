@@ -18,9 +18,6 @@ extension RateLimitRule: FilterRule {
 
     func makeFilter() -> StreamFilter { RateLimitFilter(rule: self) }
 
-    /// A CONCURRENCY or GLOBAL rule gives its place or lease back when the stream completes.
-    var releasesOnComplete: Bool { config.redis != nil || config.algorithm == .concurrency }
-
     /// Without a place to give back or success headers to add, `RateLimitFilter` writes
     /// nothing per stream.
     var sharesOneFilter: Bool { !releasesOnComplete && !config.headersOnSuccess }
@@ -36,12 +33,7 @@ final class RateLimitFilter: StreamFilter {
 
     init(rule: RateLimitRule) { self.rule = rule }
 
-    var hooks: FilterHooks {
-        var hooks: FilterHooks = .decodeHeaders
-        if rule.config.headersOnSuccess { hooks.insert(.encodeHeaders) }
-        if rule.releasesOnComplete { hooks.insert(.onComplete) }
-        return hooks
-    }
+    var hooks: FilterHooks { rule.filterHooks }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         let worker = stream.worker

@@ -57,6 +57,10 @@ final class RateLimitRule: GovernanceState {
     /// CONCURRENCY: requests in flight per key.
     private let inFlight = NIOLockedValueBox<[String: Int]>([:])
     let ok, rateLimited, enforced, delayed, redisErrors, failureModeAllowed: CounterID
+    /// A CONCURRENCY or GLOBAL rule gives its place or lease back when the stream completes.
+    let releasesOnComplete: Bool
+    /// The hooks of its `RateLimitFilter` (worked out once: the stream asks for every filter).
+    let filterHooks: FilterHooks
     var kind: String { "rate_limit" }
     var statNames: [(label: String, name: String)] {
         ["ok", "rate_limited", "enforced", "delayed", "error", "failure_mode_allowed"].map { ($0, "\(config.statPrefix).rate_limit.\($0)") }
@@ -64,6 +68,11 @@ final class RateLimitRule: GovernanceState {
 
     init(config: RateLimitConfig, store: StatsStore) {
         self.config = config
+        releasesOnComplete = config.redis != nil || config.algorithm == .concurrency
+        var hooks: FilterHooks = .decodeHeaders
+        if config.headersOnSuccess { hooks.insert(.encodeHeaders) }
+        if releasesOnComplete { hooks.insert(.onComplete) }
+        filterHooks = hooks
         let now = Duration.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds))
         let idle = config.keyIdleTimeout ?? config.defaultIdleTimeout
         func rule<L: RateLimiter>(_ make: (RateLimitConfig.Budget) -> L.Configuration, _ type: L.Type) -> KeyedRule<L> {
