@@ -212,9 +212,8 @@ public struct AdaptiveConcurrencyController: Sendable {
 
     /// The configured percentile of this window's samples (nearest rank), which are then dropped.
     private mutating func aggregate() -> Int64 {
-        samples.sort()
         let rank = Int((configuration.sampleAggregatePercentile * Double(samples.count) / 100).rounded(.up))
-        let value = samples[min(max(rank - 1, 0), samples.count - 1)]
+        let value = selectKthSmallest(&samples, min(max(rank - 1, 0), samples.count - 1))
         clearSamples()
         return value
     }

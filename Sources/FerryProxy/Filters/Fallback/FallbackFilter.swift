@@ -75,7 +75,8 @@ final class FallbackFilterFactory: StreamFilterFactory {
 
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
         // A plan is missing only when compiling failed, and then the generation is refused.
-        FallbackFilter(plan: routeConfig as? FallbackPlan ?? plan!)
+        guard let routeConfig else { return FallbackFilter(plan: plan!) }
+        return FallbackFilter(plan: routeConfig as? FallbackPlan ?? plan!)
     }
 }
 
@@ -91,10 +92,7 @@ final class FallbackFilter: StreamFilter {
 
     init(plan: FallbackPlan) { self.plan = plan }
 
-    /// Without a stale action there is nothing to key, capture or store.
-    var hooks: FilterHooks {
-        plan.rule.stale == nil ? [.interceptResponse, .encodeHeaders] : [.decodeHeaders, .interceptResponse, .encodeHeaders, .responseBody, .onComplete]
-    }
+    var hooks: FilterHooks { plan.rule.filterHooks }
 
     var rule: FallbackRule { plan.rule }
 

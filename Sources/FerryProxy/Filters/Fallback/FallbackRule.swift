@@ -49,6 +49,9 @@ final class FallbackRule: GovernanceState {
     let config: FallbackConfig
     /// The first (only) `stale` action's settings.
     let stale: FallbackConfig.Stale?
+    /// The hooks of its `FallbackFilter`: without a stale action there is nothing to key,
+    /// capture or store (worked out once: the stream asks for every filter).
+    let filterHooks: FilterHooks
     let staleServed, backupServed, staticServed, unavailable, shadow: CounterID
     private let cache = NIOLockedValueBox(Cache())
 
@@ -60,6 +63,8 @@ final class FallbackRule: GovernanceState {
     init(config: FallbackConfig, store: StatsStore) {
         self.config = config
         stale = config.actions.lazy.compactMap { if case .stale(let s) = $0 { s } else { nil } }.first
+        filterHooks = stale == nil ? [.interceptResponse, .encodeHeaders]
+            : [.decodeHeaders, .interceptResponse, .encodeHeaders, .responseBody, .onComplete]
         func c(_ name: String) -> CounterID { store.counter(.plain("\(config.statPrefix).fallback.\(name)")) }
         staleServed = c("stale")
         backupServed = c("backup")

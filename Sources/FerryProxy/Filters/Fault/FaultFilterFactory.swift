@@ -31,7 +31,9 @@ final class FaultFilterFactory: StreamFilterFactory {
     }
 
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
-        let settings = routeConfig.map { $0 as? FaultSettings ?? self.settings } ?? self.settings
+        // Most streams use the listener's settings: no existential to copy or cast.
+        var settings = self.settings
+        if let routeConfig, let routeSettings = routeConfig as? FaultSettings { settings = routeSettings }
         // Every fault at 0% and no runtime layer that could raise a share: nothing can happen.
         if settings.inert && stream.worker.runtime.isEmpty { return nil }
         return FaultFilter(settings: settings, shared: shared)
