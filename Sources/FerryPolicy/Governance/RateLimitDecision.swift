@@ -13,7 +13,8 @@ public struct RateLimitDecision: Sendable, Equatable {
     public var limit: Int
     /// What is left of the budget after this decision (`RateLimit-Remaining`).
     public var remaining: Int
-    var delayNanoseconds: Int64
+    /// `delay` in nanoseconds (no 128-bit arithmetic to read it).
+    public internal(set) var delayNanoseconds: Int64
     var retryAfterNanoseconds: Int64
     var resetAfterNanoseconds: Int64
 

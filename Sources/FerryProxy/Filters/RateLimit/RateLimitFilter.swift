@@ -46,9 +46,8 @@ final class RateLimitFilter: StreamFilter {
                          retryAfter: 1, reset: 0, delay: .zero)
         }
         guard let d = rule.decide(key: key, now: worker.now) else { return .proceed }
-        let delay = d.delay.components.seconds * 1_000_000_000 + d.delay.components.attoseconds / 1_000_000_000
         return apply(stream, allowed: d.isAllowed, limit: d.limit, remaining: d.remaining,
-                     retryAfter: d.isNeverAllowed ? nil : d.retryAfterSeconds, reset: d.resetAfterSeconds, delay: .nanoseconds(delay))
+                     retryAfter: d.isNeverAllowed ? nil : d.retryAfterSeconds, reset: d.resetAfterSeconds, delay: .nanoseconds(d.delayNanoseconds))
     }
 
     /// Acts on a decision: go on (after the delay, for delayed admission), or answer 429 (or,
