@@ -46,18 +46,8 @@ extension Duration {
 
     /// Whole nanoseconds, truncated towards zero. The governance policies keep their clocks in
     /// nanoseconds: integer arithmetic on them is exact and cheaper than `Duration`'s 128-bit one.
-    /// The usual case (0 ≤ attoseconds < 10⁹·2⁶⁴, about 585 years) is one 128-by-64-bit
-    /// hardware division instead of the runtime's general 128-bit one (`__divti3`), which the
-    /// limiters, breakers and bulkheads called several times per request.
     @inlinable
     var wholeNanoseconds: Int64 {
-        let a = attoseconds
-        if a >= 0 {
-            let high = UInt64(truncatingIfNeeded: a >> 64), low = UInt64(truncatingIfNeeded: a)
-            if high < 1_000_000_000 {
-                return Int64(truncatingIfNeeded: UInt64(1_000_000_000).dividingFullWidth((high: high, low: low)).quotient)
-            }
-        }
-        return Int64(truncatingIfNeeded: a / 1_000_000_000)
+        Int64(truncatingIfNeeded: attoseconds / 1_000_000_000)
     }
 }
