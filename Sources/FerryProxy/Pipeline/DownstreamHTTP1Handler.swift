@@ -417,7 +417,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     func closeAfterResponse() { closeAfter = true }
 
     func streamFinished(_ finished: ActiveStream) {
-        guard stream === finished, let context else { return }
+        guard stream === finished, context != nil else { return }
         stream = nil
         if tunnel || closeAfter || !requestDone || closing {
             closeAfterFlush()

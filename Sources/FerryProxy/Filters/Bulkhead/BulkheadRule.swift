@@ -30,7 +30,14 @@ final class BulkheadRule: GovernanceState {
 
     let config: BulkheadConfig
     private let limits: Bulkhead.Configuration
-    private let pools = NIOLockedValueBox<[String: Pool]>([:])
+    /// An unkeyed rule's one pool sits in `single` (no hashing per request); a keyed rule's
+    /// busy pools are in `byKey`.
+    private struct Pools {
+        var single: Pool
+        var byKey: [String: Pool] = [:]
+    }
+    private let pools: NIOLockedValueBox<Pools>
+    private let keyed: Bool
     let admitted, queued, rejected, waitTimeout, shadowRejected: CounterID
     /// Summed over the loops: each loop adds what its own streams take and give back.
     let active, queueDepth: GaugeID
@@ -43,6 +50,8 @@ final class BulkheadRule: GovernanceState {
         self.config = config
         limits = Bulkhead.Configuration(maxConcurrent: config.maxConcurrentRequests, maxQueue: config.maxQueue,
                                         maxWait: config.maxQueue > 0 ? config.maxWait : .zero)
+        pools = NIOLockedValueBox(Pools(single: Pool(bulkhead: Bulkhead(configuration: limits))))
+        keyed = config.key != nil
         func c(_ name: String) -> CounterID { store.counter(.plain("\(config.statPrefix).bulkhead.\(name)")) }
         admitted = c("admitted")
         queued = c("queued")
@@ -68,64 +77,74 @@ final class BulkheadRule: GovernanceState {
     /// `rejected` and the caller lets the request through without a place.
     func enter(key: String, now: Duration, enforce: Bool, waiter: () -> BulkheadWaiter) -> Entry {
         pools.withLockedValue { pools in
+            if !keyed { return Self.enter(&pools.single, limits: limits, now: now, enforce: enforce, waiter: waiter) }
             // Pools are changed in place through their index: one hash lookup per call.
             let index: [String: Pool].Index
-            if let found = pools.index(forKey: key) {
+            if let found = pools.byKey.index(forKey: key) {
                 index = found
             } else {
                 // Only busy pools are kept, so this bounds the keys in use.
-                if config.key != nil && pools.count >= config.maxKeys { return .rejected }
-                pools[key] = Pool(bulkhead: Bulkhead(configuration: limits))
-                index = pools.index(forKey: key)!
+                if pools.byKey.count >= config.maxKeys { return .rejected }
+                pools.byKey[key] = Pool(bulkhead: Bulkhead(configuration: limits))
+                index = pools.byKey.index(forKey: key)!
             }
-            if !enforce, pools.values[index].bulkhead.occupancy >= limits.maxConcurrent { return .rejected }
-            switch pools.values[index].bulkhead.tryEnter(now: now) {
-            case .admitted:
-                return .admitted
-            case .queued(let ticket):
-                pools.values[index].waiters[ticket.number] = waiter()
-                return .queued(ticket)
-            case .rejected:
-                return .rejected
-            }
+            return Self.enter(&pools.byKey.values[index], limits: limits, now: now, enforce: enforce, waiter: waiter)
         }
     }
 
-    /// A request inside is done; returns the waiter its place goes to (the oldest whose wait
-    /// has not run out), which the caller must wake on its own loop.
+    private static func enter(_ pool: inout Pool, limits: Bulkhead.Configuration, now: Duration, enforce: Bool,
+                              waiter: () -> BulkheadWaiter) -> Entry {
+        if !enforce, pool.bulkhead.occupancy >= limits.maxConcurrent { return .rejected }
+        switch pool.bulkhead.tryEnter(now: now) {
+        case .admitted:
+            return .admitted
+        case .queued(let ticket):
+            pool.waiters[ticket.number] = waiter()
+            return .queued(ticket)
+        case .rejected:
+            return .rejected
+        }
+    }
+
     func leave(key: String, now: Duration) -> BulkheadWaiter? {
         pools.withLockedValue { pools in
-            guard let index = pools.index(forKey: key) else { return nil }
-            var next: BulkheadWaiter?
-            // A ticket without a waiter cannot happen; should it, its place is passed on.
-            while next == nil, let ticket = pools.values[index].bulkhead.leave(now: now) {
-                next = pools.values[index].waiters.removeValue(forKey: ticket.number)
-            }
-            dropIfIdle(&pools, index)
+            if !keyed { return Self.leave(&pools.single, now: now) }
+            guard let index = pools.byKey.index(forKey: key) else { return nil }
+            let next = Self.leave(&pools.byKey.values[index], now: now)
+            // A keyed rule forgets an idle pool, so `max_keys` bounds the busy keys.
+            if pools.byKey.values[index].isIdle { pools.byKey.remove(at: index) }
             return next
         }
     }
 
-    /// A waiter gives up (its wait ran out, or its client left); false when it was already
-    /// given a place (the caller then owns that place).
+    private static func leave(_ pool: inout Pool, now: Duration) -> BulkheadWaiter? {
+        var next: BulkheadWaiter?
+        // A ticket without a waiter cannot happen; should it, its place is passed on.
+        while next == nil, let ticket = pool.bulkhead.leave(now: now) {
+            next = pool.waiters.removeValue(forKey: ticket.number)
+        }
+        return next
+    }
+
     func cancel(key: String, ticket: Bulkhead.Ticket) -> Bool {
         pools.withLockedValue { pools in
-            guard let index = pools.index(forKey: key), pools.values[index].bulkhead.cancel(ticket) else { return false }
-            pools.values[index].waiters[ticket.number] = nil
-            dropIfIdle(&pools, index)
+            if !keyed { return Self.cancel(&pools.single, ticket) }
+            guard let index = pools.byKey.index(forKey: key), Self.cancel(&pools.byKey.values[index], ticket) else { return false }
+            if pools.byKey.values[index].isIdle { pools.byKey.remove(at: index) }
             return true
         }
     }
 
-    /// A keyed rule forgets an idle pool (so `max_keys` bounds the busy keys); the single
-    /// pool of an unkeyed rule is kept, as an idle pool and a fresh one are the same.
-    private func dropIfIdle(_ pools: inout [String: Pool], _ index: [String: Pool].Index) {
-        if config.key != nil && pools.values[index].isIdle { pools.remove(at: index) }
+    private static func cancel(_ pool: inout Pool, _ ticket: Bulkhead.Ticket) -> Bool {
+        guard pool.bulkhead.cancel(ticket) else { return false }
+        pool.waiters[ticket.number] = nil
+        return true
     }
 
     func json(now: NIODeadline) -> String {
         let (occupancy, waiting, keys) = pools.withLockedValue { pools in
-            pools.values.reduce((0, 0, pools.count)) { ($0.0 + $1.bulkhead.occupancy, $0.1 + $1.bulkhead.queueDepth, $0.2) }
+            keyed ? pools.byKey.values.reduce((0, 0, pools.byKey.count)) { ($0.0 + $1.bulkhead.occupancy, $0.1 + $1.bulkhead.queueDepth, $0.2) }
+                : (pools.single.bulkhead.occupancy, pools.single.bulkhead.queueDepth, 1)
         }
         var fields = ["\"kind\":\"bulkhead\"", "\"stat_prefix\":\(JSON.quote(config.statPrefix))",
                       "\"max_concurrent_requests\":\(config.maxConcurrentRequests)", "\"max_queue\":\(config.maxQueue)",

@@ -174,7 +174,8 @@ final class FallbackFilter: StreamFilter {
             head.headers.set("x-ferry-fallback", serving)
             return
         }
-        guard let stale = rule.stale, staleKey != nil, stream.request.method == "GET", (200...299).contains(head.status),
+        // staleKey first: it is nil without a stale action, and binding `rule.stale` copies it.
+        guard staleKey != nil, let stale = rule.stale, stream.request.method == "GET", (200...299).contains(head.status),
               !stream.isLocalReply else { return }
         var headers = head.headers
         for name in ["date", "content-length", "transfer-encoding", "age"] { headers.remove(name) }
