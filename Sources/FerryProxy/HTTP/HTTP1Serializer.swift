@@ -109,8 +109,10 @@ private struct HeadWriter {
 
     @inline(__always)
     mutating func append(_ text: String) {
-        let copied = text.utf8.withContiguousStorageIfAvailable { append(UnsafeRawBufferPointer($0)) }
-        if copied == nil { for byte in text.utf8 { append(byte) } }
+        // nil only for a string without contiguous UTF-8 (a bridged one): copy byte by byte.
+        if text.utf8.withContiguousStorageIfAvailable({ append(UnsafeRawBufferPointer($0)) }) == nil {
+            for byte in text.utf8 { append(byte) }
+        }
     }
 
     @inline(__always)

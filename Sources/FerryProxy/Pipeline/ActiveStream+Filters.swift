@@ -54,7 +54,7 @@ extension ActiveStream {
     /// is cheaper overall than a per-tick check).
     func wake(after delay: TimeAmount, _ body: @escaping () -> Void) {
         filterWake?.cancel()
-        filterWake = worker.loop.scheduleTask(in: delay) { [weak self] in
+        filterWake = worker.loop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
             guard let self, !self.finished else { return }
             self.filterWake = nil
             // Timestamps taken from here on (access log durations) see the wake-up's time.
