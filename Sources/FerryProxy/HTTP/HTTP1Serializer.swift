@@ -8,7 +8,7 @@ import NIOCore
 enum HTTP1Serializer {
     static func writeRequestHead(_ head: RequestHead, into buffer: inout ByteBuffer) {
         let path = head.path.isEmpty ? "/" : head.path
-        var size = head.method.utf8.count + 1 + path.utf8.count + 11 + fieldsSize(head.headers) + 2
+        var size = head.method.utf8.count + 1 + path.utf8.count + 11 + head.headers.wireSize + 2
         if let authority = head.authority { size += 8 + authority.utf8.count }
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             var w = HeadWriter(out)
@@ -32,7 +32,7 @@ enum HTTP1Serializer {
     static func writeResponseHead(_ head: ResponseHead, version: HTTPVersion, chunked: Bool = false,
                                   connection: StaticString? = nil, into buffer: inout ByteBuffer) {
         let reason = head.reason ?? HTTPReason.phrase(head.status)
-        var size = 13 + reason.utf8.count + 2 + fieldsSize(head.headers) + 2
+        var size = 13 + reason.utf8.count + 2 + head.headers.wireSize + 2
         if chunked { size += 28 }
         if let connection { size += 14 + connection.utf8CodeUnitCount }
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
@@ -57,18 +57,6 @@ enum HTTP1Serializer {
         }
     }
 
-    /// Bytes of `name: value\r\n` for every field.
-    @inline(__always)
-    static func fieldsSize(_ headers: HeaderMap) -> Int {
-        var size = 0
-        var i = 0
-        while i < headers.entries.count {
-            size += headers.entries[i].name.utf8.count + headers.entries[i].value.utf8.count + 4
-            i += 1
-        }
-        return size
-    }
-
     static func writeChunkHeader(_ length: Int, into buffer: inout ByteBuffer) {
         let hex = String(length, radix: 16)
         buffer.writeString(hex)
@@ -78,7 +66,7 @@ enum HTTP1Serializer {
     static func writeLastChunk(trailers: HeaderMap?, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("0\r\n")
         if let trailers {
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: fieldsSize(trailers)) { out in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: trailers.wireSize) { out in
                 var w = HeadWriter(out)
                 w.appendFields(trailers)
                 return w.offset

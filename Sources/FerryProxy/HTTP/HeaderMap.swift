@@ -165,8 +165,15 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     }
 
     /// Bytes these fields take on the wire in HTTP/1 (`name: value\r\n` each).
+    /// By index, as the serializer sizes every head with it (see `first`).
     public var wireSize: Int {
-        entries.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+        var size = 0
+        var i = 0
+        while i < entries.count {
+            size += entries[i].name.utf8.count + entries[i].value.utf8.count + 4
+            i += 1
+        }
+        return size
     }
 }
 

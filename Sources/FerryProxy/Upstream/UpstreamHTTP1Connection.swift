@@ -153,7 +153,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
 
     /// At the end of the event-loop iteration (`Worker.flushAtEndOfIteration`).
     func flush() {
-        if let worker = pool?.cluster.worker { worker.flushAtEndOfIteration(self) } else { context?.flush() }
+        flush(atEndOfIterationOf: pool?.cluster.worker)
     }
 
     var flushQueued = false

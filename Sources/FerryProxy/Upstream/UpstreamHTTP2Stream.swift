@@ -107,7 +107,7 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream, DeferredF
 
     /// At the end of the event-loop iteration (`Worker.flushAtEndOfIteration`).
     func flush() {
-        if let worker = connection.worker { worker.flushAtEndOfIteration(self) } else { context?.flush() }
+        flush(atEndOfIterationOf: connection.worker)
     }
 
     var flushQueued = false

@@ -8,6 +8,14 @@ protocol DeferredFlushing: AnyObject {
     func flushNow()
 }
 
+extension DeferredFlushing {
+    /// Flushes at the end of `worker`'s event-loop iteration; at once without a worker (an
+    /// upstream connection not, or no longer, in a pool).
+    func flush(atEndOfIterationOf worker: Worker?) {
+        if let worker { worker.flushAtEndOfIteration(self) } else { flushNow() }
+    }
+}
+
 extension Worker {
     /// Flushes `connection` once the event loop has handled every I/O event it woke for.
     ///

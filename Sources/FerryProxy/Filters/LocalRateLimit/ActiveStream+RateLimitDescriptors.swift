@@ -6,22 +6,24 @@ extension ActiveStream {
     /// route's entries of the filter's stage (none for a route without a `route` action), then
     /// the virtual host's as `vh_rate_limits` (or the route's `include_vh_rate_limits`) says.
     /// Entries with a `disable_key` are skipped.
-    func localRateLimitDescriptors(_ config: LocalRateLimitConfig) -> [RateLimitDescriptor] {
-        guard !config.descriptors.isEmpty else { return [] }
+    func localRateLimitDescriptors(_ rule: LocalRateLimitRule) -> [RateLimitDescriptor] {
+        // Read through the rule: a `LocalRateLimitConfig` passed by value would be copied (every
+        // string in it) on each request.
+        guard !rule.config.descriptors.isEmpty else { return [] }
         var out: [RateLimitDescriptor] = []
-        if !config.rateLimits.isEmpty {
-            for rateLimit in config.rateLimits { if let d = descriptor(rateLimit) { out.append(d) } }
+        if !rule.config.rateLimits.isEmpty {
+            for rateLimit in rule.config.rateLimits { if let d = descriptor(rateLimit) { out.append(d) } }
             return out
         }
         guard case .route(let action)? = route?.action else { return [] }
         func add(_ rateLimits: [RouteRateLimit]) {
-            for rateLimit in rateLimits where rateLimit.stage == config.stage && rateLimit.disableKey.isEmpty {
+            for rateLimit in rateLimits where rateLimit.stage == rule.config.stage && rateLimit.disableKey.isEmpty {
                 if let d = descriptor(rateLimit) { out.append(d) }
             }
         }
         add(action.rateLimits)
         guard let host = virtualHost, !host.rateLimits.isEmpty else { return out }
-        switch action.includeVhRateLimits ? .include : config.vhRateLimits {
+        switch action.includeVhRateLimits ? .include : rule.config.vhRateLimits {
         case .ignore: break
         case .include: add(host.rateLimits)
         case .override: if action.rateLimits.isEmpty { add(host.rateLimits) }

@@ -93,8 +93,7 @@ final class LocalRateLimitFilter: StreamFilter {
         let shard = worker.stats
         shard.inc(rule.enabled)
         // Descriptors cost something only when the filter has descriptors and the request rate limits.
-        // Checked here: passing the config struct to a function copies it (every string in it).
-        let descriptors = rule.config.descriptors.isEmpty ? [] : stream.localRateLimitDescriptors(rule.config)
+        let descriptors = stream.localRateLimitDescriptors(rule)
         let decision = rule.limiter(for: stream).decide(descriptors, now: Int64(worker.now.uptimeNanoseconds))
         if rule.config.xRateLimitHeaders { reported = decision.reported }
         if decision.allowed {
