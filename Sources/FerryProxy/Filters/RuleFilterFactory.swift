@@ -41,12 +41,15 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
     /// The listener-level rule's one filter object when `rule.sharesOneFilter` (it keeps no
     /// state, so the loops may share it).
     nonisolated(unsafe) let sharedFilter: StreamFilter?
+    /// `sharedFilter` with its hooks, as each stream's chain keeps it.
+    nonisolated(unsafe) private let sharedLink: ChainedFilter?
 
     init(name: String, disabledByDefault: Bool, config: Rule.Config, context: FilterFactoryContext) {
         self.name = name
         self.disabledByDefault = disabledByDefault
         rule = Self.rule(config, filter: name, scope: "", context: context)
         sharedFilter = rule.sharesOneFilter ? rule.makeFilter() : nil
+        sharedLink = sharedFilter.map { ChainedFilter(filter: $0, hooks: $0.hooks) }
     }
 
     private static func rule(_ config: Rule.Config, filter: String, scope: String, context: FilterFactoryContext) -> Rule {
@@ -63,6 +66,12 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
         }
         if Rule.refusesRouteConfig(config, override, context: context) { return nil }
         return Self.rule(config, filter: name, scope: scope, context: context)
+    }
+
+    func makeLink(routeConfig: (any Sendable)?, for stream: ActiveStream) -> ChainedFilter? {
+        if routeConfig == nil, let sharedLink { return rule.skips(stream) ? nil : sharedLink }
+        guard let filter = makeFilter(routeConfig: routeConfig, for: stream) else { return nil }
+        return ChainedFilter(filter: filter, hooks: filter.hooks)
     }
 
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {

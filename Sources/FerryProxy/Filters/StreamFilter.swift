@@ -78,6 +78,18 @@ struct ChainedFilter {
     let hooks: FilterHooks
 }
 
+/// A configured filter as a stream's chain reads it: its factory, and whether it is off unless
+/// a route turns it on, kept here so the chain does not ask the factory per stream.
+struct FilterSlot: Sendable {
+    let factory: StreamFilterFactory
+    let disabledByDefault: Bool
+
+    init(_ factory: StreamFilterFactory) {
+        self.factory = factory
+        disabledByDefault = factory.disabledByDefault
+    }
+}
+
 /// A part of the response body, for `StreamFilter.holdBody`.
 enum BodyPart {
     case data(ByteBuffer)
@@ -141,9 +153,17 @@ protocol StreamFilterFactory: AnyObject, Sendable {
     /// compiled per-route config, if any. Nil when the filter can do nothing for this request,
     /// so the stream neither makes nor calls it.
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter?
+    /// `makeFilter` with the filter's hooks, as the stream keeps it; a factory whose filter is
+    /// shared by every stream answers with a link made once.
+    func makeLink(routeConfig: (any Sendable)?, for stream: ActiveStream) -> ChainedFilter?
 }
 
 extension StreamFilterFactory {
+    func makeLink(routeConfig: (any Sendable)?, for stream: ActiveStream) -> ChainedFilter? {
+        guard let filter = makeFilter(routeConfig: routeConfig, for: stream) else { return nil }
+        return ChainedFilter(filter: filter, hooks: filter.hooks)
+    }
+
     func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
         context.diagnostics.error(override.location, override.path, "\(name) takes no per-route configuration",
                                   fix: "remove the entry, or use an envoy.config.route.v3.FilterConfig with only `disabled: true`")

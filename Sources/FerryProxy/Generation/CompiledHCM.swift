@@ -13,6 +13,8 @@ final class CompiledHCM: Sendable {
     let router: HttpFilter.RouterConfig
     /// The configured filters before the router, in order.
     let filterFactories: [StreamFilterFactory]
+    /// The same, as each stream's chain reads them.
+    let filterSlots: [FilterSlot]
     let accessLogs: [CompiledAccessLog]
     let localReply: CompiledLocalReply?
     let upgrades: [String: Bool]
@@ -36,6 +38,7 @@ final class CompiledHCM: Sendable {
         for filter in config.httpFilters { if case .router(let r) = filter.kind { router = r } }
         self.router = router
         self.filterFactories = filterFactories
+        filterSlots = filterFactories.map(FilterSlot.init)
         self.accessLogs = accessLogs
         localReply = config.localReplyConfig.map(CompiledLocalReply.init)
         var upgrades: [String: Bool] = [:]

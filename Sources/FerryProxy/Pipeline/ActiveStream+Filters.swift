@@ -8,27 +8,32 @@ extension ActiveStream {
     /// to do for this request) and runs their decode hooks; the router runs when every filter
     /// has let the request through.
     func startFilterChain() {
-        let factories = hcm.filterFactories
+        let slots = hcm.filterSlots
         let settings = route?.filterSettings ?? virtualHost?.filterSettings ?? []
-        filters.reserveCapacity(factories.count)
+        // Built in a local array and stored once: appending to the stored property would check
+        // its buffer's uniqueness on every filter.
+        var chain: [ChainedFilter] = []
+        chain.reserveCapacity(slots.count)
+        var hooks: FilterHooks = []
         var i = 0
-        while i < factories.count {
+        while i < slots.count {
             defer { i += 1 }
-            let made: StreamFilter?
+            let made: ChainedFilter?
             // Most routes mention no filter: no per-route setting to look at.
             switch settings.isEmpty ? .inherit : i < settings.count ? settings[i] : .inherit {
             case .disabled: continue
-            case .inherit where factories[i].disabledByDefault: continue
+            case .inherit where slots[i].disabledByDefault: continue
             case .inherit, .enabled:
-                made = factories[i].makeFilter(routeConfig: nil, for: self)
+                made = slots[i].factory.makeLink(routeConfig: nil, for: self)
             case .config(let config):
-                made = factories[i].makeFilter(routeConfig: config, for: self)
+                made = slots[i].factory.makeLink(routeConfig: config, for: self)
             }
-            guard let filter = made else { continue }
-            let hooks = filter.hooks
-            filters.append(ChainedFilter(filter: filter, hooks: hooks))
-            filterHooks.formUnion(hooks)
+            guard let link = made else { continue }
+            chain.append(link)
+            hooks.formUnion(link.hooks)
         }
+        filters = chain
+        filterHooks = hooks
         decodeFilterIndex = 0
         continueDecoding()
     }
