@@ -90,6 +90,24 @@ struct FallbackFilterTests {
         }
     }
 
+    @Test("a backup that fails in turn goes on to the next action; each request starts again from the first action")
+    func backupThatFails() async throws {
+        let (deadPrimary, deadBackup) = (try FreePort.dead(), try FreePort.dead())
+        try await ProxyHarness.with(yaml: { _ in
+            TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "primary"),
+                                 clusters: [("primary", [deadPrimary]), ("backup", [deadBackup])],
+                                 httpFilters: S.fallback("on: [connect-failure], actions: [{backup_cluster: backup}, \(Self.staticAction)]"))
+        }) { (proxy, _) async throws in
+            for round in 1...2 {
+                let reply = try await Curl.fetch(proxy.url("/"))
+                #expect(reply.status == 200 && reply.body == "degraded" && reply.header("x-ferry-fallback") == "static")
+                // The next request tries the backup again: what the first stream went through is its own.
+                #expect(try await proxy.stat("api.fallback.backup") == round)
+                #expect(try await proxy.stat("api.fallback.static") == round)
+            }
+        }
+    }
+
     @Test("with no action available the failure goes through and counts as unavailable")
     func unavailable() async throws {
         let dead = try FreePort.dead()

@@ -68,9 +68,10 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
         return Self.rule(config, filter: name, scope: scope, context: context)
     }
 
-    func makeLink(routeConfig: (any Sendable)?, for stream: ActiveStream) -> ChainedFilter? {
-        if routeConfig == nil, let sharedLink { return rule.skips(stream) ? nil : sharedLink }
-        guard let filter = makeFilter(routeConfig: routeConfig, for: stream) else { return nil }
+    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
+        if rule.skips(stream) { return nil }
+        if let sharedLink { return sharedLink }
+        let filter = rule.makeFilter()
         return ChainedFilter(filter: filter, hooks: filter.hooks)
     }
 

@@ -156,6 +156,9 @@ protocol StreamFilterFactory: AnyObject, Sendable {
     /// `makeFilter` with the filter's hooks, as the stream keeps it; a factory whose filter is
     /// shared by every stream answers with a link made once.
     func makeLink(routeConfig: (any Sendable)?, for stream: ActiveStream) -> ChainedFilter?
+    /// `makeLink` with the listener-level config (the route sets nothing for this filter), the
+    /// common case; without an optional existential to pass, copy and destroy.
+    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter?
 }
 
 extension StreamFilterFactory {
@@ -163,6 +166,8 @@ extension StreamFilterFactory {
         guard let filter = makeFilter(routeConfig: routeConfig, for: stream) else { return nil }
         return ChainedFilter(filter: filter, hooks: filter.hooks)
     }
+
+    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? { makeLink(routeConfig: nil, for: stream) }
 
     func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
         context.diagnostics.error(override.location, override.path, "\(name) takes no per-route configuration",

@@ -19,14 +19,19 @@ extension ActiveStream {
         while i < slots.count {
             defer { i += 1 }
             let made: ChainedFilter?
-            // Most routes mention no filter: no per-route setting to look at.
-            switch settings.isEmpty ? .inherit : i < settings.count ? settings[i] : .inherit {
-            case .disabled: continue
-            case .inherit where slots[i].disabledByDefault: continue
-            case .inherit, .enabled:
-                made = slots[i].factory.makeLink(routeConfig: nil, for: self)
-            case .config(let config):
-                made = slots[i].factory.makeLink(routeConfig: config, for: self)
+            if settings.isEmpty || i >= settings.count {
+                // Most routes mention no filter: no per-route setting to look at.
+                if slots[i].disabledByDefault { continue }
+                made = slots[i].factory.makeDefaultLink(for: self)
+            } else {
+                switch settings[i] {
+                case .disabled: continue
+                case .inherit where slots[i].disabledByDefault: continue
+                case .inherit, .enabled:
+                    made = slots[i].factory.makeDefaultLink(for: self)
+                case .config(let config):
+                    made = slots[i].factory.makeLink(routeConfig: config, for: self)
+                }
             }
             guard let link = made else { continue }
             chain.append(link)
@@ -52,6 +57,13 @@ extension ActiveStream {
             }
         }
         runRouter()
+    }
+
+    /// Puts `new` in `old`'s place in this stream's chain, with the same hooks (a shared filter
+    /// object handing a stream to one of its own when it needs state).
+    func replaceFilter(_ old: StreamFilter, with new: StreamFilter) {
+        guard let i = filters.firstIndex(where: { $0.filter === old }) else { return }
+        filters[i] = ChainedFilter(filter: new, hooks: filters[i].hooks)
     }
 
     /// Runs `body` on the stream's loop after `delay`, unless the stream finishes first (one

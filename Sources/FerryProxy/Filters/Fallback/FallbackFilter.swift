@@ -57,11 +57,18 @@ final class FallbackFilterFactory: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let plan: FallbackPlan?
+    /// Without a stale action a stream keeps nothing until the fallback answers for it: every
+    /// stream starts on this one object, and one that is answered gets its own (no allocation
+    /// per request on the path that works).
+    nonisolated(unsafe) private let sharedLink: ChainedFilter?
 
     init(name: String, disabledByDefault: Bool, config: FallbackConfig, context: FilterFactoryContext) {
         self.name = name
         self.disabledByDefault = disabledByDefault
         plan = FallbackPlan.compile(config, filter: name, scope: "", context: context)
+        sharedLink = plan.flatMap { plan in
+            plan.rule.stale != nil ? nil : ChainedFilter(filter: FallbackFilter(plan: plan, shared: true), hooks: plan.rule.filterHooks)
+        }
     }
 
     func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
@@ -78,6 +85,12 @@ final class FallbackFilterFactory: StreamFilterFactory {
         guard let routeConfig else { return FallbackFilter(plan: plan!) }
         return FallbackFilter(plan: routeConfig as? FallbackPlan ?? plan!)
     }
+
+    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
+        if let sharedLink { return sharedLink }
+        let filter = FallbackFilter(plan: plan!)
+        return ChainedFilter(filter: filter, hooks: filter.hooks)
+    }
 }
 
 final class FallbackFilter: StreamFilter {
@@ -90,7 +103,14 @@ final class FallbackFilter: StreamFilter {
     /// A good response being kept for later.
     private var capture: (status: Int, headers: HeaderMap, body: ByteBuffer)?
 
-    init(plan: FallbackPlan) { self.plan = plan }
+    /// The one object streams start on (`FallbackFilterFactory.sharedLink`): it keeps nothing
+    /// itself, and hands a stream it answers to an object of the stream's own.
+    private let shared: Bool
+
+    init(plan: FallbackPlan, shared: Bool = false) {
+        self.plan = plan
+        self.shared = shared
+    }
 
     var hooks: FilterHooks { plan.rule.filterHooks }
 
@@ -109,6 +129,18 @@ final class FallbackFilter: StreamFilter {
             stream.worker.stats.inc(rule.shadow)
             return nil
         }
+        guard !shared else {
+            // The answer keeps state (the next action, the header): from here on the stream has a
+            // fallback object of its own in this filter's place.
+            let own = FallbackFilter(plan: plan)
+            stream.replaceFilter(self, with: own)
+            return own.answer(stream, status: status)
+        }
+        return answer(stream, status: status)
+    }
+
+    /// Picks the first available action for a failure the fallback answers.
+    private func answer(_ stream: ActiveStream, status: Int) -> ResponseTakeover? {
         // Breakers must see the failure before it is replaced, wherever they sit in the chain.
         for link in stream.filters { (link.filter as? CircuitBreakerFilter)?.observe(stream, status: status) }
         let shard = stream.worker.stats

@@ -31,9 +31,15 @@ final class FaultFilterFactory: StreamFilterFactory {
     }
 
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
-        // Most streams use the listener's settings: no existential to copy or cast.
-        var settings = self.settings
-        if let routeConfig, let routeSettings = routeConfig as? FaultSettings { settings = routeSettings }
+        guard let routeConfig else { return makeFilter(settings, for: stream) }
+        return makeFilter(routeConfig as? FaultSettings ?? settings, for: stream)
+    }
+
+    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
+        makeFilter(settings, for: stream).map { ChainedFilter(filter: $0, hooks: $0.hooks) }
+    }
+
+    private func makeFilter(_ settings: FaultSettings, for stream: ActiveStream) -> FaultFilter? {
         // Every fault at 0% and no runtime layer that could raise a share: nothing can happen.
         if settings.inert && stream.worker.runtime.isEmpty { return nil }
         return FaultFilter(settings: settings, shared: shared)
