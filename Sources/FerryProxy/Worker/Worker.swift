@@ -158,13 +158,27 @@ final class Worker {
 
     /// Envoy's `featureEnabled` for a runtime fractional percent: the runtime key's value if it
     /// is set and valid, else the default, as a chance per call.
+    ///
+    /// Inlined, so a caller passing a config's field reads only what it needs: without a
+    /// runtime key (or with no runtime layer) the key string is neither copied nor hashed.
+    @inline(__always)
     func featureEnabled(_ fraction: RuntimeFractionalPercent) -> Bool {
+        if fraction.runtimeKey == nil || runtime.isEmpty { return chance(fraction.defaultValue.perMillion) }
+        return featureEnabledFromRuntime(fraction)
+    }
+
+    @inline(never)
+    private func featureEnabledFromRuntime(_ fraction: RuntimeFractionalPercent) -> Bool {
         var percent = fraction.defaultValue
-        if let key = fraction.runtimeKey, !runtime.isEmpty, let text = runtime[key],
-           let value = FractionalPercent.parse(runtime: text) {
+        if let key = fraction.runtimeKey, let text = runtime[key], let value = FractionalPercent.parse(runtime: text) {
             percent = value
         }
-        let share = percent.perMillion
+        return chance(percent.perMillion)
+    }
+
+    /// True with a chance of `share` in a million.
+    @inline(__always)
+    private func chance(_ share: UInt64) -> Bool {
         if share >= 1_000_000 { return true }
         if share == 0 { return false }
         return random.next() % 1_000_000 < share
