@@ -63,14 +63,26 @@ def pump(s, c, until, seconds, ack=True):
             frame, pending[0] = pending[0][:size], pending[0][size:]
             if out.get("goaway"):
                 if frame[3] == 6 and not frame[4] & 1:  # answer the PING as a client would
-                    s.sendall(frame[:4] + bytes([1]) + frame[5:])
+                    if not send(s, frame[:4] + bytes([1]) + frame[5:]):
+                        return until()
                 continue
             for e in c.receive_data(frame):
                 handle(e, c, ack)
-        s.sendall(c.data_to_send())
+        if not send(s, c.data_to_send()):
+            return until()
         if until():
             return True
     return until()
+
+def send(s, data):
+    """Sends `data`; False (the close noted in out) when the server has closed already: after
+    its GOAWAY a late write, such as the PING's answer, may meet the close."""
+    try:
+        s.sendall(data)
+        return True
+    except (BrokenPipeError, ConnectionResetError):
+        out["closed"] = True
+        return False
 
 streams = {}
 bodies = {}  # stream id -> the DATA payloads received on it
