@@ -38,18 +38,15 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let rule: Rule
-    /// The listener-level rule's one filter object when `rule.sharesOneFilter` (it keeps no
-    /// state, so the loops may share it).
-    nonisolated(unsafe) let sharedFilter: StreamFilter?
-    /// `sharedFilter` with its hooks, as each stream's chain keeps it.
+    /// The listener-level rule's one filter object, with its hooks, when `rule.sharesOneFilter`
+    /// (it keeps no state, so the loops may share it).
     nonisolated(unsafe) private let sharedLink: ChainedFilter?
 
     init(name: String, disabledByDefault: Bool, config: Rule.Config, context: FilterFactoryContext) {
         self.name = name
         self.disabledByDefault = disabledByDefault
         rule = Self.rule(config, filter: name, scope: "", context: context)
-        sharedFilter = rule.sharesOneFilter ? rule.makeFilter() : nil
-        sharedLink = sharedFilter.map { ChainedFilter(filter: $0, hooks: $0.hooks) }
+        sharedLink = rule.sharesOneFilter ? ChainedFilter(rule.makeFilter()) : nil
     }
 
     private static func rule(_ config: Rule.Config, filter: String, scope: String, context: FilterFactoryContext) -> Rule {
@@ -70,16 +67,14 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
 
     func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
         if rule.skips(stream) { return nil }
-        if let sharedLink { return sharedLink }
-        let filter = rule.makeFilter()
-        return ChainedFilter(filter: filter, hooks: filter.hooks)
+        return sharedLink ?? ChainedFilter(rule.makeFilter())
     }
 
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
         // Most streams use the listener's rule: no cast to try.
         guard let routeConfig else {
             if rule.skips(stream) { return nil }
-            return sharedFilter ?? rule.makeFilter()
+            return sharedLink?.filter ?? rule.makeFilter()
         }
         let routeRule = routeConfig as? Rule ?? rule
         return routeRule.skips(stream) ? nil : routeRule.makeFilter()

@@ -76,6 +76,12 @@ struct FilterHooks: OptionSet {
 struct ChainedFilter {
     let filter: StreamFilter
     let hooks: FilterHooks
+
+    /// `filter` with the hooks it says it implements.
+    init(_ filter: StreamFilter) {
+        self.filter = filter
+        hooks = filter.hooks
+    }
 }
 
 /// A configured filter as a stream's chain reads it: its factory, and whether it is off unless
@@ -153,21 +159,16 @@ protocol StreamFilterFactory: AnyObject, Sendable {
     /// compiled per-route config, if any. Nil when the filter can do nothing for this request,
     /// so the stream neither makes nor calls it.
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter?
-    /// `makeFilter` with the filter's hooks, as the stream keeps it; a factory whose filter is
-    /// shared by every stream answers with a link made once.
-    func makeLink(routeConfig: (any Sendable)?, for stream: ActiveStream) -> ChainedFilter?
-    /// `makeLink` with the listener-level config (the route sets nothing for this filter), the
-    /// common case; without an optional existential to pass, copy and destroy.
+    /// `makeFilter` with the listener-level config (the route sets nothing for this filter), as
+    /// the stream's chain keeps it: the common case, with no optional existential to pass, copy
+    /// and destroy; a factory whose filter is shared by every stream answers with a link made once.
     func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter?
 }
 
 extension StreamFilterFactory {
-    func makeLink(routeConfig: (any Sendable)?, for stream: ActiveStream) -> ChainedFilter? {
-        guard let filter = makeFilter(routeConfig: routeConfig, for: stream) else { return nil }
-        return ChainedFilter(filter: filter, hooks: filter.hooks)
+    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
+        makeFilter(routeConfig: nil, for: stream).map(ChainedFilter.init)
     }
-
-    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? { makeLink(routeConfig: nil, for: stream) }
 
     func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
         context.diagnostics.error(override.location, override.path, "\(name) takes no per-route configuration",

@@ -11,9 +11,7 @@ final class CompiledHCM: Sendable {
     let routeConfig: RouteConfiguration
     let stats: HCMStats
     let router: HttpFilter.RouterConfig
-    /// The configured filters before the router, in order.
-    let filterFactories: [StreamFilterFactory]
-    /// The same, as each stream's chain reads them.
+    /// The configured filters before the router, in order, as each stream's chain reads them.
     let filterSlots: [FilterSlot]
     let accessLogs: [CompiledAccessLog]
     let localReply: CompiledLocalReply?
@@ -37,7 +35,6 @@ final class CompiledHCM: Sendable {
         var router = HttpFilter.RouterConfig()
         for filter in config.httpFilters { if case .router(let r) = filter.kind { router = r } }
         self.router = router
-        self.filterFactories = filterFactories
         filterSlots = filterFactories.map(FilterSlot.init)
         self.accessLogs = accessLogs
         localReply = config.localReplyConfig.map(CompiledLocalReply.init)

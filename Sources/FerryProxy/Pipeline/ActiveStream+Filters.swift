@@ -30,7 +30,7 @@ extension ActiveStream {
                 case .inherit, .enabled:
                     made = slots[i].factory.makeDefaultLink(for: self)
                 case .config(let config):
-                    made = slots[i].factory.makeLink(routeConfig: config, for: self)
+                    made = slots[i].factory.makeFilter(routeConfig: config, for: self).map(ChainedFilter.init)
                 }
             }
             guard let link = made else { continue }
@@ -59,11 +59,11 @@ extension ActiveStream {
         runRouter()
     }
 
-    /// Puts `new` in `old`'s place in this stream's chain, with the same hooks (a shared filter
-    /// object handing a stream to one of its own when it needs state).
+    /// Puts `new` in `old`'s place in this stream's chain (a shared filter object handing a
+    /// stream to one of its own, with the same hooks, when it needs state).
     func replaceFilter(_ old: StreamFilter, with new: StreamFilter) {
         guard let i = filters.firstIndex(where: { $0.filter === old }) else { return }
-        filters[i] = ChainedFilter(filter: new, hooks: filters[i].hooks)
+        filters[i] = ChainedFilter(new)
     }
 
     /// Runs `body` on the stream's loop after `delay`, unless the stream finishes first (one

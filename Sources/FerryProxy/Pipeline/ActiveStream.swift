@@ -259,7 +259,7 @@ final class ActiveStream {
         route = virtualHost?.route(for: request)
         startStreamDuration()
         if finished { return }
-        if hcm.filterFactories.isEmpty { return runRouter() }
+        if hcm.filterSlots.isEmpty { return runRouter() }
         startFilterChain()
     }
 

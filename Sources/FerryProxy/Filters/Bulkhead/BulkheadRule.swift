@@ -106,6 +106,8 @@ final class BulkheadRule: GovernanceState {
         }
     }
 
+    /// A request inside is done; returns the waiter its place goes to (the oldest whose wait
+    /// has not run out), which the caller must wake on its own loop.
     func leave(key: String, now: Duration) -> BulkheadWaiter? {
         pools.withLockedValue { pools in
             if !keyed { return Self.leave(&pools.single, now: now) }
@@ -126,6 +128,8 @@ final class BulkheadRule: GovernanceState {
         return next
     }
 
+    /// A waiter gives up (its wait ran out, or its client left); false when it was already
+    /// given a place (the caller then owns that place).
     func cancel(key: String, ticket: Bulkhead.Ticket) -> Bool {
         pools.withLockedValue { pools in
             if !keyed { return Self.cancel(&pools.single, ticket) }

@@ -66,9 +66,7 @@ final class FallbackFilterFactory: StreamFilterFactory {
         self.name = name
         self.disabledByDefault = disabledByDefault
         plan = FallbackPlan.compile(config, filter: name, scope: "", context: context)
-        sharedLink = plan.flatMap { plan in
-            plan.rule.stale != nil ? nil : ChainedFilter(filter: FallbackFilter(plan: plan, shared: true), hooks: plan.rule.filterHooks)
-        }
+        sharedLink = plan.flatMap { $0.rule.stale != nil ? nil : ChainedFilter(FallbackFilter(plan: $0, shared: true)) }
     }
 
     func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
@@ -87,9 +85,7 @@ final class FallbackFilterFactory: StreamFilterFactory {
     }
 
     func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
-        if let sharedLink { return sharedLink }
-        let filter = FallbackFilter(plan: plan!)
-        return ChainedFilter(filter: filter, hooks: filter.hooks)
+        sharedLink ?? ChainedFilter(FallbackFilter(plan: plan!))
     }
 }
 

@@ -36,7 +36,7 @@ final class FaultFilterFactory: StreamFilterFactory {
     }
 
     func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
-        makeFilter(settings, for: stream).map { ChainedFilter(filter: $0, hooks: $0.hooks) }
+        makeFilter(settings, for: stream).map(ChainedFilter.init)
     }
 
     private func makeFilter(_ settings: FaultSettings, for stream: ActiveStream) -> FaultFilter? {
