@@ -167,7 +167,7 @@ final class AdminHandler: ChannelInboundHandler {
                     }
                     return
                 }
-                loop.scheduleTask(in: events.interval) { emit(sent) }
+                loop.assumeIsolated().scheduleTask(in: events.interval) { emit(sent) }
             }
         }
         emit(0)

@@ -9,11 +9,14 @@ import Testing
 struct GRPCTranscoderConfigTests {
     static let filterPath = "\(Fixture.hcm).http_filters[0].typed_config"
 
-    /// The descriptor set of FerryGRPCTests' fixture schema, made by the real `protoc` once.
+    /// The descriptor set of FerryGRPCTests' fixture schema, made by the real `protoc` once per
+    /// run into the package's `.build` (one file, replaced each run: nothing left in /tmp).
     static let descriptor: Result<String, Error> = Result {
-        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("FerryGRPCTests/Fixtures")
-        let path = NSTemporaryDirectory() + "ferry-config-kitchen-\(getpid()).pb"
+        let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let fixtures = tests.appendingPathComponent("FerryGRPCTests/Fixtures")
+        let directory = tests.deletingLastPathComponent().appendingPathComponent(".build/test-fixtures")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("kitchen-config.pb").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["protoc", "-I", ".", "-I", "/usr/include", "--include_imports", "--descriptor_set_out=\(path)", "kitchen.proto"]

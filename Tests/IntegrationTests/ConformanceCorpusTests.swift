@@ -132,7 +132,7 @@ struct ConformanceCorpusTests {
                 .replacingOccurrences(of: "port_value: 8081", with: "port_value: \(backend.port)")
             let proxy = try await ProxyHarness.start(yaml: yaml, hostOverrides: ["grpc-server": ["127.0.0.1"]])
             try await withCleanup {
-                let resolved = try await Support.eventually {
+                let resolved = await Support.eventually {
                     await proxy.localStat("cluster.backend_grpc_service.membership_healthy") == 1
                 }
                 #expect(resolved, "grpc-server never resolved")

@@ -79,7 +79,7 @@ struct GRPCProxyTests {
         try await Self.with { proxy, servers in
             let reply = try await GRPCPeer.client("cancel", port: proxy.port, ["0.5"])
             #expect(reply["cancelled"] as? Bool == true)
-            let seen = try await Support.eventually { servers[0].stdout.contains("cancelled") }
+            let seen = await Support.eventually { servers[0].stdout.contains("cancelled") }
             #expect(seen, "the server did not see the cancellation: \(servers[0].stdout)")
             #expect(try await proxy.stat("http.ingress_http.downstream_rq_rx_reset") == 1)
         }

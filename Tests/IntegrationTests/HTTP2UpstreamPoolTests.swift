@@ -191,7 +191,7 @@ struct HTTP2UpstreamPoolTests {
     static func withTLSOpenSSL(_ fixture: TLSFixture, port: Int, _ body: () async throws -> Void) async throws {
         try await ChildProcess.with("/usr/bin/openssl", ["s_server", "-accept", "127.0.0.1:\(port)", "-www", "-cert",
                                                          fixture.server.certificatePath, "-key", fixture.server.keyPath]) { server in
-            let up = try await Support.eventually { (try? await Curl.fetch(["-k", "https://127.0.0.1:\(port)/"]))?.status == 200 }
+            let up = await Support.eventually { (try? await Curl.fetch(["-k", "https://127.0.0.1:\(port)/"]))?.status == 200 }
             #expect(up, "s_server did not start: \(server.stderr)")
             try await body()
         }

@@ -28,7 +28,7 @@ struct TLSUpstreamTests {
         let port = try FreePort.pick()
         try await ChildProcess.with("/usr/bin/openssl", ["s_server", "-accept", "127.0.0.1:\(port)", "-www", "-cert",
                                                          fixture.server.certificatePath, "-key", fixture.server.keyPath]) { server in
-            let up = try await Support.eventually { (try? await Curl.fetch(["-k", "https://127.0.0.1:\(port)/"]))?.status == 200 }
+            let up = await Support.eventually { (try? await Curl.fetch(["-k", "https://127.0.0.1:\(port)/"]))?.status == 200 }
             #expect(up, "s_server did not start: \(server.stderr)")
             for (san, expected) in [("localhost", 200), ("elsewhere.example", 503)] {
                 let yaml = TestConfig.bootstrap(routes: Self.route, clusters: [("backend", [port])],
