@@ -101,6 +101,34 @@ struct BulkheadTests {
         }
     }
 
+    @Test("a second bulkhead in the chain (state in an object per stream) queues a waiter and hands it the freed place")
+    func secondBulkheadInChain() async throws {
+        try await ProxyHarness.with(upstreams: ["backend"], yaml: { ports in
+            // The first bulkhead keeps each stream's place in the stream; the second, of the
+            // same kind, keeps it in an object of its own per stream.
+            let filters = """
+                - name: ferry.filters.http.bulkhead
+                  typed_config: {"@type": \(Self.type), stat_prefix: first, max_concurrent_requests: 10}
+                - name: second_bulkhead
+                  typed_config: {"@type": \(Self.type), stat_prefix: second, max_concurrent_requests: 1, max_queue: 1, max_wait: 20s}
+                """
+            return TestConfig.bootstrap(routes: Support.forward("{prefix: \"/\"}", to: "backend"), clusters: [("backend", ports)],
+                                        httpFilters: filters)
+        }) { proxy, _ in
+            let holder = Task { try await Curl.fetch(proxy.url("/delay/1000")) }
+            try await Self.waitFor(proxy, "second.bulkhead.active", 1)
+            let waiter = Task { try await Curl.fetch(proxy.url("/delay/10")) }
+            try await Self.waitFor(proxy, "second.bulkhead.queue_depth", 1)
+            #expect(try await holder.value.status == 200)
+            #expect(try await waiter.value.status == 200)
+            #expect(await proxy.localStat("second.bulkhead.queued") == 1)
+            #expect(await proxy.localStat("second.bulkhead.admitted") == 2)
+            #expect(await proxy.localStat("first.bulkhead.admitted") == 2)
+            try await Self.waitFor(proxy, "second.bulkhead.active", 0)
+            try await Self.waitFor(proxy, "first.bulkhead.active", 0)
+        }
+    }
+
     @Test("key: {header: x-tenant} gives each tenant its own pool: a busy tenant is refused while another is served")
     func keyedPools() async throws {
         try await ProxyHarness.with(upstreams: ["backend"], yaml: {

@@ -133,6 +133,24 @@ struct CircuitBreakerFilterTests {
         }
     }
 
+    @Test("two breakers in one chain each keep their own call: the second (per-stream state of its own) counts every outcome")
+    func twoBreakersInOneChain() async throws {
+        // The first breaker keeps its calls in the stream; the second, of the same kind, in
+        // an object per stream. Both must see each call's outcome.
+        let second = "- name: cluster_breaker\n  typed_config: {\"@type\": \(S.breakerType), stat_prefix: second, scope: CLUSTER, "
+            + "sliding_window: {size: 100}, minimum_number_of_calls: 100}\n"
+        try await Self.withFlaky(S.Health(false), filters: S.breaker(S.trippingFields(wait: "60s")) + second) { (proxy, upstream) async throws in
+            for _ in 0..<4 { #expect(try await Curl.fetch(proxy.url("/")).status == 500) }
+            #expect(try await Curl.fetch(proxy.url("/")).status == 503)
+            #expect(upstream.requests.count == 4)
+            #expect(try await proxy.stat("api.circuit_breaker.failures") == 4)
+            #expect(try await proxy.stat("api.circuit_breaker.opened") == 1)
+            #expect(try await proxy.stat("second.circuit_breaker.calls_permitted") == 4)
+            #expect(try await proxy.stat("second.circuit_breaker.failures") == 4)
+            #expect(try await proxy.stat("second.circuit_breaker.opened") == 0)
+        }
+    }
+
     @Test("scope CLUSTER: two routes to one cluster share its breaker")
     func clusterScope() async throws {
         let routes = Support.forward("{prefix: \"/a\"}", to: "backend") + Support.forward("{prefix: \"/b\"}", to: "backend")

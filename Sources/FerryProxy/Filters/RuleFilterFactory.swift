@@ -17,7 +17,12 @@ protocol FilterRule: GovernanceState {
     /// Reports a per-route config this filter refuses beyond its type; true when refused.
     static func refusesRouteConfig(_ config: Config, _ override: FilterOverride, context: FilterFactoryContext) -> Bool
     init(config: Config, store: StatsStore)
-    func makeFilter() -> StreamFilter
+    /// The filter's place in `ActiveStream.filterState`, for a filter that can keep its
+    /// per-stream state there; nil for the others.
+    static var streamState: FilterStreamState.Claims.Kind? { get }
+    /// The filter object. `stateInStream`: the factory holds this kind's place in the stream
+    /// (`streamState`), so the object keeps each stream's state there and serves every stream.
+    func makeFilter(stateInStream: Bool) -> StreamFilter
     /// True when this rule's filter keeps nothing per stream and never changes itself, so one
     /// object serves every stream of every loop (no allocation per request).
     var sharesOneFilter: Bool { get }
@@ -26,6 +31,7 @@ protocol FilterRule: GovernanceState {
 }
 
 extension FilterRule {
+    static var streamState: FilterStreamState.Claims.Kind? { nil }
     var sharesOneFilter: Bool { false }
     func skips(_ stream: ActiveStream) -> Bool { false }
     static func fingerprint(_ config: Config) -> String { "\(config)" }
@@ -38,16 +44,29 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let rule: Rule
-    /// The listener-level rule's one filter object, with its hooks, when `rule.sharesOneFilter`
-    /// (it keeps no state, so the loops may share it).
+    /// The filter keeps each stream's state in the stream (it holds its kind's place there).
+    private let stateInStream: Bool
+    /// The listener-level rule's one filter object, with its hooks, when it keeps nothing
+    /// of its own per stream (`rule.sharesOneFilter`, or `stateInStream`), so the loops may
+    /// share it.
     nonisolated(unsafe) private let sharedLink: ChainedFilter?
 
-    init(name: String, disabledByDefault: Bool, config: Rule.Config, context: FilterFactoryContext) {
+    /// `claims`: the places in `ActiveStream.filterState` still free in this chain.
+    init(name: String, disabledByDefault: Bool, config: Rule.Config, context: FilterFactoryContext,
+         claims: inout FilterStreamState.Claims) {
         self.name = name
         self.disabledByDefault = disabledByDefault
         rule = Self.rule(config, filter: name, scope: "", context: context)
-        sharedLink = rule.sharesOneFilter ? ChainedFilter(rule.makeFilter()) : nil
+        stateInStream = Rule.streamState.map { claims.claim($0) } ?? false
+        sharedLink = rule.sharesOneFilter || stateInStream ? ChainedFilter(rule.makeFilter(stateInStream: stateInStream)) : nil
+        fixedDefaultLink = sharedLink ?? ChainedFilter(FilterGate { [rule] stream in
+            rule.skips(stream) ? nil : rule.makeFilter(stateInStream: false)
+        })
     }
+
+    /// The shared object, or for a rule whose filter keeps state per stream, a gate that
+    /// makes one for each stream the rule does not skip.
+    nonisolated(unsafe) let fixedDefaultLink: ChainedFilter?
 
     private static func rule(_ config: Rule.Config, filter: String, scope: String, context: FilterFactoryContext) -> Rule {
         context.governanceState(filter: filter, scope: scope, fingerprint: Rule.fingerprint(config)) {
@@ -67,16 +86,16 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
 
     func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
         if rule.skips(stream) { return nil }
-        return sharedLink ?? ChainedFilter(rule.makeFilter())
+        return sharedLink ?? ChainedFilter(rule.makeFilter(stateInStream: false))
     }
 
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
         // Most streams use the listener's rule: no cast to try.
         guard let routeConfig else {
             if rule.skips(stream) { return nil }
-            return sharedLink?.filter ?? rule.makeFilter()
+            return sharedLink?.filter ?? rule.makeFilter(stateInStream: false)
         }
         let routeRule = routeConfig as? Rule ?? rule
-        return routeRule.skips(stream) ? nil : routeRule.makeFilter()
+        return routeRule.skips(stream) ? nil : routeRule.makeFilter(stateInStream: stateInStream)
     }
 }

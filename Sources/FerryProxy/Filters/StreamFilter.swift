@@ -96,6 +96,49 @@ struct FilterSlot: Sendable {
     }
 }
 
+/// The chain every stream of a connection manager gets when its route sets nothing for any
+/// filter, built once: each filter enabled by default has one object for every stream
+/// (`StreamFilterFactory.fixedDefaultLink`). A stream then takes the array as it is (one
+/// reference) instead of asking each factory.
+struct FixedFilterChain: @unchecked Sendable {
+    // The filter objects are shared by every loop: each keeps nothing of its own per stream.
+    let filters: [ChainedFilter]
+    let hooks: FilterHooks
+
+    /// Nil when some filter's link depends on the stream.
+    init?(_ slots: [FilterSlot]) {
+        var filters: [ChainedFilter] = []
+        var hooks: FilterHooks = []
+        for slot in slots where !slot.disabledByDefault {
+            guard let link = slot.factory.fixedDefaultLink else { return nil }
+            filters.append(link)
+            hooks.formUnion(link.hooks)
+        }
+        self.filters = filters
+        self.hooks = hooks
+    }
+}
+
+/// The one object a filter that needs an object per stream (or none, for some requests) puts
+/// in every stream's chain, so the chain can be built once (`FixedFilterChain`): when the
+/// request reaches it, `make` decides; the object it makes takes the gate's place in this
+/// stream's chain (with all its hooks) and runs its decode hook at once. A filter made there
+/// sees nothing of a request that an earlier filter answered, which is what its own hooks do
+/// then anyway: each keeps what its response hooks act on from its decode hook.
+final class FilterGate: StreamFilter {
+    private let make: @Sendable (ActiveStream) -> StreamFilter?
+
+    init(_ make: @escaping @Sendable (ActiveStream) -> StreamFilter?) { self.make = make }
+
+    var hooks: FilterHooks { .decodeHeaders }
+
+    func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
+        guard let own = make(stream) else { return .proceed }
+        stream.replaceFilter(self, with: own)
+        return own.hooks.contains(.decodeHeaders) ? own.decodeHeaders(stream, endStream: endStream) : .proceed
+    }
+}
+
 /// A part of the response body, for `StreamFilter.holdBody`.
 enum BodyPart {
     case data(ByteBuffer)
@@ -163,9 +206,15 @@ protocol StreamFilterFactory: AnyObject, Sendable {
     /// the stream's chain keeps it: the common case, with no optional existential to pass, copy
     /// and destroy; a factory whose filter is shared by every stream answers with a link made once.
     func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter?
+    /// The link `makeDefaultLink` gives every stream, when that is one object for all of them
+    /// (it decides per stream in its hooks, and keeps what it needs in the stream or hands the
+    /// stream to an object of its own); nil when the link depends on the stream.
+    var fixedDefaultLink: ChainedFilter? { get }
 }
 
 extension StreamFilterFactory {
+    var fixedDefaultLink: ChainedFilter? { nil }
+
     func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
         makeFilter(routeConfig: nil, for: stream).map(ChainedFilter.init)
     }
@@ -191,29 +240,35 @@ enum RouteFilterSetting: Sendable {
 enum StreamFilterFactories {
     /// Factories for the configured filters, in order (the router is the stream's own last step).
     static func make(_ filters: [HttpFilter], context: FilterFactoryContext) -> [StreamFilterFactory] {
-        filters.compactMap { filter in
+        var claims = FilterStreamState.Claims()
+        return filters.compactMap { filter in
             switch filter.kind {
             case .router: return nil
             case .healthCheck(let config):
                 return HealthCheckFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config,
                                                 cluster: context.node.cluster)
             case .localRateLimit(let config):
-                return RuleFilterFactory<LocalRateLimitRule>(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+                return RuleFilterFactory<LocalRateLimitRule>(name: filter.name, disabledByDefault: filter.disabled, config: config,
+                                                      context: context, claims: &claims)
             case .rateLimit(let config):
-                return RuleFilterFactory<RateLimitRule>(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+                return RuleFilterFactory<RateLimitRule>(name: filter.name, disabledByDefault: filter.disabled, config: config,
+                                                      context: context, claims: &claims)
             case .fault(let config):
                 return FaultFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .circuitBreaker(let config):
-                return RuleFilterFactory<CircuitBreakerRule>(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+                return RuleFilterFactory<CircuitBreakerRule>(name: filter.name, disabledByDefault: filter.disabled, config: config,
+                                                      context: context, claims: &claims)
             case .fallback(let config):
                 return FallbackFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
             case .bulkhead(let config):
-                return RuleFilterFactory<BulkheadRule>(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+                return RuleFilterFactory<BulkheadRule>(name: filter.name, disabledByDefault: filter.disabled, config: config,
+                                                      context: context, claims: &claims)
             case .idempotency(let config):
-                return RuleFilterFactory<IdempotencyRule>(name: filter.name, disabledByDefault: filter.disabled, config: config, context: context)
+                return RuleFilterFactory<IdempotencyRule>(name: filter.name, disabledByDefault: filter.disabled, config: config,
+                                                      context: context, claims: &claims)
             case .adaptiveConcurrency(let config):
                 return AdaptiveConcurrencyFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config,
-                                                        context: context)
+                                                        context: context, claims: &claims)
             case .grpcStats(let config):
                 return GRPCStatsFilterFactory(name: filter.name, disabledByDefault: filter.disabled, config: config)
             case .grpcWeb:

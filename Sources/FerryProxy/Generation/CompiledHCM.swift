@@ -13,6 +13,9 @@ final class CompiledHCM: Sendable {
     let router: HttpFilter.RouterConfig
     /// The configured filters before the router, in order, as each stream's chain reads them.
     let filterSlots: [FilterSlot]
+    /// The chain of a stream whose route sets nothing for any filter, when it is the same for
+    /// every stream.
+    let fixedChain: FixedFilterChain?
     let accessLogs: [CompiledAccessLog]
     let localReply: CompiledLocalReply?
     let upgrades: [String: Bool]
@@ -36,6 +39,7 @@ final class CompiledHCM: Sendable {
         for filter in config.httpFilters { if case .router(let r) = filter.kind { router = r } }
         self.router = router
         filterSlots = filterFactories.map(FilterSlot.init)
+        fixedChain = FixedFilterChain(filterSlots)
         self.accessLogs = accessLogs
         localReply = config.localReplyConfig.map(CompiledLocalReply.init)
         var upgrades: [String: Bool] = [:]

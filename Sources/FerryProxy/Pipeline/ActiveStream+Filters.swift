@@ -8,8 +8,15 @@ extension ActiveStream {
     /// to do for this request) and runs their decode hooks; the router runs when every filter
     /// has let the request through.
     func startFilterChain() {
-        let slots = hcm.filterSlots
         let settings = route?.filterSettings ?? virtualHost?.filterSettings ?? []
+        if settings.isEmpty, let fixed = hcm.fixedChain {
+            // The common case: the chain every such stream shares, built once.
+            filters = fixed.filters
+            filterHooks = fixed.hooks
+            decodeFilterIndex = 0
+            return continueDecoding()
+        }
+        let slots = hcm.filterSlots
         // Built in a local array and stored once: appending to the stored property would check
         // its buffer's uniqueness on every filter.
         var chain: [ChainedFilter] = []
@@ -60,10 +67,13 @@ extension ActiveStream {
     }
 
     /// Puts `new` in `old`'s place in this stream's chain (a shared filter object handing a
-    /// stream to one of its own, with the same hooks, when it needs state).
+    /// stream to one of its own when it needs state); the stream then offers `new` the hooks
+    /// it takes, which may be more than `old` took.
     func replaceFilter(_ old: StreamFilter, with new: StreamFilter) {
         guard let i = filters.firstIndex(where: { $0.filter === old }) else { return }
-        filters[i] = ChainedFilter(new)
+        let link = ChainedFilter(new)
+        filters[i] = link
+        filterHooks.formUnion(link.hooks)
     }
 
     /// Runs `body` on the stream's loop after `delay`, unless the stream finishes first (one

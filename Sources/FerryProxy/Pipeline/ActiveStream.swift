@@ -55,6 +55,8 @@ final class ActiveStream {
     var requestBodyBuffer: RequestBodyBuffer?
     /// Filters that see (and may rewrite) request body chunks (`transformRequestBody(by:)`).
     var requestBodyFilters: [StreamFilter] = []
+    /// The per-stream state of the filters whose one object serves every stream.
+    var filterState = FilterStreamState()
     /// A request a filter turned into gRPC (gRPC-Web, or JSON by the transcoder): local replies
     /// stay plain HTTP, as Envoy decides gRPC-ness from the client's head before the filters run.
     var translatedToGRPC = false

@@ -13,32 +13,56 @@ final class AdaptiveConcurrencyFilterFactory: StreamFilterFactory {
     let name: String
     let disabledByDefault: Bool
     let rule: AdaptiveConcurrencyRule
+    /// The one filter object, when this factory holds adaptive concurrency's place in the
+    /// stream (`ActiveStream.filterState`); else each stream gets an object of its own.
+    nonisolated(unsafe) private let sharedLink: ChainedFilter?
 
-    init(name: String, disabledByDefault: Bool, config: AdaptiveConcurrencyConfig, context: FilterFactoryContext) {
+    /// `claims`: the places in `ActiveStream.filterState` still free in this chain.
+    init(name: String, disabledByDefault: Bool, config: AdaptiveConcurrencyConfig, context: FilterFactoryContext,
+         claims: inout FilterStreamState.Claims) {
         self.name = name
         self.disabledByDefault = disabledByDefault
         let fingerprint = AdaptiveConcurrencyRule.fingerprint(config, statPrefix: context.statPrefix)
-        rule = context.governanceState(filter: name, scope: "", fingerprint: fingerprint) {
+        let rule = context.governanceState(filter: name, scope: "", fingerprint: fingerprint) {
             AdaptiveConcurrencyRule(config: config, statPrefix: context.statPrefix, store: context.store, now: .now())
         }
+        self.rule = rule
+        sharedLink = claims.claim(.concurrency) ? ChainedFilter(AdaptiveConcurrencyFilter(rule: rule, stateInStream: true)) : nil
     }
 
     // Envoy has no per-route config for this filter: routes may only turn it off (the default
     // compileRouteConfig refuses anything else).
 
-    func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
-        AdaptiveConcurrencyFilter(rule: rule)
+    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
+        sharedLink ?? ChainedFilter(AdaptiveConcurrencyFilter(rule: rule, stateInStream: false))
     }
+
+    func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
+        sharedLink?.filter ?? AdaptiveConcurrencyFilter(rule: rule, stateInStream: false)
+    }
+
+    var fixedDefaultLink: ChainedFilter? { sharedLink }
 }
 
+/// With `stateInStream`, one object serves every stream and keeps each stream's admission in
+/// `stream.filterState`; otherwise the object is the stream's own and keeps it here.
 final class AdaptiveConcurrencyFilter: StreamFilter {
     let rule: AdaptiveConcurrencyRule
+    private let stateInStream: Bool
     /// When the request was admitted; nil when the filter let it pass without counting it.
-    private var admittedAt: NIODeadline?
+    private var ownAdmittedAt: NIODeadline?
 
-    init(rule: AdaptiveConcurrencyRule) { self.rule = rule }
+    init(rule: AdaptiveConcurrencyRule, stateInStream: Bool) {
+        self.rule = rule
+        self.stateInStream = stateInStream
+    }
 
     var hooks: FilterHooks { [.decodeHeaders, .onComplete] }
+
+    @inline(__always)
+    private func setAdmittedAt(_ stream: ActiveStream, _ time: NIODeadline?) {
+        if stateInStream { stream.filterState.concurrencyAdmittedAt = time } else { ownAdmittedAt = time }
+    }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         let worker = stream.worker
@@ -46,7 +70,7 @@ final class AdaptiveConcurrencyFilter: StreamFilter {
         guard worker.featureEnabled(rule.config.enabled), !stream.isHealthCheck else { return .proceed }
         let now = worker.now
         if rule.tryAcquire(now: now) {
-            admittedAt = now
+            setAdmittedAt(stream, now)
             return .proceed
         }
         worker.stats.inc(rule.rqBlocked)
@@ -55,8 +79,8 @@ final class AdaptiveConcurrencyFilter: StreamFilter {
     }
 
     func onComplete(_ stream: ActiveStream) {
-        guard let admittedAt else { return }
-        self.admittedAt = nil
+        guard let admittedAt = stateInStream ? stream.filterState.concurrencyAdmittedAt : ownAdmittedAt else { return }
+        setAdmittedAt(stream, nil)
         guard stream.responseEnded else { return rule.cancel() }
         let now = stream.worker.now
         rule.record(rtt: now - admittedAt, now: now)

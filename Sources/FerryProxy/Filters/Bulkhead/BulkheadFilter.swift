@@ -15,27 +15,34 @@ extension BulkheadRule: FilterRule {
         return nil
     }
 
-    func makeFilter() -> StreamFilter { BulkheadFilter(rule: self) }
+    static let streamState: FilterStreamState.Claims.Kind? = .bulkhead
+
+    func makeFilter(stateInStream: Bool) -> StreamFilter { BulkheadFilter(rule: self, stateInStream: stateInStream) }
 }
 
 /// One stream's place in a bulkhead: taken in `decodeHeaders` (at once, or after a wait in the
 /// queue), given back in `onComplete` — also when the client resets — to the oldest waiter.
+/// With `stateInStream`, one object serves every stream and keeps each stream's place in
+/// `stream.filterState.bulkhead`; otherwise the object is the stream's own and keeps it here.
 final class BulkheadFilter: StreamFilter {
-    private enum State {
-        case outside
-        case holding(key: String)
-        case waiting(key: String, ticket: Bulkhead.Ticket)
-        case done
+    let rule: BulkheadRule
+    /// This stream's place; nil when it is kept in the stream.
+    private var own: BulkheadPlace?
+
+    init(rule: BulkheadRule, stateInStream: Bool) {
+        self.rule = rule
+        own = stateInStream ? nil : .outside
     }
 
-    let rule: BulkheadRule
-    private var state = State.outside
-    /// Set while waiting: a freed place resumes the stream through it.
-    private weak var stream: ActiveStream?
-
-    init(rule: BulkheadRule) { self.rule = rule }
-
     var hooks: FilterHooks { [.decodeHeaders, .onComplete] }
+
+    @inline(__always)
+    private func place(_ stream: ActiveStream) -> BulkheadPlace { own ?? stream.filterState.bulkhead }
+
+    @inline(__always)
+    private func setPlace(_ stream: ActiveStream, _ place: BulkheadPlace) {
+        if own == nil { stream.filterState.bulkhead = place } else { own = place }
+    }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
         let worker = stream.worker
@@ -43,18 +50,17 @@ final class BulkheadFilter: StreamFilter {
         let enforce = worker.featureEnabled(rule.config.filterEnforced)
         let key = rule.key(for: stream)
         let entry = rule.enter(key: key, now: Self.now(worker), enforce: enforce) {
-            BulkheadWaiter(filter: NIOLoopBound(self, eventLoop: worker.loop))
+            BulkheadWaiter(filter: self, stream: stream)
         }
         let shard = worker.stats
         switch entry {
         case .admitted:
-            state = .holding(key: key)
+            setPlace(stream, .holding(key: key))
             shard.inc(rule.admitted)
             shard.add(rule.active, 1)
             return .proceed
         case .queued(let ticket):
-            state = .waiting(key: key, ticket: ticket)
-            self.stream = stream
+            setPlace(stream, .waiting(key: key, ticket: ticket))
             shard.inc(rule.queued)
             shard.add(rule.queueDepth, 1)
             stream.wake(after: TimeAmount(rule.config.maxWait)) { [unowned self, unowned stream] in self.waitRanOut(stream) }
@@ -70,10 +76,10 @@ final class BulkheadFilter: StreamFilter {
         }
     }
 
-    /// A place was handed to this stream (on its own loop).
-    func admitFromQueue() {
-        guard case .waiting(let key, _) = state, let stream, !stream.finished else { return }
-        state = .holding(key: key)
+    /// A place was handed to `stream` (on its own loop).
+    func admitFromQueue(_ stream: ActiveStream) {
+        guard !stream.finished, case .waiting(let key, _) = place(stream) else { return }
+        setPlace(stream, .holding(key: key))
         let shard = stream.worker.stats
         shard.add(rule.queueDepth, -1)
         shard.inc(rule.admitted)
@@ -82,10 +88,10 @@ final class BulkheadFilter: StreamFilter {
     }
 
     private func waitRanOut(_ stream: ActiveStream) {
-        guard case .waiting(let key, let ticket) = state else { return }
+        guard case .waiting(let key, let ticket) = place(stream) else { return }
         // Lost the race: a place was handed over and the wake-up is on its way.
         guard rule.cancel(key: key, ticket: ticket) else { return }
-        state = .done
+        setPlace(stream, .done)
         let shard = stream.worker.stats
         shard.add(rule.queueDepth, -1)
         shard.inc(rule.waitTimeout)
@@ -93,7 +99,7 @@ final class BulkheadFilter: StreamFilter {
     }
 
     func onComplete(_ stream: ActiveStream) {
-        switch state {
+        switch place(stream) {
         case .holding(let key):
             stream.worker.stats.add(rule.active, -1)
             passOn(key: key, stream.worker)
@@ -102,15 +108,15 @@ final class BulkheadFilter: StreamFilter {
             // Handed a place before the wake-up arrived: give it back at once.
             if !rule.cancel(key: key, ticket: ticket) { passOn(key: key, stream.worker) }
         case .outside, .done:
-            break
+            return
         }
-        state = .done
+        setPlace(stream, .done)
     }
 
     /// Gives this stream's place back; the waiter that takes it resumes on its own loop.
     private func passOn(key: String, _ worker: Worker) {
         guard let next = rule.leave(key: key, now: Self.now(worker)) else { return }
-        next.filter.eventLoop.execute { next.filter.value.admitFromQueue() }
+        next.resume()
     }
 
     private func refuse(_ stream: ActiveStream, details: String) {

@@ -4,9 +4,30 @@ import FerryTelemetry
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// A queued stream's way back in: its filter, which only its own loop may touch.
-struct BulkheadWaiter: Sendable {
-    let filter: NIOLoopBound<BulkheadFilter>
+/// A queued stream's way back in: the stream and its bulkhead filter, which only the stream's
+/// own loop may touch. The stream is held weakly: a stream that is gone has nothing to resume.
+/// A class, so that a pool's `leave` passes one reference (an optional of a generic struct
+/// went through value witnesses on every request, queue or not).
+final class BulkheadWaiter: Sendable {
+    private struct Parked {
+        let filter: BulkheadFilter
+        weak var stream: ActiveStream?
+    }
+
+    private let parked: NIOLoopBound<Parked>
+
+    /// On the stream's loop.
+    init(filter: BulkheadFilter, stream: ActiveStream) {
+        parked = NIOLoopBound(Parked(filter: filter, stream: stream), eventLoop: stream.worker.loop)
+    }
+
+    /// Hands the freed place to the stream, on its loop.
+    func resume() {
+        parked.eventLoop.execute { [parked] in
+            guard let stream = parked.value.stream else { return }
+            parked.value.filter.admitFromQueue(stream)
+        }
+    }
 }
 
 /// One compiled `Bulkhead` (the listener's, or a route's): its pools, shared by every worker

@@ -17,21 +17,33 @@ extension CircuitBreakerRule: FilterRule {
         return nil
     }
 
-    func makeFilter() -> StreamFilter { CircuitBreakerFilter(rule: self) }
+    static let streamState: FilterStreamState.Claims.Kind? = .breaker
+
+    func makeFilter(stateInStream: Bool) -> StreamFilter { CircuitBreakerFilter(rule: self, stateInStream: stateInStream) }
 }
 
+/// With `stateInStream`, one object serves every stream and keeps each stream's call in
+/// `stream.filterState.breaker`; otherwise the object is the stream's own and keeps it here.
 final class CircuitBreakerFilter: StreamFilter {
     let rule: CircuitBreakerRule
-    private var key: String?
-    private var permission: CircuitBreakerStateMachine.Permission?
-    /// The status of the first response offered after the call was permitted, and when.
-    private var observed: (status: Int, at: NIODeadline)?
-    /// This filter refused the request (the fallback's `circuit-open`).
-    private(set) var rejected = false
+    /// This stream's call; nil when it is kept in the stream.
+    private var own: CircuitBreakerCall?
 
-    init(rule: CircuitBreakerRule) { self.rule = rule }
+    init(rule: CircuitBreakerRule, stateInStream: Bool) {
+        self.rule = rule
+        own = stateInStream ? nil : CircuitBreakerCall()
+    }
 
     var hooks: FilterHooks { [.decodeHeaders, .interceptResponse, .onComplete] }
+
+    @inline(__always)
+    private func withCall<R>(_ stream: ActiveStream, _ body: (inout CircuitBreakerCall) -> R) -> R {
+        if own == nil { return body(&stream.filterState.breaker) }
+        return body(&own!)
+    }
+
+    /// This filter refused `stream`'s request (the fallback's `circuit-open`).
+    func rejected(_ stream: ActiveStream) -> Bool { withCall(stream) { $0.rejected } }
 
     private static func clock(_ worker: Worker) -> Duration { .nanoseconds(Int64(worker.now.uptimeNanoseconds)) }
 
@@ -41,8 +53,10 @@ final class CircuitBreakerFilter: StreamFilter {
         let admission = rule.acquire(key, now: Self.clock(worker))
         count(admission.changes, worker.stats)
         if let permission = admission.permission {
-            self.key = key
-            self.permission = permission
+            withCall(stream) { call in
+                call.key = key
+                call.permission = permission
+            }
             worker.stats.inc(rule.callsPermitted)
             return .proceed
         }
@@ -52,7 +66,7 @@ final class CircuitBreakerFilter: StreamFilter {
             return .proceed
         }
         worker.stats.inc(rule.callsRejected)
-        rejected = true
+        withCall(stream) { $0.rejected = true }
         stream.flags.insert(.upstreamOverflow)
         var headers = HeaderMap()
         headers.addLowercased("x-ferry-circuit-breaker", "open")
@@ -70,13 +84,18 @@ final class CircuitBreakerFilter: StreamFilter {
     /// Notes the first response of a permitted call (a fallback calls this before it replaces
     /// the response, whatever the filter order).
     func observe(_ stream: ActiveStream, status: Int) {
-        guard permission != nil, observed == nil else { return }
-        observed = (status, stream.worker.now)
+        withCall(stream) { call in
+            guard call.permission != nil, call.observed == nil else { return }
+            call.observed = (status, stream.worker.now)
+        }
     }
 
     func onComplete(_ stream: ActiveStream) {
+        let (key, permission, observed) = withCall(stream) { call in
+            defer { call.permission = nil }
+            return (call.key, call.permission, call.observed)
+        }
         guard let key, let permission else { return }
-        self.permission = nil
         // Calls that never reached an upstream (no healthy host, another filter's reply) and
         // calls the client gave up on before any response do not count.
         guard stream.attemptCount > 0, let observed else {

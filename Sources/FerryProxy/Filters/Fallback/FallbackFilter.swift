@@ -87,6 +87,10 @@ final class FallbackFilterFactory: StreamFilterFactory {
     func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
         sharedLink ?? ChainedFilter(FallbackFilter(plan: plan!))
     }
+
+    // With a stale action the object must be in the chain from the start (it answers replies
+    // of filters before it, and keeps good responses): no gate.
+    var fixedDefaultLink: ChainedFilter? { sharedLink }
 }
 
 final class FallbackFilter: StreamFilter {
@@ -178,7 +182,7 @@ final class FallbackFilter: StreamFilter {
         let on = rule.config.on
         let flags = stream.flags
         // A breaker's rejection is a local reply (only those need the look through the chain).
-        if stream.filters.contains(where: { ($0.filter as? CircuitBreakerFilter)?.rejected == true }) {
+        if stream.filters.contains(where: { ($0.filter as? CircuitBreakerFilter)?.rejected(stream) == true }) {
             return on.contains(.circuitOpen)
         }
         if on.contains(.timeout) && flags.contains(.upstreamRequestTimeout) { return true }

@@ -18,8 +18,13 @@ final class FaultFilterFactory: StreamFilterFactory {
         settings = FaultSettings(config)
         // One count per filter, kept across reloads like Envoy's active_faults gauge.
         let active = context.governanceState(filter: name, scope: "", fingerprint: "fault") { ActiveFaults(statPrefix: context.statPrefix) }
-        shared = FaultShared(statPrefix: context.statPrefix, store: context.store, active: active)
+        let shared = FaultShared(statPrefix: context.statPrefix, store: context.store, active: active)
+        self.shared = shared
+        fixedDefaultLink = ChainedFilter(FilterGate { [settings] stream in Self.makeFilter(settings, shared: shared, for: stream) })
     }
+
+    /// Each stream that can get a fault gets a filter of its own from this gate.
+    nonisolated(unsafe) let fixedDefaultLink: ChainedFilter?
 
     func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
         guard case .fault(let config)? = override.kind else {
@@ -31,15 +36,14 @@ final class FaultFilterFactory: StreamFilterFactory {
     }
 
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
-        guard let routeConfig else { return makeFilter(settings, for: stream) }
-        return makeFilter(routeConfig as? FaultSettings ?? settings, for: stream)
+        Self.makeFilter(routeConfig.flatMap { $0 as? FaultSettings } ?? settings, shared: shared, for: stream)
     }
 
     func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
-        makeFilter(settings, for: stream).map(ChainedFilter.init)
+        Self.makeFilter(settings, shared: shared, for: stream).map(ChainedFilter.init)
     }
 
-    private func makeFilter(_ settings: FaultSettings, for stream: ActiveStream) -> FaultFilter? {
+    private static func makeFilter(_ settings: FaultSettings, shared: FaultShared, for stream: ActiveStream) -> FaultFilter? {
         // Every fault at 0% and no runtime layer that could raise a share: nothing can happen.
         if settings.inert && stream.worker.runtime.isEmpty { return nil }
         return FaultFilter(settings: settings, shared: shared)

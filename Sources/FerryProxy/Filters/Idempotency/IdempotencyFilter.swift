@@ -13,7 +13,7 @@ extension IdempotencyRule: FilterRule {
         return nil
     }
 
-    func makeFilter() -> StreamFilter { IdempotencyFilter(rule: self) }
+    func makeFilter(stateInStream _: Bool) -> StreamFilter { IdempotencyFilter(rule: self) }
 
     /// A request whose method the rule does not cover, or without a key, passes untouched.
     func skips(_ stream: ActiveStream) -> Bool {

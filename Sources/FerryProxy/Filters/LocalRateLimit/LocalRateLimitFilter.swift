@@ -72,7 +72,7 @@ extension LocalRateLimitRule: FilterRule {
         return true
     }
 
-    func makeFilter() -> StreamFilter { LocalRateLimitFilter(rule: self) }
+    func makeFilter(stateInStream _: Bool) -> StreamFilter { LocalRateLimitFilter(rule: self) }
 
     /// Without x-ratelimit headers the filter remembers nothing per stream.
     var sharesOneFilter: Bool { !config.xRateLimitHeaders }

@@ -16,7 +16,7 @@ extension RateLimitRule: FilterRule {
         return nil
     }
 
-    func makeFilter() -> StreamFilter { RateLimitFilter(rule: self) }
+    func makeFilter(stateInStream _: Bool) -> StreamFilter { RateLimitFilter(rule: self) }
 
     /// Without a place to give back or success headers to add, `RateLimitFilter` writes
     /// nothing per stream.
