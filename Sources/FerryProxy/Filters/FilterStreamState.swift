@@ -29,7 +29,8 @@ struct FilterStreamState {
 
 /// One stream's call through a circuit breaker.
 struct CircuitBreakerCall {
-    var key: String?
+    /// The breaker that admitted the call.
+    var breaker: CircuitBreakerRule.Breaker?
     var permission: CircuitBreakerStateMachine.Permission?
     /// The status of the first response offered after the call was permitted, and when.
     var observed: (status: Int, at: NIODeadline)?

@@ -54,7 +54,7 @@ final class CircuitBreakerFilter: StreamFilter {
         count(admission.changes, worker.stats)
         if let permission = admission.permission {
             withCall(stream) { call in
-                call.key = key
+                call.breaker = admission.breaker
                 call.permission = permission
             }
             worker.stats.inc(rule.callsPermitted)
@@ -91,20 +91,20 @@ final class CircuitBreakerFilter: StreamFilter {
     }
 
     func onComplete(_ stream: ActiveStream) {
-        let (key, permission, observed) = withCall(stream) { call in
+        let (breaker, permission, observed) = withCall(stream) { call in
             defer { call.permission = nil }
-            return (call.key, call.permission, call.observed)
+            return (call.breaker, call.permission, call.observed)
         }
-        guard let key, let permission else { return }
+        guard let breaker, let permission else { return }
         // Calls that never reached an upstream (no healthy host, another filter's reply) and
         // calls the client gave up on before any response do not count.
         guard stream.attemptCount > 0, let observed else {
-            return rule.release(key, permission: permission)
+            return rule.release(breaker, permission: permission)
         }
         let worker = stream.worker
         let failed = rule.isFailure(status: observed.status, flags: stream.flags.all)
         let duration = Duration.nanoseconds((observed.at - stream.started).nanoseconds)
-        let changes = rule.record(key, failed: failed, duration: duration, permission: permission, now: Self.clock(worker))
+        let changes = rule.record(breaker, failed: failed, duration: duration, permission: permission, now: Self.clock(worker))
         let shard = worker.stats
         shard.inc(failed ? rule.failures : rule.successes)
         if duration > rule.config.slowCallDurationThreshold { shard.inc(rule.slowCalls) }

@@ -8,8 +8,9 @@ import NIOCore
 /// route or per cluster (`scope`), shared by every worker loop, and its stats
 /// `<stat_prefix>.circuit_breaker.*`.
 ///
-/// The breakers sit behind one lock: a request takes it twice (admission and outcome), for a
-/// dictionary lookup and a few additions. The lock is uncontended in practice (two loops meet
+/// The breakers sit behind one lock: a request takes it twice, for a dictionary lookup and a
+/// few additions at admission, and a few additions for the outcome (on the breaker admission
+/// handed out: no second lookup). The lock is uncontended in practice (two loops meet
 /// only when they touch the same rule in the same few hundred nanoseconds); a lock-free design
 /// would need the window in atomics, which the resilience4j semantics do not fit.
 final class CircuitBreakerRule: GovernanceState {
@@ -22,7 +23,14 @@ final class CircuitBreakerRule: GovernanceState {
     /// half-open), set when a request sees a breaker change state.
     let stateGauge: GaugeID
     private let store: StatsStore
-    private let breakers = NIOLockedValueBox<[String: Machine]>([:])
+    private let breakers = NIOLockedValueBox<[String: Breaker]>([:])
+
+    /// One key's breaker. A class, so that a call keeps the one it was admitted by: breakers are
+    /// never removed (one per route or cluster), and only touched under the rule's lock.
+    final class Breaker: @unchecked Sendable {
+        fileprivate var machine: Machine
+        fileprivate init(_ machine: Machine) { self.machine = machine }
+    }
     /// `failure_status_codes` and the 5xx / gateway-error conditions, by status (0..<1000).
     private let failingStatus: [Bool]
     /// The response flags `failure_on` counts as failures.
@@ -97,24 +105,31 @@ final class CircuitBreakerRule: GovernanceState {
     }
 
     /// Asks `key`'s breaker for leave to make a call; without it, how long until probes go through.
-    func acquire(_ key: String, now: Duration) -> (permission: Machine.Permission?, retryAfter: Duration, changes: Changes) {
+    /// The breaker comes back with the permission, for the call's outcome.
+    func acquire(_ key: String, now: Duration)
+        -> (permission: Machine.Permission?, breaker: Breaker, retryAfter: Duration, changes: Changes) {
         breakers.withLockedValue { breakers in
+            let breaker: Breaker
+            if let found = breakers[key] {
+                breaker = found
+            } else {
+                breaker = Breaker(Machine(configuration: machineConfiguration, now: now))
+                breakers[key] = breaker
+            }
             var permission: Machine.Permission?
             var retryAfter = Duration.zero
-            // Changed in place (one hash lookup, and no copy of the breaker's window).
-            let changes = Self.changes(of: &breakers[key, default: Machine(configuration: machineConfiguration, now: now)]) { machine in
+            let changes = Self.changes(of: &breaker.machine) { machine in
                 permission = machine.tryAcquire(now: now)
                 if permission == nil { retryAfter = machine.retryAfter(now: now) }
             }
             if changes.any { updateGauge(breakers) }
-            return (permission, retryAfter, changes)
+            return (permission, breaker, retryAfter, changes)
         }
     }
 
-    func record(_ key: String, failed: Bool, duration: Duration, permission: Machine.Permission, now: Duration) -> Changes {
+    func record(_ breaker: Breaker, failed: Bool, duration: Duration, permission: Machine.Permission, now: Duration) -> Changes {
         breakers.withLockedValue { breakers in
-            guard let index = breakers.index(forKey: key) else { return Changes() }
-            let changes = Self.changes(of: &breakers.values[index]) { machine in
+            let changes = Self.changes(of: &breaker.machine) { machine in
                 machine.record(failed ? .failure : .success, duration: duration, permission: permission, now: now)
             }
             if changes.any { updateGauge(breakers) }
@@ -123,11 +138,8 @@ final class CircuitBreakerRule: GovernanceState {
     }
 
     /// Gives back a permission whose call did not reach an upstream.
-    func release(_ key: String, permission: Machine.Permission) {
-        breakers.withLockedValue { breakers in
-            guard let index = breakers.index(forKey: key) else { return }
-            breakers.values[index].release(permission)
-        }
+    func release(_ breaker: Breaker, permission: Machine.Permission) {
+        breakers.withLockedValue { _ in breaker.machine.release(permission) }
     }
 
     /// Runs `body` on a breaker and tells which state changes it made.
@@ -149,8 +161,8 @@ final class CircuitBreakerRule: GovernanceState {
                 closed: b.closedCount - a.closedCount)
     }
 
-    private func updateGauge(_ breakers: [String: Machine]) {
-        let states = breakers.values.map(\.state)
+    private func updateGauge(_ breakers: [String: Breaker]) {
+        let states = breakers.values.map(\.machine.state)
         store.set(stateGauge, states.contains(.open) ? 1 : states.contains(.halfOpen) ? 2 : 0)
     }
 
@@ -164,7 +176,7 @@ final class CircuitBreakerRule: GovernanceState {
 
     func json(now: NIODeadline) -> String {
         let t = Duration.nanoseconds(Int64(now.uptimeNanoseconds))
-        let entries = breakers.withLockedValue { $0 }.sorted { $0.key < $1.key }
+        let entries = breakers.withLockedValue { $0.mapValues(\.machine) }.sorted { $0.key < $1.key }
         var worst = Machine.State.closed
         let items = entries.map { key, machine -> String in
             var machine = machine  // a copy: reading the state must not move the shared one

@@ -112,7 +112,9 @@ final class FallbackFilter: StreamFilter {
         self.shared = shared
     }
 
-    var hooks: FilterHooks { plan.rule.filterHooks }
+    /// The shared object only watches for failures: the header goes on a response it answered,
+    /// and that is the stream's own object's (whose hooks the stream adds when it takes its place).
+    var hooks: FilterHooks { shared ? .interceptResponse : plan.rule.filterHooks }
 
     var rule: FallbackRule { plan.rule }
 
