@@ -46,27 +46,25 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
     let rule: Rule
     /// The filter keeps each stream's state in the stream (it holds its kind's place there).
     private let stateInStream: Bool
-    /// The listener-level rule's one filter object, with its hooks, when it keeps nothing
-    /// of its own per stream (`rule.sharesOneFilter`, or `stateInStream`), so the loops may
-    /// share it.
-    nonisolated(unsafe) private let sharedLink: ChainedFilter?
+    /// The listener-level rule's one filter object when it keeps nothing of its own per stream
+    /// (`rule.sharesOneFilter`, or `stateInStream`), so the loops share it; otherwise a gate
+    /// that makes one for each stream the rule does not skip (so `makeDefaultLink` is never
+    /// asked).
+    nonisolated(unsafe) let fixedDefaultLink: ChainedFilter?
 
     /// `claims`: the places in `ActiveStream.filterState` still free in this chain.
     init(name: String, disabledByDefault: Bool, config: Rule.Config, context: FilterFactoryContext,
          claims: inout FilterStreamState.Claims) {
         self.name = name
         self.disabledByDefault = disabledByDefault
-        rule = Self.rule(config, filter: name, scope: "", context: context)
-        stateInStream = Rule.streamState.map { claims.claim($0) } ?? false
-        sharedLink = rule.sharesOneFilter || stateInStream ? ChainedFilter(rule.makeFilter(stateInStream: stateInStream)) : nil
-        fixedDefaultLink = sharedLink ?? ChainedFilter(FilterGate { [rule] stream in
-            rule.skips(stream) ? nil : rule.makeFilter(stateInStream: false)
-        })
+        let rule = Self.rule(config, filter: name, scope: "", context: context)
+        self.rule = rule
+        let stateInStream = Rule.streamState.map { claims.claim($0) } ?? false
+        self.stateInStream = stateInStream
+        fixedDefaultLink = ChainedFilter(rule.sharesOneFilter || stateInStream
+            ? rule.makeFilter(stateInStream: stateInStream)
+            : FilterGate { stream in rule.skips(stream) ? nil : rule.makeFilter(stateInStream: false) })
     }
-
-    /// The shared object, or for a rule whose filter keeps state per stream, a gate that
-    /// makes one for each stream the rule does not skip.
-    nonisolated(unsafe) let fixedDefaultLink: ChainedFilter?
 
     private static func rule(_ config: Rule.Config, filter: String, scope: String, context: FilterFactoryContext) -> Rule {
         context.governanceState(filter: filter, scope: scope, fingerprint: Rule.fingerprint(config)) {
@@ -84,17 +82,9 @@ final class RuleFilterFactory<Rule: FilterRule>: StreamFilterFactory {
         return Self.rule(config, filter: name, scope: scope, context: context)
     }
 
-    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
-        if rule.skips(stream) { return nil }
-        return sharedLink ?? ChainedFilter(rule.makeFilter(stateInStream: false))
-    }
-
+    /// A route's own rule (what `compileRouteConfig` made) for `stream`; a stream whose route
+    /// sets nothing takes `fixedDefaultLink` instead.
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
-        // Most streams use the listener's rule: no cast to try.
-        guard let routeConfig else {
-            if rule.skips(stream) { return nil }
-            return sharedLink?.filter ?? rule.makeFilter(stateInStream: false)
-        }
         let routeRule = routeConfig as? Rule ?? rule
         return routeRule.skips(stream) ? nil : routeRule.makeFilter(stateInStream: stateInStream)
     }

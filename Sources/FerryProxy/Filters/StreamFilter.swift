@@ -86,13 +86,17 @@ struct ChainedFilter {
 
 /// A configured filter as a stream's chain reads it: its factory, and whether it is off unless
 /// a route turns it on, kept here so the chain does not ask the factory per stream.
-struct FilterSlot: Sendable {
+struct FilterSlot: @unchecked Sendable {
     let factory: StreamFilterFactory
     let disabledByDefault: Bool
+    /// `factory.fixedDefaultLink`: what a stream whose route sets nothing for this filter gets
+    /// (an object shared by every loop, keeping nothing of its own per stream).
+    let fixedLink: ChainedFilter?
 
     init(_ factory: StreamFilterFactory) {
         self.factory = factory
         disabledByDefault = factory.disabledByDefault
+        fixedLink = factory.fixedDefaultLink
     }
 }
 
@@ -110,7 +114,7 @@ struct FixedFilterChain: @unchecked Sendable {
         var filters: [ChainedFilter] = []
         var hooks: FilterHooks = []
         for slot in slots where !slot.disabledByDefault {
-            guard let link = slot.factory.fixedDefaultLink else { return nil }
+            guard let link = slot.fixedLink else { return nil }
             filters.append(link)
             hooks.formUnion(link.hooks)
         }
@@ -202,14 +206,14 @@ protocol StreamFilterFactory: AnyObject, Sendable {
     /// compiled per-route config, if any. Nil when the filter can do nothing for this request,
     /// so the stream neither makes nor calls it.
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter?
-    /// `makeFilter` with the listener-level config (the route sets nothing for this filter), as
-    /// the stream's chain keeps it: the common case, with no optional existential to pass, copy
-    /// and destroy; a factory whose filter is shared by every stream answers with a link made once.
-    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter?
-    /// The link `makeDefaultLink` gives every stream, when that is one object for all of them
-    /// (it decides per stream in its hooks, and keeps what it needs in the stream or hands the
-    /// stream to an object of its own); nil when the link depends on the stream.
+    /// The link of a stream whose route sets nothing for this filter, when it is one object for
+    /// every stream (it decides per stream in its hooks, and keeps what it needs in the stream
+    /// or hands the stream to an object of its own, as `FilterGate` does); nil when the link
+    /// depends on the stream. Asked once, when the connection manager is compiled.
     var fixedDefaultLink: ChainedFilter? { get }
+    /// For a factory without a `fixedDefaultLink`: `makeFilter` with the listener-level config,
+    /// as the stream's chain keeps it, with no optional existential to pass, copy and destroy.
+    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter?
 }
 
 extension StreamFilterFactory {

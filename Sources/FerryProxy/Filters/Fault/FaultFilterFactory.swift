@@ -23,7 +23,8 @@ final class FaultFilterFactory: StreamFilterFactory {
         fixedDefaultLink = ChainedFilter(FilterGate { [settings] stream in Self.makeFilter(settings, shared: shared, for: stream) })
     }
 
-    /// Each stream that can get a fault gets a filter of its own from this gate.
+    /// Each stream that can get a fault gets a filter of its own from this gate (so
+    /// `makeDefaultLink` is never asked).
     nonisolated(unsafe) let fixedDefaultLink: ChainedFilter?
 
     func compileRouteConfig(_ override: FilterOverride, scope: String, context: FilterFactoryContext) -> (any Sendable)? {
@@ -37,10 +38,6 @@ final class FaultFilterFactory: StreamFilterFactory {
 
     func makeFilter(routeConfig: (any Sendable)?, for stream: ActiveStream) -> StreamFilter? {
         Self.makeFilter(routeConfig.flatMap { $0 as? FaultSettings } ?? settings, shared: shared, for: stream)
-    }
-
-    func makeDefaultLink(for stream: ActiveStream) -> ChainedFilter? {
-        Self.makeFilter(settings, shared: shared, for: stream).map(ChainedFilter.init)
     }
 
     private static func makeFilter(_ settings: FaultSettings, shared: FaultShared, for stream: ActiveStream) -> FaultFilter? {
