@@ -9,8 +9,16 @@ import NIOCore
 struct FilterStreamState {
     var breaker = CircuitBreakerCall()
     var bulkhead = BulkheadPlace.outside
-    /// When adaptive concurrency admitted the request; nil when it let it pass uncounted.
-    var concurrencyAdmittedAt: NIODeadline?
+    var concurrency = ConcurrencyAdmission()
+
+    /// Runs `body` on a filter's state for one stream: `own` when the filter object is the
+    /// stream's own (it is non-nil then), else the stream's place at `place`.
+    @inline(__always)
+    static func with<State, R>(_ own: inout State?, in stream: ActiveStream, at place: WritableKeyPath<FilterStreamState, State>,
+                               _ body: (inout State) -> R) -> R {
+        if own != nil { return body(&own!) }
+        return body(&stream.filterState[keyPath: place])
+    }
 
     /// The places of `FilterStreamState`, handed to the filters of one connection manager in
     /// config order: the first filter of a kind gets it.
@@ -36,6 +44,12 @@ struct CircuitBreakerCall {
     var observed: (status: Int, at: NIODeadline)?
     /// The breaker refused the request (the fallback's `circuit-open`).
     var rejected = false
+}
+
+/// One stream's admission by adaptive concurrency.
+struct ConcurrencyAdmission {
+    /// When the request was admitted; nil when the filter let it pass without counting it.
+    var admittedAt: NIODeadline?
 }
 
 /// One stream's place in a bulkhead.

@@ -48,20 +48,19 @@ final class AdaptiveConcurrencyFilterFactory: StreamFilterFactory {
 /// `stream.filterState`; otherwise the object is the stream's own and keeps it here.
 final class AdaptiveConcurrencyFilter: StreamFilter {
     let rule: AdaptiveConcurrencyRule
-    private let stateInStream: Bool
-    /// When the request was admitted; nil when the filter let it pass without counting it.
-    private var ownAdmittedAt: NIODeadline?
+    /// This stream's admission; nil when it is kept in the stream.
+    private var own: ConcurrencyAdmission?
 
     init(rule: AdaptiveConcurrencyRule, stateInStream: Bool) {
         self.rule = rule
-        self.stateInStream = stateInStream
+        own = stateInStream ? nil : ConcurrencyAdmission()
     }
 
     var hooks: FilterHooks { [.decodeHeaders, .onComplete] }
 
     @inline(__always)
-    private func setAdmittedAt(_ stream: ActiveStream, _ time: NIODeadline?) {
-        if stateInStream { stream.filterState.concurrencyAdmittedAt = time } else { ownAdmittedAt = time }
+    private func withAdmission<R>(_ stream: ActiveStream, _ body: (inout ConcurrencyAdmission) -> R) -> R {
+        FilterStreamState.with(&own, in: stream, at: \.concurrency, body)
     }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {
@@ -70,7 +69,7 @@ final class AdaptiveConcurrencyFilter: StreamFilter {
         guard worker.featureEnabled(rule.config.enabled), !stream.isHealthCheck else { return .proceed }
         let now = worker.now
         if rule.tryAcquire(now: now) {
-            setAdmittedAt(stream, now)
+            withAdmission(stream) { $0.admittedAt = now }
             return .proceed
         }
         worker.stats.inc(rule.rqBlocked)
@@ -79,8 +78,11 @@ final class AdaptiveConcurrencyFilter: StreamFilter {
     }
 
     func onComplete(_ stream: ActiveStream) {
-        guard let admittedAt = stateInStream ? stream.filterState.concurrencyAdmittedAt : ownAdmittedAt else { return }
-        setAdmittedAt(stream, nil)
+        let admitted = withAdmission(stream) { admission in
+            defer { admission.admittedAt = nil }
+            return admission.admittedAt
+        }
+        guard let admittedAt = admitted else { return }
         guard stream.responseEnded else { return rule.cancel() }
         let now = stream.worker.now
         rule.record(rtt: now - admittedAt, now: now)

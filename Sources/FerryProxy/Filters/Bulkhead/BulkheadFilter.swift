@@ -37,11 +37,11 @@ final class BulkheadFilter: StreamFilter {
     var hooks: FilterHooks { [.decodeHeaders, .onComplete] }
 
     @inline(__always)
-    private func place(_ stream: ActiveStream) -> BulkheadPlace { own ?? stream.filterState.bulkhead }
+    private func place(_ stream: ActiveStream) -> BulkheadPlace { FilterStreamState.with(&own, in: stream, at: \.bulkhead) { $0 } }
 
     @inline(__always)
     private func setPlace(_ stream: ActiveStream, _ place: BulkheadPlace) {
-        if own == nil { stream.filterState.bulkhead = place } else { own = place }
+        FilterStreamState.with(&own, in: stream, at: \.bulkhead) { $0 = place }
     }
 
     func decodeHeaders(_ stream: ActiveStream, endStream: Bool) -> FilterStatus {

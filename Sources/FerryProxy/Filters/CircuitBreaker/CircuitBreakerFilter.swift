@@ -38,8 +38,7 @@ final class CircuitBreakerFilter: StreamFilter {
 
     @inline(__always)
     private func withCall<R>(_ stream: ActiveStream, _ body: (inout CircuitBreakerCall) -> R) -> R {
-        if own == nil { return body(&stream.filterState.breaker) }
-        return body(&own!)
+        FilterStreamState.with(&own, in: stream, at: \.breaker, body)
     }
 
     /// This filter refused `stream`'s request (the fallback's `circuit-open`).
