@@ -9,7 +9,7 @@ import NIOPosix
 /// JSON naming the protocol it saw (`HTTP/2`), `:authority`, method, path, headers, the body
 /// size, the request's trailers, and which connection (`connection`, numbered from 1) and stream carried it, so tests
 /// can tell streams from connections. Scriptable: a delay, a status, trailers, GOAWAY after N
-/// streams on a connection, a SETTINGS_MAX_CONCURRENT_STREAMS, REFUSED_STREAM for the first N
+/// streams on a connection (or GOAWAY with streams in flight past its last one), a SETTINGS_MAX_CONCURRENT_STREAMS, REFUSED_STREAM for the first N
 /// streams, and request bodies left unread (flow-control tests).
 public final class H2EchoServer: Sendable {
     public struct Options: Sendable {
@@ -19,6 +19,11 @@ public final class H2EchoServer: Sendable {
         /// After this many streams on one connection, send GOAWAY naming the last one; later
         /// streams on that connection get no answer.
         public var goAwayAfter: Int?
+        /// The first connection answers its first stream, leaves the later ones unanswered, and
+        /// once this many streams have arrived on it sends GOAWAY naming the first: however
+        /// slowly a test's clients start, every stream but the first is in flight past the
+        /// GOAWAY's last stream. Later connections answer every stream.
+        public var goAwayFirstConnectionAtStreams: Int?
         public var maxConcurrentStreams: Int?
         /// The first N streams (over all connections) are reset with REFUSED_STREAM.
         public var refuseFirst = 0
@@ -37,6 +42,8 @@ public final class H2EchoServer: Sendable {
         var stalled: [Channel] = []
         var reading = false
         var authorities: [String] = []
+        /// Each connection's first stream ID.
+        var firstStreamIDs: [Int: HTTP2StreamID] = [:]
     }
 
     public let channel: Channel
@@ -178,8 +185,16 @@ final class H2EchoHandler: ChannelInboundHandler {
                     context.writeAndFlush(wrapOutboundOut(.rstStream(.refusedStream)), promise: nil)
                     return
                 }
-                if let after = server.options.goAwayAfter, streamNumber == after { sendGoAway(context: context) }
-                if let after = server.options.goAwayAfter, streamNumber > after {
+                let options = server.options
+                let id = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)
+                if streamNumber == 1, let id { server.state.withLockedValue { $0.firstStreamIDs[connection] = id } }
+                if let after = options.goAwayAfter, streamNumber == after, let id { sendGoAway(context: context, lastStreamID: id) }
+                if let at = options.goAwayFirstConnectionAtStreams, connection == 1, streamNumber == at,
+                   let first = server.state.withLockedValue({ $0.firstStreamIDs[connection] }) {
+                    sendGoAway(context: context, lastStreamID: first)
+                }
+                let lastProcessed = connection == 1 && options.goAwayFirstConnectionAtStreams != nil ? 1 : options.goAwayAfter
+                if let lastProcessed, streamNumber > lastProcessed {
                     // Past the GOAWAY's last stream: unprocessed, as a real server leaves it.
                     silent = true
                     return
@@ -199,15 +214,14 @@ final class H2EchoHandler: ChannelInboundHandler {
         }
     }
 
-    /// Writes GOAWAY(last stream = this one) straight to the socket, below the codec, so the
-    /// server's own codec does not reset the later streams (a real server just ignores them).
-    private func sendGoAway(context: ChannelHandlerContext) {
-        guard let id = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID),
-              let codec = try? context.channel.parent?.pipeline.syncOperations.context(handlerType: NIOHTTP2Handler.self)
+    /// Writes GOAWAY(last stream = `lastStreamID`) straight to the socket, below the codec, so
+    /// the server's own codec does not reset the later streams (a real server just ignores them).
+    private func sendGoAway(context: ChannelHandlerContext, lastStreamID: HTTP2StreamID) {
+        guard let codec = try? context.channel.parent?.pipeline.syncOperations.context(handlerType: NIOHTTP2Handler.self)
         else { return }
         var frame = context.channel.allocator.buffer(capacity: 17)
         frame.writeBytes([0, 0, 8, 0x7, 0, 0, 0, 0, 0])  // length 8, GOAWAY, no flags, stream 0
-        frame.writeInteger(UInt32(Int32(id)))
+        frame.writeInteger(UInt32(Int32(lastStreamID)))
         frame.writeInteger(UInt32(0))  // NO_ERROR
         codec.writeAndFlush(NIOAny(frame), promise: nil)
     }

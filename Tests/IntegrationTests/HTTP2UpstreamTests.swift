@@ -160,17 +160,18 @@ struct HTTP2UpstreamTests {
     @Test("GOAWAY leaves in-flight streams the server did not process refused; retry_on refused-stream sends them again")
     func goAwayRefusedInFlight() async throws {
         var options = H2EchoServer.Options()
-        options.goAwayAfter = 1
-        // Long enough for all three clients to be in flight on the first connection even on a
-        // loaded machine (a client that starts after the GOAWAY just opens the next one).
-        options.delay = .milliseconds(1000)
+        // The GOAWAY (naming the first stream) waits until all three streams are on the first
+        // connection, however slowly the clients start: the second and third are unprocessed.
+        options.goAwayFirstConnectionAtStreams = 3
         try await H2EchoServer.with(options) { (server) async throws in
             let retry = "retry_policy: {retry_on: refused-stream, num_retries: 3}"
             try await Self.run(server, routeExtra: retry) { (proxy) async throws in
                 let results = try await Self.concurrent(3, proxy.url("/g"))
                 #expect(results.map(\.status) == [200, 200, 200], "\(results.map(\.body))")
-                #expect(server.connections >= 2)
-                #expect(try await proxy.stat("cluster.h2.upstream_rq_retry") ?? 0 >= 1)
+                #expect(server.connections == 2)
+                #expect(server.streamsPerConnection == [1: 3, 2: 2])
+                #expect(try await proxy.stat("cluster.h2.upstream_rq_retry") == 2)
+                #expect(try await proxy.stat("cluster.h2.upstream_rq_rx_reset") == 0)
             }
         }
     }
