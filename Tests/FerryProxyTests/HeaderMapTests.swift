@@ -58,6 +58,19 @@ struct HeaderMapTests {
         #expect(map.lines == ["accept: text/html"])
     }
 
+    @Test("remove(anyOf:) drops every field of each listed name in one pass and keeps the rest in order")
+    func removeAnyOf() {
+        var map: HeaderMap = ["Connection": "close", "Accept": "*/*", "keep-alive": "5", "accepts": "x",
+                              "CONNECTION": "upgrade", "upgrade": "websocket"]
+        map.remove(anyOf: ["connection", "keep-alive", "upgrade"])
+        #expect(map.lines == ["accept: */*", "accepts: x"])
+        // Same-length names that differ, and names that are prefixes, stay.
+        map.remove(anyOf: ["accepx", "accep", "acceptt"])
+        #expect(map.lines == ["accept: */*", "accepts: x"])
+        map.remove(anyOf: [])
+        #expect(map.lines == ["accept: */*", "accepts: x"])
+    }
+
     @Test("addLowercased keeps the name as given")
     func addLowercased() {
         var map = HeaderMap()

@@ -34,7 +34,7 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     public func first(_ name: String) -> String? {
         var i = 0
         while i < entries.count {
-            if entries[i].name == name { return entries[i].value }
+            if sameName(entries[i].name, name) { return entries[i].value }
             i += 1
         }
         return nil
@@ -44,7 +44,7 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     public func contains(_ name: String) -> Bool {
         var i = 0
         while i < entries.count {
-            if entries[i].name == name { return true }
+            if sameName(entries[i].name, name) { return true }
             i += 1
         }
         return false
@@ -64,7 +64,7 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
         var result: [String] = []
         var i = 0
         while i < entries.count {
-            if entries[i].name == name { result.append(entries[i].value) }
+            if sameName(entries[i].name, name) { result.append(entries[i].value) }
             i += 1
         }
         return result
@@ -75,7 +75,7 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
         var result: String?
         var i = 0
         while i < entries.count {
-            if entries[i].name == name {
+            if sameName(entries[i].name, name) {
                 if result == nil { result = entries[i].value } else { result! += "," + entries[i].value }
             }
             i += 1
@@ -87,7 +87,7 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     public func hasToken(_ name: String, _ token: String) -> Bool {
         var i = 0
         while i < entries.count {
-            if entries[i].name == name && headerValue(entries[i].value, containsToken: token) { return true }
+            if sameName(entries[i].name, name) && headerValue(entries[i].value, containsToken: token) { return true }
             i += 1
         }
         return false
@@ -110,11 +110,11 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
     /// `set` for a name already in lower case (a literal): no scan for capitals.
     mutating func setLowercased(_ name: String, _ value: String) {
-        if let first = entries.firstIndex(where: { $0.name == name }) {
+        if let first = entries.firstIndex(where: { sameName($0.name, name) }) {
             entries[first].value = value
             var i = entries.count - 1
             while i > first {
-                if entries[i].name == name { entries.remove(at: i) }
+                if sameName(entries[i].name, name) { entries.remove(at: i) }
                 i -= 1
             }
         } else {
@@ -125,8 +125,30 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     @discardableResult
     public mutating func remove(_ name: String) -> Bool {
         guard contains(name) else { return false }
-        entries.removeAll { $0.name == name }
+        entries.removeAll { sameName($0.name, name) }
         return true
+    }
+
+    /// Removes every field named one of `names` (lower-case) in one pass over the message; a
+    /// message with none of them is only read.
+    public mutating func remove(anyOf names: [String]) {
+        var i = 0
+        while i < entries.count {
+            if Self.name(entries[i].name, isOneOf: names) { break }
+            i += 1
+        }
+        guard i < entries.count else { return }
+        entries.removeAll { Self.name($0.name, isOneOf: names) }
+    }
+
+    @inline(__always)
+    private static func name(_ name: String, isOneOf names: [String]) -> Bool {
+        var j = 0
+        while j < names.count {
+            if sameName(name, names[j]) { return true }
+            j += 1
+        }
+        return false
     }
 
     mutating func remove(at index: Int) { entries.remove(at: index) }
@@ -137,7 +159,11 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
     /// True when a content-length or transfer-encoding field is present (one pass, no allocation).
     var containsFraming: Bool {
-        for entry in entries where entry.name == "content-length" || entry.name == "transfer-encoding" { return true }
+        var i = 0
+        while i < entries.count {
+            if sameName(entries[i].name, "content-length") || sameName(entries[i].name, "transfer-encoding") { return true }
+            i += 1
+        }
         return false
     }
 
@@ -145,13 +171,15 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     /// case, parsed without allocating); nil sends the caller down the full checks.
     var singleContentLength: Int? {
         var found: String?
-        for entry in entries {
-            if entry.name == "content-length" {
+        var i = 0
+        while i < entries.count {
+            if sameName(entries[i].name, "content-length") {
                 if found != nil { return nil }
-                found = entry.value
-            } else if entry.name == "transfer-encoding" {
+                found = entries[i].value
+            } else if sameName(entries[i].name, "transfer-encoding") {
                 return nil
             }
+            i += 1
         }
         guard let found else { return nil }
         var value = 0
@@ -179,6 +207,14 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
 extension HeaderMap: CustomStringConvertible {
     public var description: String { entries.map { "\($0.name): \($0.value)" }.joined(separator: "\n") }
+}
+
+/// Whether two lower-case field names are equal. Lengths first: `String.==` settles equal small
+/// strings inline but calls into the runtime for every unequal pair, and a lookup compares the
+/// name against most fields of the message, nearly all of another length.
+@inline(__always)
+func sameName(_ a: String, _ b: String) -> Bool {
+    a.utf8.count == b.utf8.count && a == b
 }
 
 /// True when a comma-separated header value (`Connection: keep-alive, Upgrade`) contains `token`

@@ -4,6 +4,10 @@ import NIOCore
 /// The router's side of the upstream response: its head (retry decisions, header rewrites, a
 /// 101 that turns the stream into a tunnel), body, tunnel bytes, end and resets.
 extension ActiveStream {
+    /// Fields a response loses on the way to the client (`upgrade` stays on a 101).
+    static let hopByHopResponseFields = ["connection", "keep-alive", "proxy-connection", "transfer-encoding"]
+    static let hopByHopResponseFieldsAndUpgrade = hopByHopResponseFields + ["upgrade"]
+
     func onUpstreamHeaders(_ head: consuming ResponseHead) {
         guard !finished, !responseStarted else { return }
         let now = worker.now
@@ -48,15 +52,12 @@ extension ActiveStream {
             return takeover()
         }
         var response = consume head
-        response.headers.remove("connection")
-        response.headers.remove("keep-alive")
-        response.headers.remove("proxy-connection")
-        response.headers.remove("transfer-encoding")
         if response.status == 101 {
+            response.headers.remove(anyOf: Self.hopByHopResponseFields)
             tunneling = true
             response.headers.addLowercased("connection", "upgrade")
         } else {
-            response.headers.remove("upgrade")
+            response.headers.remove(anyOf: Self.hopByHopResponseFieldsAndUpgrade)
         }
         // Not on a 101: Envoy adds it only once the downstream request has ended, and an
         // upgrade's request goes on as the tunnel.

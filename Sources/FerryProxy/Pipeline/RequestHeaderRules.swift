@@ -32,6 +32,9 @@ enum RequestHeaderRules {
         return "127.0.0.1"
     }()
 
+    static let hopByHopFields = ["keep-alive", "proxy-connection"]
+    static let hopByHopFieldsAndUpgrade = hopByHopFields + ["upgrade"]
+
     /// Removes hop-by-hop fields and fields named in `Connection`; keeps `te: trailers` only.
     /// Returns the upgrade token when the request asks for a protocol upgrade.
     static func stripHopByHop(_ headers: inout HeaderMap) -> String? {
@@ -45,9 +48,7 @@ enum RequestHeaderRules {
             }
             headers.remove("connection")
         }
-        headers.remove("keep-alive")
-        headers.remove("proxy-connection")
-        if upgrade == nil { headers.remove("upgrade") }
+        headers.remove(anyOf: upgrade == nil ? hopByHopFieldsAndUpgrade : hopByHopFields)
         if let te = headers.joined("te") {
             if headerValue(te, containsToken: "trailers") { headers.setLowercased("te", "trailers") } else { headers.remove("te") }
         }
