@@ -9,7 +9,7 @@ import NIOCore
 /// channel is writable, and the downstream is not read at all until the upstream is connected.
 /// A half-close (FIN) is passed on to the other side, and the session ends once both
 /// directions have ended, or either side closes or resets, as Envoy's tcp_proxy does.
-final class TCPProxyHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler, DownstreamConnection {
+final class TCPProxyHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler, DownstreamConnection, DeferredFlushing {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -175,7 +175,11 @@ final class TCPProxyHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler, 
         context.write(wrapOutboundOut(bytes), promise: nil)
     }
 
-    func flushDownstream() { context?.flush() }
+    /// At the end of the event-loop iteration (`Worker.flushAtEndOfIteration`).
+    func flushDownstream() { flush(atEndOfIterationOf: worker) }
+
+    var flushQueued = false
+    func flushNow() { context?.flush() }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         downstreamWritable = context.channel.isWritable

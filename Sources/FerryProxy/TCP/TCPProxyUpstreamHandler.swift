@@ -4,7 +4,7 @@ import NIOCore
 /// The upstream side of a tcp_proxy session: bytes from the host go to the session's
 /// downstream, bytes from the session go to the host. Reads only while the downstream can take
 /// more. Holds its session until the connection closes (then the pair lets go of each other).
-final class TCPProxyUpstreamHandler: ChannelDuplexHandler {
+final class TCPProxyUpstreamHandler: ChannelDuplexHandler, DeferredFlushing {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -32,7 +32,12 @@ final class TCPProxyUpstreamHandler: ChannelDuplexHandler {
         context.write(wrapOutboundOut(bytes), promise: nil)
     }
 
-    func flush() { context?.flush() }
+    /// At the end of the event-loop iteration (`Worker.flushAtEndOfIteration`), as the HTTP
+    /// connections do.
+    func flush() { flush(atEndOfIterationOf: session?.worker) }
+
+    var flushQueued = false
+    func flushNow() { context?.flush() }
 
     /// The downstream sent FIN: send one to the host once the bytes before it are written.
     func shutdownOutputAfterFlush() {
