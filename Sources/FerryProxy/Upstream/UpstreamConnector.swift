@@ -31,6 +31,8 @@ extension WorkerCluster {
         worker.stats.inc(definition.stats.upstreamCxTotal)
         resources.noteTraffic()
         let definition = self.definition
+        // The channel is made on the worker's loop, so its initializer runs there.
+        let codec = NIOLoopBound(codec, eventLoop: worker.loop)
         let bootstrap = ClientBootstrap(group: worker.loop)
             .connectTimeout(definition.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -38,7 +40,7 @@ extension WorkerCluster {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try definition.tls?.addHandlers(to: channel, timeout: definition.connectTimeout)
-                    try codec(channel)
+                    try codec.value(channel)
                 }
             }
         let connected = bootstrap.connect(to: host.address)

@@ -11,7 +11,7 @@ extension Worker {
         let client = redisClient(configuration)
         call(client) { [self] result in
             if case .failure(.notConnected) = result, client.connectionsReady == 0, loop.now < deadline {
-                loop.scheduleTask(in: .milliseconds(5)) { self.redisCall(configuration, until: deadline, call, done) }
+                loop.assumeIsolated().scheduleTask(in: .milliseconds(5)) { self.redisCall(configuration, until: deadline, call, done) }
                 return
             }
             done(result)
