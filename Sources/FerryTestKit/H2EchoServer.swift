@@ -19,8 +19,9 @@ public final class H2EchoServer: Sendable {
         /// After this many streams on one connection, send GOAWAY naming the last one; later
         /// streams on that connection get no answer.
         public var goAwayAfter: Int?
-        /// The first connection answers its first stream, leaves the later ones unanswered, and
-        /// once this many streams have arrived on it sends GOAWAY naming the first: however
+        /// The first connection answers its first stream (a client's first is stream 1), leaves
+        /// the later ones unanswered, and once this many streams have arrived on it sends GOAWAY
+        /// naming stream 1: however
         /// slowly a test's clients start, every stream but the first is in flight past the
         /// GOAWAY's last stream. Later connections answer every stream.
         public var goAwayFirstConnectionAtStreams: Int?
@@ -42,8 +43,6 @@ public final class H2EchoServer: Sendable {
         var stalled: [Channel] = []
         var reading = false
         var authorities: [String] = []
-        /// Each connection's first stream ID.
-        var firstStreamIDs: [Int: HTTP2StreamID] = [:]
     }
 
     public let channel: Channel
@@ -186,12 +185,12 @@ final class H2EchoHandler: ChannelInboundHandler {
                     return
                 }
                 let options = server.options
-                let id = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)
-                if streamNumber == 1, let id { server.state.withLockedValue { $0.firstStreamIDs[connection] = id } }
-                if let after = options.goAwayAfter, streamNumber == after, let id { sendGoAway(context: context, lastStreamID: id) }
-                if let at = options.goAwayFirstConnectionAtStreams, connection == 1, streamNumber == at,
-                   let first = server.state.withLockedValue({ $0.firstStreamIDs[connection] }) {
-                    sendGoAway(context: context, lastStreamID: first)
+                if let after = options.goAwayAfter, streamNumber == after,
+                   let id = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID) {
+                    sendGoAway(context: context, lastStreamID: id)
+                }
+                if let at = options.goAwayFirstConnectionAtStreams, connection == 1, streamNumber == at {
+                    sendGoAway(context: context, lastStreamID: 1)
                 }
                 let lastProcessed = connection == 1 && options.goAwayFirstConnectionAtStreams != nil ? 1 : options.goAwayAfter
                 if let lastProcessed, streamNumber > lastProcessed {

@@ -98,6 +98,12 @@ struct FilterSlot: @unchecked Sendable {
         disabledByDefault = factory.disabledByDefault
         fixedLink = factory.fixedDefaultLink
     }
+
+    /// The link of a stream whose route sets nothing for this filter.
+    @inline(__always)
+    func defaultLink(for stream: ActiveStream) -> ChainedFilter? {
+        fixedLink ?? factory.makeDefaultLink(for: stream)
+    }
 }
 
 /// The chain every stream of a connection manager gets when its route sets nothing for any

@@ -29,13 +29,13 @@ extension ActiveStream {
             if settings.isEmpty || i >= settings.count {
                 // Most routes mention no filter: no per-route setting to look at.
                 if slots[i].disabledByDefault { continue }
-                made = slots[i].fixedLink ?? slots[i].factory.makeDefaultLink(for: self)
+                made = slots[i].defaultLink(for: self)
             } else {
                 switch settings[i] {
                 case .disabled: continue
                 case .inherit where slots[i].disabledByDefault: continue
                 case .inherit, .enabled:
-                    made = slots[i].fixedLink ?? slots[i].factory.makeDefaultLink(for: self)
+                    made = slots[i].defaultLink(for: self)
                 case .config(let config):
                     made = slots[i].factory.makeFilter(routeConfig: config, for: self).map(ChainedFilter.init)
                 }
