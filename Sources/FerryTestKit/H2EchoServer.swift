@@ -43,6 +43,7 @@ public final class H2EchoServer: Sendable {
         var stalled: [Channel] = []
         var reading = false
         var authorities: [String] = []
+        var connectionChannels: [Channel] = []
     }
 
     public let channel: Channel
@@ -86,6 +87,7 @@ public final class H2EchoServer: Sendable {
     private func configure(_ channel: Channel) throws {
         let id = state.withLockedValue { state -> Int in
             state.connections += 1
+            state.connectionChannels.append(channel)
             return state.connections
         }
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
@@ -100,6 +102,32 @@ public final class H2EchoServer: Sendable {
                 try stream.pipeline.syncOperations.addHandler(H2EchoHandler(server: self, connection: id))
             }
         }
+    }
+
+    /// Sends GOAWAY naming `lastStreamID` on every open connection now, below the codec (as
+    /// `goAwayAfter` does); returns once it is written to the sockets.
+    public func sendGoAway(lastStreamID: Int) async throws {
+        let channels = state.withLockedValue { $0.connectionChannels.filter(\.isActive) }
+        for channel in channels {
+            let frame = Self.goAwayFrame(channel.allocator, lastStreamID: lastStreamID)
+            try await channel.eventLoop.flatSubmit {
+                guard let codec = try? channel.pipeline.syncOperations.context(handlerType: NIOHTTP2Handler.self) else {
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                }
+                let promise = channel.eventLoop.makePromise(of: Void.self)
+                codec.writeAndFlush(NIOAny(frame), promise: promise)
+                return promise.futureResult
+            }.get()
+        }
+    }
+
+    /// GOAWAY(last stream = `lastStreamID`, NO_ERROR) as bytes for the wire.
+    static func goAwayFrame(_ allocator: ByteBufferAllocator, lastStreamID: Int) -> ByteBuffer {
+        var frame = allocator.buffer(capacity: 17)
+        frame.writeBytes([0, 0, 8, 0x7, 0, 0, 0, 0, 0])  // length 8, GOAWAY, no flags, stream 0
+        frame.writeInteger(UInt32(lastStreamID))
+        frame.writeInteger(UInt32(0))  // NO_ERROR
+        return frame
     }
 
     /// Reads the stalled request bodies from now on.
@@ -218,10 +246,7 @@ final class H2EchoHandler: ChannelInboundHandler {
     private func sendGoAway(context: ChannelHandlerContext, lastStreamID: HTTP2StreamID) {
         guard let codec = try? context.channel.parent?.pipeline.syncOperations.context(handlerType: NIOHTTP2Handler.self)
         else { return }
-        var frame = context.channel.allocator.buffer(capacity: 17)
-        frame.writeBytes([0, 0, 8, 0x7, 0, 0, 0, 0, 0])  // length 8, GOAWAY, no flags, stream 0
-        frame.writeInteger(UInt32(Int32(lastStreamID)))
-        frame.writeInteger(UInt32(0))  // NO_ERROR
+        let frame = H2EchoServer.goAwayFrame(context.channel.allocator, lastStreamID: Int(Int32(lastStreamID)))
         codec.writeAndFlush(NIOAny(frame), promise: nil)
     }
 

@@ -2,6 +2,7 @@ import FerryAdmin
 import FerryConfig
 import FerryProxy
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -46,6 +47,37 @@ public final class ProxyHarness: Sendable {
     public var port: Int { server.listenerAddresses.first?.address.port ?? 0 }
 
     public var adminPort: Int { admin?.address?.port ?? 0 }
+
+    /// Holds the worker's event loop (a proxy started with `concurrency: 1`) inside one task
+    /// while `body` runs: whatever reaches the proxy's sockets meanwhile is handled together
+    /// in the next loop iteration, in the order it arrived. For races that otherwise need luck.
+    public func whileWorkerPaused<T>(_ body: () async throws -> T) async throws -> T {
+        // 0: the task has not started; 1: the loop is held; 2: released.
+        let gate = ConditionLock(value: 0)
+        server.group.next().execute {
+            gate.lock()
+            gate.unlock(withValue: 1)
+            gate.lock(whenValue: 2)
+            gate.unlock()
+        }
+        let release = {
+            gate.lock()
+            gate.unlock(withValue: 2)
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while gate.value != 1 {
+            guard ContinuousClock.now < deadline else {
+                release()
+                throw WorkerPauseTimeout()
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        return try await withCleanup { try await body() } cleanup: { release() }
+    }
+
+    public struct WorkerPauseTimeout: Error, CustomStringConvertible {
+        public var description: String { "the worker's event loop did not run the pausing task within 10 s" }
+    }
 
     public func stop() async {
         await admin?.shutdown()

@@ -176,6 +176,35 @@ struct HTTP2UpstreamTests {
         }
     }
 
+    @Test("a request written in the loop iteration that reads the peer's GOAWAY is refused before it is sent, and retried")
+    func goAwayRacingNewStream() async throws {
+        try await H2EchoServer.with { (server) async throws in
+            let retry = "retry_policy: {retry_on: refused-stream, num_retries: 1}"
+            try await Self.run(server, routeExtra: retry) { (proxy) async throws in
+                try await RawConnection.with(port: proxy.port) { connection in
+                    try await connection.send("GET /first HTTP/1.1\r\nHost: h\r\n\r\n")
+                    #expect(await connection.responses(1).first?.status == 200)
+                    // The second request and the GOAWAY (naming the first stream) both wait
+                    // in the proxy's sockets until one loop iteration reads them, the request
+                    // first: the pool picks the connection, whose GOAWAY arrives before the
+                    // request's HEADERS are flushed at the end of that iteration.
+                    try await proxy.whileWorkerPaused {
+                        try await connection.send("GET /second HTTP/1.1\r\nHost: h\r\n\r\n")
+                        try await Task.sleep(for: .milliseconds(50))
+                        try await server.sendGoAway(lastStreamID: 1)
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    let responses = await connection.responses(2)
+                    #expect(responses.count == 2 && responses[1].status == 200, "\(connection.text)")
+                }
+                #expect(server.connections == 2)
+                #expect(server.streamsPerConnection == [1: 1, 2: 1])
+                #expect(try await proxy.stat("cluster.h2.upstream_rq_retry") == 1)
+                #expect(try await proxy.stat("cluster.h2.upstream_cx_protocol_error") == 0)
+            }
+        }
+    }
+
     @Test("REFUSED_STREAM is retried under retry_on refused-stream")
     func refusedStreamRetried() async throws {
         try await Self.refusingFirstStream { server, proxy in

@@ -168,6 +168,9 @@ final class UpstreamHTTP2Connection: ChannelInboundHandler {
         }
     }
 
+    /// Whether the peer sent GOAWAY: it takes no stream that is not open yet.
+    var peerGoingAway: Bool { goAwayLastStreamID != nil }
+
     /// Whether the peer's GOAWAY left stream `id` unprocessed (safe to retry, as REFUSED_STREAM).
     func unprocessed(_ id: HTTP2StreamID) -> Bool {
         guard let last = goAwayLastStreamID else { return false }

@@ -68,7 +68,7 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream, DeferredF
             headers = HTTP2HeaderMapping.requestHeaders(head, scheme: connection.scheme)
         }
         context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: endStream))), promise: nil)
-        if extendedConnect { context.flush() }
+        if extendedConnect { flushNow() }
         if endStream {
             requestDone = true
             flush()
@@ -111,7 +111,28 @@ final class UpstreamHTTP2Stream: ChannelDuplexHandler, UpstreamStream, DeferredF
     }
 
     var flushQueued = false
-    func flushNow() { context?.flush() }
+
+    /// The stream's first flush opens it on the connection. A GOAWAY read since the pool picked
+    /// the connection (in the same loop iteration) means the peer never sees this stream: it is
+    /// refused here, so a retry policy can send it elsewhere, instead of NIOHTTP2 failing the
+    /// late HEADERS as a connection error that would close the streams still in flight.
+    func flushNow() {
+        guard let context else { return }
+        if !flushedOnce {
+            if connection.peerGoingAway { return refuseUnsent() }
+            flushedOnce = true
+        }
+        context.flush()
+    }
+
+    private var flushedOnce = false
+
+    private func refuseUnsent() {
+        guard let stream else { return }
+        self.stream = nil
+        context?.close(promise: nil)
+        stream.onUpstreamReset(.refusedStream, detail: "upstream_reset")
+    }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
