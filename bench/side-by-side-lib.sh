@@ -2,27 +2,34 @@
 # floor.sh): options, a release build, nginx and Ferry processes that stop with the script, and a
 # process's CPU per request.
 #
-# measure PID PORT runs the load ($rate 0: wrk -t1 -c64 for $duration s; else h2load --h1 at
-# $rate requests/s over 16 connections) against 127.0.0.1:PORT and prints requests/s and the
-# process's user, system and total microseconds per request (from /proc/PID/stat).
+# measure PID PORT runs the load ($h2c 1: h2load -c16 -m10 over h2c for $duration s; else $rate 0:
+# wrk -t1 -c64; else h2load --h1 at $rate requests/s over 16 connections) against 127.0.0.1:PORT and
+# prints requests/s and the process's user, system and total microseconds per request (from
+# /proc/PID/stat).
 
-# --rounds N, --duration S, --rate R into $rounds, $duration, $rate (the caller sets defaults).
+# --rounds N, --duration S, --rate R, --h2c into $rounds, $duration, $rate, $h2c (the caller sets
+# defaults).
 side_by_side_options() {
   while [ $# -gt 0 ]; do
     case "$1" in
       --rounds) rounds=$2; shift ;;
       --duration) duration=$2; shift ;;
       --rate) rate=$2; shift ;;
+      --h2c) h2c=1 ;;
       *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
   done
 }
 
-# Builds ferry in release mode ($FERRY) and makes $work, removed with every started process at exit.
+# Builds ferry in release mode ($FERRY) and makes the work dir.
 side_by_side_setup() {
   swift build -c release --product ferry >/dev/null
   FERRY=$(pwd)/.build/release/ferry
+  side_by_side_workdir
+}
+# Makes $work, removed with every started process at exit.
+side_by_side_workdir() {
   work=$(mktemp -d)
   pids=()
   trap side_by_side_cleanup EXIT
@@ -47,18 +54,19 @@ CONF
   nginx -c "$work/$1.conf" & pids+=($!)
 }
 
-# start_ferry NAME CONFIG PORT ADMIN BACKEND: one worker on CONFIG with its listener (18083), admin
-# (19901) and backend (18080) ports moved; its pid in $pid_NAME.
+# start_ferry NAME CONFIG PORT ADMIN BACKEND [BINARY]: one worker of BINARY (default $FERRY) on
+# CONFIG with its listener (18083), admin (19901) and backend (18080) ports moved; its pid in $pid_NAME.
 start_ferry() {
   sed -e "s/port_value: 18083/port_value: $3/" -e "s/port_value: 19901/port_value: $4/" \
       -e "s/port_value: 18080/port_value: $5/" "$2" > "$work/$1.yaml"
-  "$FERRY" -c "$work/$1.yaml" --concurrency 1 -l warning > "$work/$1.log" 2>&1 & pids+=($!)
+  "${6:-$FERRY}" -c "$work/$1.yaml" --concurrency 1 -l warning > "$work/$1.log" 2>&1 & pids+=($!)
   eval "pid_$1=$!"
 }
 
 # What measure runs, for the scripts' headings.
 load_description() {
-  if [ "$rate" = 0 ]; then echo "wrk -t1 -c64 -d${duration}s"; else echo "h2load --h1 -c16 at $rate req/s for ${duration}s"; fi
+  if [ "${h2c:-0}" = 1 ]; then echo "h2load -c16 -m10 (h2c) -D ${duration}s"
+  elif [ "$rate" = 0 ]; then echo "wrk -t1 -c64 -d${duration}s"; else echo "h2load --h1 -c16 at $rate req/s for ${duration}s"; fi
 }
 
 # Waits until each port answers HTTP (10 s at most each).
@@ -73,7 +81,11 @@ ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 measure() {
   local pid=$1 port=$2 u0 s0 u1 s1 out reqs rps
   read -r u0 s0 < <(ticks "$pid")
-  if [ "$rate" = 0 ]; then
+  if [ "${h2c:-0}" = 1 ]; then
+    out=$(h2load -c16 -m10 -D "$duration" "http://127.0.0.1:$port/" 2>&1)
+    reqs=$(grep -oP 'requests: \d+ total, \d+ started, \K\d+(?= done)' <<<"$out")
+    rps=$(grep -oP 'finished in [\d.]+m?s, \K[\d.]+(?= req/s)' <<<"$out")
+  elif [ "$rate" = 0 ]; then
     out=$(wrk -t1 -c64 -d"${duration}s" "http://127.0.0.1:$port/")
     reqs=$(awk '/requests in/{print $1}' <<<"$out")
     rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")

@@ -79,6 +79,20 @@ struct HeaderMutationTests {
         #expect(error?.fix?.contains("host_rewrite_literal") == true)
     }
 
+    @Test("a header value with CR, LF or NUL is rejected at the value, as Envoy's pattern rejects it")
+    func lineBreakInValue() {
+        let yaml = Fixture.bootstrap(
+            routes: """
+                - match: {prefix: "/"}
+                  route: {cluster: backend}
+                  response_headers_to_add: [{header: {key: x-a, value: "a\\r\\nset-cookie: b"}}]
+                """)
+        let error = Fixture.expectOneError(
+            yaml, at: "\"a\\r\\nset-cookie: b\"", path: "\(Fixture.route(0)).response_headers_to_add[0].header.value",
+            message: "a header value cannot contain NUL, CR or LF")
+        #expect(error?.fix?.contains("once per value") == true)
+    }
+
     @Test("an invalid header name is rejected at the name")
     func invalidHeaderName() {
         let yaml = Fixture.bootstrap(

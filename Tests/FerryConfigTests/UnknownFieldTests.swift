@@ -183,7 +183,19 @@ struct UnknownFieldTests {
                 && options?.maxInboundWindowUpdateFramesPerDataFrameSent == 2)
         let defaults = Http2ProtocolOptions()
         #expect(defaults.maxOutboundFrames == 10000 && defaults.maxInboundPriorityFramesPerStream == 100
-                && defaults.maxInboundWindowUpdateFramesPerDataFrameSent == 10)
+                && defaults.maxInboundWindowUpdateFramesPerDataFrameSent == 10 && !defaults.streamErrorOnInvalidHTTPMessaging)
+    }
+
+    @Test("stream errors on invalid messaging: the override wins over the deprecated field")
+    func http2StreamErrorOnInvalid() {
+        func streamError(_ options: String) -> Bool? {
+            Fixture.load(Fixture.bootstrap(hcm: "http2_protocol_options: {\(options)}"))?
+                .listeners.first?.httpConnectionManager?.http2Options.streamErrorOnInvalidHTTPMessaging
+        }
+        #expect(streamError("") == false)
+        #expect(streamError("stream_error_on_invalid_http_messaging: true") == true)
+        #expect(streamError("override_stream_error_on_invalid_http_message: true") == true)
+        #expect(streamError("stream_error_on_invalid_http_messaging: true, override_stream_error_on_invalid_http_message: false") == false)
     }
 
     // MARK: HTTP filters

@@ -121,6 +121,14 @@ struct UpstreamHTTPProtocolConfigTests {
         #expect(cluster.upstreamProtocol.http2.allowConnect)
     }
 
+    @Test("stream errors on invalid messaging are a listener's choice; a cluster's connections are not configurable")
+    func streamErrorOnInvalidNotUpstream() {
+        let errors = Fixture.errors(Fixture.bootstrap(clusters: Self.options(
+            "explicit_http_config: {http2_protocol_options: {override_stream_error_on_invalid_http_message: true}}")))
+        #expect(errors.map(\.message) == ["Http2ProtocolOptions.override_stream_error_on_invalid_http_message is not supported yet by Ferry"],
+                "\(errors)")
+    }
+
     @Test("the deprecated field next to typed options is an error (Envoy would ignore it)")
     func legacyNextToTyped() {
         let errors = Fixture.errors(Fixture.bootstrap(clusters: Self.options("explicit_http_config: {http_protocol_options: {}}")

@@ -4,9 +4,9 @@ import Testing
 
 @testable import FerryProxy
 
-/// The pure parts of the HTTP/2 upstream codec and the gRPC health check: header mapping both
-/// ways and the grpc.health.v1 messages.
-@Suite("HTTP/2 upstream codec")
+/// The pure parts of the HTTP/2 codecs and the gRPC health check: header mapping both ways
+/// (and the checks on a client's request blocks) and the grpc.health.v1 messages.
+@Suite("HTTP/2 header mapping")
 struct HTTP2UpstreamCodecTests {
     @Test("a request head maps to pseudo-headers; connection-specific fields and TE other than trailers are dropped")
     func requestMapping() {
@@ -30,6 +30,51 @@ struct HTTP2UpstreamCodecTests {
         #expect(throws: HTTP2HeaderMapping.ResponseError.missingStatus) { try HTTP2HeaderMapping.responseHead(HPACKHeaders([("a", "b")])) }
         #expect(throws: HTTP2HeaderMapping.ResponseError.invalidStatus("2000")) {
             try HTTP2HeaderMapping.responseHead(HPACKHeaders([(":status", "2000")]))
+        }
+    }
+
+    @Test("a client's HEADERS block becomes a request head: cookies joined, host as authority, header list size counted")
+    func downstreamRequest() throws {
+        let block = HPACKHeaders([(":method", "POST"), (":scheme", "https"), (":path", "/p?q"), ("host", "h:1"),
+                                  ("cookie", "a=1"), ("te", "trailers"), ("cookie", "b=2"), ("x-a", "caf\u{e9}")])
+        let request = try HTTP2HeaderMapping.request(block, extendedConnect: false)
+        #expect(request.head.method == "POST" && request.head.path == "/p?q" && request.head.authority == "h:1")
+        #expect(request.head.headers.map { "\($0.name)=\($0.value)" } == ["te=trailers", "x-a=caf\u{e9}", "cookie=a=1; b=2"])
+        #expect(request.headerBytes == block.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 32 })
+        #expect(request.extendedConnectProtocol == nil)
+        let connect = HPACKHeaders([(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "http"), (":path", "/ws"),
+                                    (":authority", "a")])
+        #expect(try HTTP2HeaderMapping.request(connect, extendedConnect: true).extendedConnectProtocol == "websocket")
+        #expect(throws: HTTP2HeaderMapping.MalformedBlock.unknownPseudo(":protocol")) {
+            try HTTP2HeaderMapping.request(connect, extendedConnect: false)
+        }
+    }
+
+    @Test("malformed request blocks name what is wrong with them (RFC 9113 §8.2, §8.3)")
+    func malformedRequests() {
+        let base: [(String, String)] = [(":method", "GET"), (":scheme", "http"), (":path", "/")]
+        let cases: [([(String, String)], HTTP2HeaderMapping.MalformedBlock)] = [
+            (base + [("X-A", "1")], .invalidName("X-A")),
+            (base + [("", "1")], .invalidName("")),
+            (base + [("keep-alive", "1")], .connectionSpecific("keep-alive")),
+            (base + [("te", "gzip")], .teOtherThanTrailers),
+            (base + [("x-a", "a\rb")], .invalidValue("x-a")),
+            ([(":method", "GET"), ("x-a", "1"), (":path", "/")], .pseudoAfterRegular(":path")),
+            (base + [(":path", "/b")], .duplicatePseudo(":path")),
+            ([(":status", "200")] + base, .unknownPseudo(":status")),
+            ([(":method", "GET"), (":path", "/a\u{7f}")], .invalidValue(":path")),
+            (Array(base.prefix(2)), .pseudoSet),
+            ([(":method", "GET"), (":scheme", "http"), (":path", "")], .emptyPath),
+            ([(":method", "CONNECT"), (":authority", "a:1"), (":scheme", "http")], .pseudoSet),
+        ]
+        for (fields, error) in cases {
+            #expect(throws: error) { try HTTP2HeaderMapping.request(HPACKHeaders(fields), extendedConnect: false) }
+        }
+        #expect(throws: HTTP2HeaderMapping.MalformedBlock.pseudoInTrailers(":path")) {
+            try HTTP2HeaderMapping.requestTrailers(HPACKHeaders([("x-a", "1"), (":path", "/")]))
+        }
+        #expect(throws: HTTP2HeaderMapping.MalformedBlock.connectionSpecific("transfer-encoding")) {
+            try HTTP2HeaderMapping.requestTrailers(HPACKHeaders([("transfer-encoding", "chunked")]))
         }
     }
 

@@ -133,6 +133,84 @@ struct HTTP2DownstreamTests {
         }
     }
 
+    /// A malformed request (RFC 9113 §8.2, §8.3) is reset with PROTOCOL_ERROR before it reaches
+    /// the router; the connection and its other streams go on.
+    @Test("with stream_error_on_invalid_http_messaging, malformed request header blocks and trailers are reset with PROTOCOL_ERROR; well-formed ones on the same connection are answered")
+    func malformedRequestsReset() async throws {
+        try await Self.with(hcm: "http2_protocol_options: {override_stream_error_on_invalid_http_message: true}") { proxy in
+            let base = [[":method", "GET"], [":scheme", "http"], [":authority", "a"], [":path", "/ok"]]
+            func with(_ extra: [[String]]) -> [[String]] { base + extra }
+            func replacing(_ name: String, _ value: String?) -> [[String]] {
+                base.compactMap { $0[0] == name ? value.map { [name, $0] } : $0 }
+            }
+            let cases: [(String, [[String]], [[String]]?, String)] = [
+                ("upper-case name", with([["X-Upper", "1"]]), nil, "reset"),
+                ("space in a name", with([["x a", "1"]]), nil, "reset"),
+                ("connection", with([["connection", "keep-alive"]]), nil, "reset"),
+                ("keep-alive", with([["keep-alive", "5"]]), nil, "reset"),
+                ("proxy-connection", with([["proxy-connection", "x"]]), nil, "reset"),
+                ("transfer-encoding", with([["transfer-encoding", "chunked"]]), nil, "reset"),
+                ("upgrade", with([["upgrade", "websocket"]]), nil, "reset"),
+                ("te other than trailers", with([["te", "gzip"]]), nil, "reset"),
+                ("CR in a value", with([["x-a", "a\rb"]]), nil, "reset"),
+                ("LF in a value", with([["x-a", "a\nb"]]), nil, "reset"),
+                ("NUL in a value", with([["x-a", "a\u{0}b"]]), nil, "reset"),
+                ("no :path", replacing(":path", nil), nil, "reset"),
+                ("no :method", replacing(":method", nil), nil, "reset"),
+                ("no :scheme", replacing(":scheme", nil), nil, "reset"),
+                ("empty :path", replacing(":path", ""), nil, "reset"),
+                ("space in :path", replacing(":path", "/a b"), nil, "reset"),
+                ("pseudo-header after a regular one", [[":method", "GET"], [":scheme", "http"], ["x-a", "1"], [":path", "/"]],
+                 nil, "reset"),
+                ("unknown pseudo-header", with([[":foo", "bar"]]), nil, "reset"),
+                ("duplicate :path", [[":path", "/a"]] + base, nil, "reset"),
+                (":status in a request", [[":status", "200"]] + base, nil, "reset"),
+                (":protocol without extended CONNECT", [[":protocol", "websocket"]] + replacing(":method", "CONNECT"),
+                 nil, "reset"),
+                ("CONNECT with :path", [[":method", "CONNECT"], [":authority", "a:443"], [":path", "/"]], nil, "reset"),
+                ("pseudo-header in trailers", base, [[":path", "/x"]], "reset"),
+                ("connection in trailers", base, [["connection", "close"]], "reset"),
+                ("upper-case name in trailers", base, [["X-T", "1"]], "reset"),
+                ("te: trailers", with([["te", "trailers"], ["cookie", "a=1"], ["cookie", "b=2"]]), nil, "200"),
+                ("trailers", base, [["x-checksum", "1"]], "200"),
+                ("CONNECT", [[":method", "CONNECT"], [":authority", "a:443"]], nil, "404"),
+                ("value with obs-text, tab and space", with([["x-a", "caf\u{e9} \t x"]]), nil, "200"),
+            ]
+            let json = try JSONSerialization.data(withJSONObject: cases.map { c -> [String: Any] in
+                var object: [String: Any] = ["headers": c.1]
+                if let trailers = c.2 { object["trailers"] = trailers }
+                return object
+            })
+            let report = try await H2Client.run("malformed", port: proxy.port, [String(decoding: json, as: UTF8.self)])
+            #expect(report.goaway == nil && report.closed != true, "\(report)")
+            for (i, c) in cases.enumerated() {
+                let stream = report.streams?[String(1 + 2 * i)]
+                let outcome = stream?.reset.map { $0 == 1 ? "reset" : "reset \($0)" } ?? stream?.status ?? "nothing"
+                #expect(outcome == c.3, "\(c.0): \(stream.map { "\($0)" } ?? "no answer")")
+            }
+            // A malformed head never reaches the router; bad trailers end a request already routed.
+            let routed = cases.filter { $0.3 != "reset" || $0.2 != nil }.count
+            #expect(try await proxy.stat(Self.stat + "downstream_rq_total") == routed)
+            #expect(try await proxy.stat("http2.rx_messaging_error") == cases.filter { $0.3 == "reset" }.count)
+        }
+    }
+
+    @Test("by default, as in Envoy, a malformed request closes its connection with GOAWAY PROTOCOL_ERROR, and a request in flight on it is reset")
+    func malformedRequestClosesConnection() async throws {
+        try await Self.with { proxy in
+            let good = [[":method", "GET"], [":scheme", "http"], [":authority", "a"], [":path", "/delay/3000"]]
+            let bad = [[":method", "GET"], [":scheme", "http"], [":authority", "a"], [":path", "/ok"], ["connection", "close"]]
+            let json = try JSONSerialization.data(withJSONObject: [["headers": good], ["headers": bad]])
+            let report = try await H2Client.run("malformed", port: proxy.port, [String(decoding: json, as: UTF8.self)])
+            #expect(report.goaway?.error == 1 && report.goaway?.last_stream == 3, "\(report)")
+            // Closed before the delayed request's answer could come: it was reset, not waited for.
+            #expect(report.closed == true && report.streams?["1"]?.status == nil, "\(report)")
+            #expect(try await proxy.stat("http2.rx_messaging_error") == 1)
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_protocol_error") == 1)
+            #expect(try await proxy.stat(Self.stat + "downstream_rq_total") == 1)
+        }
+    }
+
     @Test("a client's RST_STREAM ends the stream as a downstream reset; the connection goes on")
     func clientReset() async throws {
         try await Self.with { proxy in

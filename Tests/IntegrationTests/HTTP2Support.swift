@@ -258,6 +258,28 @@ elif mode == "trailers":
     s.sendall(c.data_to_send())
     pump(s, c, lambda: streams.get(1, {}).get("ended"), 5)
     out["body"] = b"".join(bodies.get(1, [])).decode()
+elif mode == "malformed":
+    # args[0]: JSON list of cases, each {"headers": [[name, value], ...]} and maybe "trailers"
+    # (sent after the headers, ending the stream). Stream 1, 3, 5, ... carry them unvalidated
+    # and unnormalised, all on one connection; it reads until every stream ended or was reset.
+    cases = json.loads(args[0])
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c = h2.connection.H2Connection(config=h2.config.H2Configuration(
+        client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False,
+        validate_inbound_headers=False, split_outbound_cookies=False))
+    c.initiate_connection()
+    s.sendall(c.data_to_send())
+    for i, case in enumerate(cases):
+        sid = 1 + 2 * i
+        trailers = case.get("trailers")
+        c.send_headers(sid, [tuple(h) for h in case["headers"]], end_stream=trailers is None)
+        if trailers is not None:
+            c.send_headers(sid, [tuple(h) for h in trailers], end_stream=True)
+    s.sendall(c.data_to_send())
+    done = lambda: all(streams.get(1 + 2 * i, {}).get("ended") or "reset" in streams.get(1 + 2 * i, {})
+                       for i in range(len(cases)))
+    pump(s, c, done, 10)
 elif mode == "frames":
     # The preface, SETTINGS, then args[1] frames of type args[0] (PRIORITY on stream 1, or
     # connection WINDOW_UPDATE) in one write; then reads until the server closes or 3 s pass.

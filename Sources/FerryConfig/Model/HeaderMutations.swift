@@ -59,6 +59,15 @@ public struct HeaderValueOption: Sendable {
             return nil
         }
         let valueText = header.string("value") ?? ""
+        if valueText.utf8.contains(where: { $0 == 0 || $0 == 0x0A || $0 == 0x0D }) {
+            // As Envoy's HeaderValue.value pattern ^[^\x00\n\r]*$: such a value would split an
+            // HTTP/1 header in two and is malformed in HTTP/2.
+            header.diagnostics.error(header.valueLocation(of: "value"), header.join("value"),
+                                     "a header value cannot contain NUL, CR or LF",
+                                     fix: "remove the line break; a header that needs several values can be added once per value")
+            skipRest()
+            return nil
+        }
         if header.has("raw_value") {
             _ = header.raw("raw_value")
             header.diagnostics.error(header.location(of: "raw_value"), header.join("raw_value"),

@@ -26,6 +26,11 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
     /// Consecutive inbound frames with an empty payload and no end of stream before the
     /// connection is closed as a flood (Envoy default 1).
     public var maxConsecutiveInboundFramesWithEmptyPayload: UInt32 = 1
+    /// `override_stream_error_on_invalid_http_message` (or the deprecated
+    /// `stream_error_on_invalid_http_messaging`): a malformed request resets only its stream
+    /// (RST_STREAM PROTOCOL_ERROR) instead of closing the whole connection, Envoy's default.
+    /// Listeners only; a cluster's connections keep SwiftNIO's stream-level handling.
+    public var streamErrorOnInvalidHTTPMessaging = false
     /// `connection_keepalive`: PING every `interval` and/or before a new stream on a connection
     /// idle for `idleInterval`; no answer within `timeout` closes the connection.
     public var keepalive: Keepalive?
@@ -85,6 +90,11 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
             options.maxConsecutiveInboundFramesWithEmptyPayload = frames
         }
         if r.bool("allow_connect") == true { options.allowConnect = true }
+        if !upstream {
+            // The override wins over the deprecated field, as in Envoy.
+            let legacy = r.bool("stream_error_on_invalid_http_messaging")
+            options.streamErrorOnInvalidHTTPMessaging = r.bool("override_stream_error_on_invalid_http_message") ?? legacy ?? false
+        }
         if let keepalive = r.object("connection_keepalive", "envoy.config.core.v3.KeepaliveSettings") {
             options.keepalive = decodeKeepalive(keepalive, upstream: upstream)
         }

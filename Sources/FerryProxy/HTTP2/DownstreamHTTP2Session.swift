@@ -34,14 +34,28 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     /// NIOHTTP2 sent a GOAWAY with an error code: a connection error, reported next.
     private var connectionErrorSent = false
     let streamWindowTarget: Int
+    /// The connection advertised SETTINGS_ENABLE_CONNECT_PROTOCOL (`allow_connect`): requests
+    /// may carry `:protocol` (RFC 8441).
+    let extendedConnect: Bool
+    /// `stream_error_on_invalid_http_messaging`: a malformed request resets its stream only;
+    /// otherwise (Envoy's default) it closes the connection.
+    let streamErrorOnInvalid: Bool
+    /// A GOAWAY with an error went out and the connection is closing: frames the client still
+    /// sends are dropped.
+    private var closingAfterGoAway = false
+    /// The highest stream a client opened: the last stream id of a GOAWAY Ferry sends itself.
+    private var lastClientStream = HTTP2StreamID(0)
 
     /// Response bytes a stream may have on their way before it stops reading its upstream, as
     /// the HTTP/1 socket's write watermarks (and NIOHTTP2's child channels) do.
     static let highWatermark = 64 * 1024
     static let lowWatermark = 32 * 1024
 
-    init(connection: DownstreamHTTP2Connection, connectionWindow: Int, streamWindow: Int) {
+    init(connection: DownstreamHTTP2Connection, connectionWindow: Int, streamWindow: Int, extendedConnect: Bool,
+         streamErrorOnInvalid: Bool) {
         self.connection = connection
+        self.extendedConnect = extendedConnect
+        self.streamErrorOnInvalid = streamErrorOnInvalid
         self.connectionWindow = ReceiveWindow(target: connectionWindow)
         streamWindowTarget = streamWindow
     }
@@ -63,13 +77,14 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         let id = frame.streamID
-        guard id != .rootStream else { return }
+        guard id != .rootStream, !closingAfterGoAway else { return }
         let stream: DownstreamHTTP2Stream
         if let known = streams[id] {
             stream = known
         } else if case .headers = frame.payload {
             stream = DownstreamHTTP2Stream(session: self, id: id)
             streams[id] = stream
+            lastClientStream = id
         } else {
             return  // a frame for a stream already closed on our side (NIOHTTP2 checked its state)
         }
@@ -131,7 +146,24 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
         } else {
             worker.stats.inc(connection.hcmStats.cxProtocolError)
         }
-        context.close(promise: nil)
+        closeAfterGoAway(context)
+    }
+
+    /// Ends the connection after a GOAWAY with an error: the GOAWAY is flushed and the output
+    /// shut (the client reads GOAWAY, then end of stream), what the client still
+    /// sends is dropped, and the socket closes when the client closes its side or after a
+    /// second (Envoy's default `delayed_close_timeout`). Closing both ways at once would make
+    /// the kernel answer the client's next bytes with a reset, which can discard the GOAWAY
+    /// before the client reads it.
+    private func closeAfterGoAway(_ context: ChannelHandlerContext) {
+        guard !closingAfterGoAway else { return }
+        closingAfterGoAway = true
+        // The flush writes the GOAWAY to the socket now; the shutdown follows it on the wire.
+        context.flush()
+        context.close(mode: .output, promise: nil)
+        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [weak self] in
+            self?.context?.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -172,6 +204,30 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     }
 
     func makePromise() -> EventLoopPromise<Void>? { context?.eventLoop.makePromise() }
+
+    /// A malformed request block (RFC 9113 §8.1.1) on stream `id`, counted in
+    /// `http2.rx_messaging_error`. With `stream_error_on_invalid_http_messaging` the stream is
+    /// reset with PROTOCOL_ERROR and the connection goes on; otherwise, as Envoy does by
+    /// default, the connection ends: GOAWAY PROTOCOL_ERROR, counted in
+    /// `downstream_cx_protocol_error`, and every stream on it is reset. `streamOpen`: the stream
+    /// is not closed yet (a stream already closed needs no RST_STREAM).
+    func malformedRequest(on id: HTTP2StreamID, streamOpen: Bool) {
+        if let counter = connection.hcmStats.http2?.rxMessagingError { worker.stats.inc(counter) }
+        guard let context else { return }
+        if streamErrorOnInvalid {
+            guard streamOpen else { return }
+            write(.rstStream(.protocolError), on: id)
+            flush()
+            return
+        }
+        worker.stats.inc(connection.hcmStats.cxProtocolError)
+        write(.goAway(lastStreamID: lastClientStream, errorCode: .protocolError, opaqueData: nil), on: .rootStream)
+        connectionErrorSent = false  // counted here, not again if the close reports an error
+        // The streams end now, as the connection's do when it closes.
+        for stream in Array(streams.values) { stream.codecClosed(reset: true) }
+        streams.removeAll()
+        closeAfterGoAway(context)
+    }
 }
 
 /// One receive window (a connection's or a stream's): when what the peer may still send falls

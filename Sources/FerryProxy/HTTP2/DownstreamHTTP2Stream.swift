@@ -62,7 +62,11 @@ final class DownstreamHTTP2Stream: StreamEncoder {
                 open(headers.headers, endStream: headers.endStream)
             } else if !requestDone {
                 // Request trailers end the body; an HTTP/2 upstream gets them after it.
-                stream?.requestTrailers = HTTP2HeaderMapping.trailers(headers.headers)
+                do throws(HTTP2HeaderMapping.MalformedBlock) {
+                    stream?.requestTrailers = try HTTP2HeaderMapping.requestTrailers(headers.headers)
+                } catch {
+                    return refuseMalformed()
+                }
                 deliver(ByteBuffer(), end: true)
             }
         case .data(let frame):
@@ -110,12 +114,18 @@ final class DownstreamHTTP2Stream: StreamEncoder {
 
     private func open(_ block: HPACKHeaders, endStream: Bool) {
         opened = true
+        let request: HTTP2HeaderMapping.Request
+        do throws(HTTP2HeaderMapping.MalformedBlock) {
+            request = try HTTP2HeaderMapping.request(block, extendedConnect: session.extendedConnect)
+        } catch {
+            return refuseMalformed()
+        }
         counted = true
         requestDone = endStream
         let connection = session.connection
         let (listener, hcm) = connection.streamOpened()
-        var head = HTTP2HeaderMapping.requestHead(block)
-        let headerBytes = block.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 32 }
+        var head = request.head
+        let headerBytes = request.headerBytes
         if !endStream, head.headers.first("expect")?.lowercased() == "100-continue" {
             head.headers.remove("expect")
             var continueBlock = HPACKHeaders()
@@ -124,7 +134,7 @@ final class DownstreamHTTP2Stream: StreamEncoder {
             session.flush()
         }
         var isConnect = head.method == "CONNECT"
-        if isConnect, hcm.config.http2Options.allowConnect, let proto = block.first(name: ":protocol") {
+        if isConnect, let proto = request.extendedConnectProtocol {
             // RFC 8441: to the router (and an HTTP/1.1 upstream) this is the upgrade it stands
             // for, as Envoy's codec turns it into one.
             head.method = "GET"
@@ -306,6 +316,15 @@ final class DownstreamHTTP2Stream: StreamEncoder {
         guard writable != wasWritable else { return }
         wasWritable = writable
         stream?.downstreamWritabilityChanged(writable)
+    }
+
+    /// A malformed request HEADERS or trailers block (RFC 9113 §8.1.1): the session resets
+    /// the stream or closes the connection (`DownstreamHTTP2Session.malformedRequest`). An
+    /// `ActiveStream` already started (bad trailers) ends as reset when the close arrives.
+    private func refuseMalformed() {
+        requestDone = true
+        heldBody = []
+        session.malformedRequest(on: id, streamOpen: !closed)
     }
 
     /// Aborts the stream: RST_STREAM INTERNAL_ERROR (the connection and its other streams go on).

@@ -40,15 +40,18 @@ enum HTTP2Flood: Int, CaseIterable, Sendable {
     }
 }
 
-/// Envoy's HTTP/2 codec stats that Ferry keeps: the flood counters and `keepalive_timeout`.
+/// Envoy's HTTP/2 codec stats that Ferry keeps: the flood counters, `keepalive_timeout` and
+/// `rx_messaging_error` (malformed request blocks, each answered with RST_STREAM).
 /// Downstream they are `http2.*`; a cluster's are `cluster.<name>.http2.*`.
 struct HTTP2CodecStats: Sendable {
     let floods: [CounterID]
     let keepaliveTimeout: CounterID
+    let rxMessagingError: CounterID
 
     init(_ counter: (String) -> CounterID) {
         floods = HTTP2Flood.allCases.map { counter("http2." + $0.statName) }
         keepaliveTimeout = counter("http2.keepalive_timeout")
+        rxMessagingError = counter("http2.rx_messaging_error")
     }
 
     func counter(_ flood: HTTP2Flood) -> CounterID { floods[flood.rawValue] }

@@ -7,35 +7,136 @@ import NIOHPACK
 /// fields are dropped on the way into HTTP/2 (a peer must treat them as malformed). Pure
 /// functions, unit tested.
 enum HTTP2HeaderMapping {
-    /// The request head of a HEADERS block. NIOHTTP2 has already checked the block (pseudo
-    /// fields first and known, lower-case names, no connection-specific fields, `:method`,
-    /// `:scheme` and `:path` present except on CONNECT). Cookie crumbs are joined with "; " as
-    /// RFC 9113 §8.2.3 asks before a hop to HTTP/1.
-    static func requestHead(_ block: HPACKHeaders) -> RequestHead {
+    /// Why a request's HEADERS or trailers block is malformed (RFC 9113 §8.2, §8.3): the stream
+    /// is reset with PROTOCOL_ERROR and never reaches the router.
+    enum MalformedBlock: Error, Equatable {
+        /// Empty, or not a lower-case token.
+        case invalidName(String)
+        /// NUL, CR or LF in a field value; SP, a control byte or DEL in a pseudo-header's.
+        case invalidValue(String)
+        case connectionSpecific(String)
+        case teOtherThanTrailers
+        case pseudoAfterRegular(String)
+        /// Not a request pseudo-header (`:protocol` only where extended CONNECT is allowed).
+        case unknownPseudo(String)
+        case duplicatePseudo(String)
+        case pseudoInTrailers(String)
+        /// `:method`, `:scheme` and `:path` (or, for CONNECT, only `:method` and `:authority`).
+        case pseudoSet
+        case emptyPath
+    }
+
+    /// A request HEADERS block read into a head.
+    struct Request {
+        var head: RequestHead
+        /// `:protocol` of an RFC 8441 extended CONNECT.
+        var extendedConnectProtocol: String?
+        /// Names and values plus 32 per field, as HPACK counts a header list's size.
+        var headerBytes: Int
+    }
+
+    private struct Pseudo: OptionSet {
+        let rawValue: UInt8
+        static let method = Pseudo(rawValue: 1), scheme = Pseudo(rawValue: 2), authority = Pseudo(rawValue: 4)
+        static let path = Pseudo(rawValue: 8), `protocol` = Pseudo(rawValue: 16)
+    }
+
+    /// The request of a HEADERS block, checked as RFC 9113 §8.2 and §8.3 ask in the same pass
+    /// (NIOHTTP2's own check is off on downstream connections: it ran over every block twice,
+    /// and Ferry's response blocks are well-formed by construction): lower-case token names,
+    /// no connection-specific fields, `te` only `trailers`, no NUL, CR or LF in values, known
+    /// pseudo-headers first and once each, `:method`, `:scheme` and a non-empty `:path` (a
+    /// plain CONNECT has only `:method` and `:authority`). `extendedConnect`: this connection
+    /// advertised SETTINGS_ENABLE_CONNECT_PROTOCOL, so `:protocol` may come with CONNECT.
+    /// Cookie crumbs are joined with "; " as RFC 9113 §8.2.3 asks before a hop to HTTP/1.
+    static func request(_ block: HPACKHeaders, extendedConnect: Bool) throws(MalformedBlock) -> Request {
         var method = ""
         var path = ""
         var authority: String?
         var host: String?
+        var connectProtocol: String?
         var headers = HeaderMap()
         var cookie: String?
+        var seen: Pseudo = []
+        var regularSeen = false
+        var headerBytes = 0
         for (name, value, _) in block {
+            headerBytes += name.utf8.count + value.utf8.count + 32
             if name.utf8.first == UInt8(ascii: ":") {
+                guard !regularSeen else { throw .pseudoAfterRegular(name) }
+                let field: Pseudo
                 switch name {
-                case ":method": method = value
-                case ":path": path = value
-                case ":authority": authority = value
-                default: break  // :scheme (the connection decides http/https), :protocol
+                case ":method": field = .method; method = value
+                case ":scheme": field = .scheme
+                case ":authority": field = .authority; authority = value
+                case ":path": field = .path; path = value
+                case ":protocol" where extendedConnect: field = .protocol; connectProtocol = value
+                default: throw .unknownPseudo(name)
                 }
+                guard !seen.contains(field) else { throw .duplicatePseudo(name) }
+                seen.insert(field)
+                for byte in value.utf8 where byte <= 0x20 || byte == 0x7F { throw .invalidValue(name) }
                 continue
             }
-            switch name {
-            case "cookie": cookie = cookie.map { $0 + "; " + value } ?? value
-            case "host": host = host ?? value
+            regularSeen = true
+            let length = try checkField(name, value)
+            switch length {
+            case 2 where name == "te":
+                guard value == "trailers" else { throw .teOtherThanTrailers }
+                headers.addLowercased(name, value)
+            case 4 where name == "host": host = host ?? value
+            case 6 where name == "cookie": cookie = cookie.map { $0 + "; " + value } ?? value
             default: headers.addLowercased(name, value)
             }
         }
+        if method == "CONNECT" && !seen.contains(.protocol) {
+            guard seen == [.method, .authority] else { throw .pseudoSet }
+        } else {
+            guard seen.isSuperset(of: [.method, .scheme, .path]), !seen.contains(.protocol) || method == "CONNECT" else {
+                throw .pseudoSet
+            }
+            guard !path.isEmpty else { throw .emptyPath }
+        }
         if let cookie { headers.addLowercased("cookie", cookie) }
-        return RequestHead(method: method, path: path, authority: authority ?? host, version: .http2, headers: headers)
+        let head = RequestHead(method: method, path: path, authority: authority ?? host, version: .http2, headers: headers)
+        return Request(head: head, extendedConnectProtocol: connectProtocol, headerBytes: headerBytes)
+    }
+
+    /// A client's trailers block, checked as the fields of `request` are; pseudo-headers are
+    /// not allowed in trailers.
+    static func requestTrailers(_ block: HPACKHeaders) throws(MalformedBlock) -> HeaderMap {
+        var fields = HeaderMap()
+        for (name, value, _) in block {
+            guard name.utf8.first != UInt8(ascii: ":") else { throw .pseudoInTrailers(name) }
+            _ = try checkField(name, value)
+            fields.addLowercased(name, value)
+        }
+        return fields
+    }
+
+    /// Checks one regular field (RFC 9113 §8.2.1, §8.2.2) and returns the name's length: a
+    /// non-empty lower-case token, not connection-specific, a value without NUL, CR or LF.
+    private static func checkField(_ name: String, _ value: String) throws(MalformedBlock) -> Int {
+        var length = 0
+        for byte in name.utf8 {
+            guard isLowerCaseToken(byte) else { throw .invalidName(name) }
+            length += 1
+        }
+        switch length {
+        case 0: throw .invalidName(name)
+        case 7 where name == "upgrade", 10 where name == "connection" || name == "keep-alive",
+             16 where name == "proxy-connection", 17 where name == "transfer-encoding":
+            throw .connectionSpecific(name)
+        default: break
+        }
+        for byte in value.utf8 where byte == 0 || byte == 0x0A || byte == 0x0D { throw .invalidValue(name) }
+        return length
+    }
+
+    /// RFC 9110 token characters without the upper-case letters (HTTP/2 names are lower case).
+    @inline(__always)
+    private static func isLowerCaseToken(_ byte: UInt8) -> Bool {
+        HeadParser.isToken(byte) && !(0x41...0x5A).contains(byte)
     }
 
     /// The HEADERS block of a response head: `:status` first, then the fields that may cross

@@ -16,7 +16,9 @@ enum HTTP2Setup {
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: hcm.idleTimeout, maxAge: nil, maxGraceTime: hcm.drainTimeout, keepalive: nil))
         let session = DownstreamHTTP2Session(connection: connection, connectionWindow: Int(options.initialConnectionWindowSize),
-                                             streamWindow: Int(options.initialStreamWindowSize))
+                                             streamWindow: Int(options.initialStreamWindowSize),
+                                             extendedConnect: options.allowConnect,
+                                             streamErrorOnInvalid: options.streamErrorOnInvalidHTTPMessaging)
         // Without a stream multiplexer: the session handles every stream's frames itself.
         let http2 = NIOHTTP2Handler(mode: .server, frameDelegate: session,
                                     connectionConfiguration: connectionConfiguration(options, hcm: hcm),
@@ -45,6 +47,9 @@ enum HTTP2Setup {
             HTTP2Setting(parameter: .maxHeaderListSize, value: Int(hcm.config.maxRequestHeadersKb) * 1024),
         ]
         if options.allowConnect { configuration.initialSettings.append(HTTP2Setting(parameter: .enableConnectProtocol, value: 1)) }
+        // The session checks request blocks itself (`HTTP2HeaderMapping.request`), in the pass
+        // that reads them; NIOHTTP2's check would walk every request and response block again.
+        configuration.headerBlockValidation = .disabled
         configuration.maximumBufferedControlFrames = Int(options.maxOutboundControlFrames)
         configuration.maximumSequentialEmptyDataFrames = Int(options.maxConsecutiveInboundFramesWithEmptyPayload)
         return configuration
