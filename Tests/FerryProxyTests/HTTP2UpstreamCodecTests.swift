@@ -51,7 +51,7 @@ struct HTTP2UpstreamCodecTests {
     }
 
     @Test("malformed request blocks name what is wrong with them (RFC 9113 §8.2, §8.3)")
-    func malformedRequests() {
+    func malformedRequests() throws {
         let base: [(String, String)] = [(":method", "GET"), (":scheme", "http"), (":path", "/")]
         let cases: [([(String, String)], HTTP2HeaderMapping.MalformedBlock)] = [
             (base + [("X-A", "1")], .invalidName("X-A")),
@@ -66,10 +66,19 @@ struct HTTP2UpstreamCodecTests {
             (Array(base.prefix(2)), .pseudoSet),
             ([(":method", "GET"), (":scheme", "http"), (":path", "")], .emptyPath),
             ([(":method", "CONNECT"), (":authority", "a:1"), (":scheme", "http")], .pseudoSet),
+            (base + [("content-length", "")], .invalidContentLength),
+            (base + [("content-length", "+1")], .invalidContentLength),
+            (base + [("content-length", "1,1")], .invalidContentLength),
+            (base + [("content-length", "1"), ("content-length", "2")], .invalidContentLength),
+            (base + [("content-length", "1234567890123456789")], .invalidContentLength),
         ]
         for (fields, error) in cases {
             #expect(throws: error) { try HTTP2HeaderMapping.request(HPACKHeaders(fields), extendedConnect: false) }
         }
+        let folded = try? HTTP2HeaderMapping.request(HPACKHeaders(base + [("content-length", "12"), ("content-length", "12")]),
+                                                     extendedConnect: false)
+        #expect(folded?.contentLength == 12 && folded?.head.headers.values("content-length") == ["12"])
+        #expect(try HTTP2HeaderMapping.request(HPACKHeaders(base), extendedConnect: false).contentLength == nil)
         #expect(throws: HTTP2HeaderMapping.MalformedBlock.pseudoInTrailers(":path")) {
             try HTTP2HeaderMapping.requestTrailers(HPACKHeaders([("x-a", "1"), (":path", "/")]))
         }

@@ -143,42 +143,53 @@ struct HTTP2DownstreamTests {
             func replacing(_ name: String, _ value: String?) -> [[String]] {
                 base.compactMap { $0[0] == name ? value.map { [name, $0] } : $0 }
             }
-            let cases: [(String, [[String]], [[String]]?, String)] = [
-                ("upper-case name", with([["X-Upper", "1"]]), nil, "reset"),
-                ("space in a name", with([["x a", "1"]]), nil, "reset"),
-                ("connection", with([["connection", "keep-alive"]]), nil, "reset"),
-                ("keep-alive", with([["keep-alive", "5"]]), nil, "reset"),
-                ("proxy-connection", with([["proxy-connection", "x"]]), nil, "reset"),
-                ("transfer-encoding", with([["transfer-encoding", "chunked"]]), nil, "reset"),
-                ("upgrade", with([["upgrade", "websocket"]]), nil, "reset"),
-                ("te other than trailers", with([["te", "gzip"]]), nil, "reset"),
-                ("CR in a value", with([["x-a", "a\rb"]]), nil, "reset"),
-                ("LF in a value", with([["x-a", "a\nb"]]), nil, "reset"),
-                ("NUL in a value", with([["x-a", "a\u{0}b"]]), nil, "reset"),
-                ("no :path", replacing(":path", nil), nil, "reset"),
-                ("no :method", replacing(":method", nil), nil, "reset"),
-                ("no :scheme", replacing(":scheme", nil), nil, "reset"),
-                ("empty :path", replacing(":path", ""), nil, "reset"),
-                ("space in :path", replacing(":path", "/a b"), nil, "reset"),
+            // (what, headers, trailers, outcome, body sent as one DATA frame)
+            let cases: [(String, [[String]], [[String]]?, String, String?)] = [
+                ("upper-case name", with([["X-Upper", "1"]]), nil, "reset", nil),
+                ("space in a name", with([["x a", "1"]]), nil, "reset", nil),
+                ("connection", with([["connection", "keep-alive"]]), nil, "reset", nil),
+                ("keep-alive", with([["keep-alive", "5"]]), nil, "reset", nil),
+                ("proxy-connection", with([["proxy-connection", "x"]]), nil, "reset", nil),
+                ("transfer-encoding", with([["transfer-encoding", "chunked"]]), nil, "reset", nil),
+                ("upgrade", with([["upgrade", "websocket"]]), nil, "reset", nil),
+                ("te other than trailers", with([["te", "gzip"]]), nil, "reset", nil),
+                ("CR in a value", with([["x-a", "a\rb"]]), nil, "reset", nil),
+                ("LF in a value", with([["x-a", "a\nb"]]), nil, "reset", nil),
+                ("NUL in a value", with([["x-a", "a\u{0}b"]]), nil, "reset", nil),
+                ("no :path", replacing(":path", nil), nil, "reset", nil),
+                ("no :method", replacing(":method", nil), nil, "reset", nil),
+                ("no :scheme", replacing(":scheme", nil), nil, "reset", nil),
+                ("empty :path", replacing(":path", ""), nil, "reset", nil),
+                ("space in :path", replacing(":path", "/a b"), nil, "reset", nil),
                 ("pseudo-header after a regular one", [[":method", "GET"], [":scheme", "http"], ["x-a", "1"], [":path", "/"]],
-                 nil, "reset"),
-                ("unknown pseudo-header", with([[":foo", "bar"]]), nil, "reset"),
-                ("duplicate :path", [[":path", "/a"]] + base, nil, "reset"),
-                (":status in a request", [[":status", "200"]] + base, nil, "reset"),
+                 nil, "reset", nil),
+                ("unknown pseudo-header", with([[":foo", "bar"]]), nil, "reset", nil),
+                ("duplicate :path", [[":path", "/a"]] + base, nil, "reset", nil),
+                (":status in a request", [[":status", "200"]] + base, nil, "reset", nil),
                 (":protocol without extended CONNECT", [[":protocol", "websocket"]] + replacing(":method", "CONNECT"),
-                 nil, "reset"),
-                ("CONNECT with :path", [[":method", "CONNECT"], [":authority", "a:443"], [":path", "/"]], nil, "reset"),
-                ("pseudo-header in trailers", base, [[":path", "/x"]], "reset"),
-                ("connection in trailers", base, [["connection", "close"]], "reset"),
-                ("upper-case name in trailers", base, [["X-T", "1"]], "reset"),
-                ("te: trailers", with([["te", "trailers"], ["cookie", "a=1"], ["cookie", "b=2"]]), nil, "200"),
-                ("trailers", base, [["x-checksum", "1"]], "200"),
-                ("CONNECT", [[":method", "CONNECT"], [":authority", "a:443"]], nil, "404"),
-                ("value with obs-text, tab and space", with([["x-a", "caf\u{e9} \t x"]]), nil, "200"),
+                 nil, "reset", nil),
+                ("CONNECT with :path", [[":method", "CONNECT"], [":authority", "a:443"], [":path", "/"]], nil, "reset", nil),
+                ("pseudo-header in trailers", base, [[":path", "/x"]], "reset", nil),
+                ("connection in trailers", base, [["connection", "close"]], "reset", nil),
+                ("upper-case name in trailers", base, [["X-T", "1"]], "reset", nil),
+                ("te: trailers", with([["te", "trailers"], ["cookie", "a=1"], ["cookie", "b=2"]]), nil, "200", nil),
+                ("trailers", base, [["x-checksum", "1"]], "200", nil),
+                ("CONNECT", [[":method", "CONNECT"], [":authority", "a:443"]], nil, "404", nil),
+                ("value with obs-text, tab and space", with([["x-a", "caf\u{e9} \t x"]]), nil, "200", nil),
+                ("content-length not a number", with([["content-length", "abc"]]), nil, "reset", "abc"),
+                ("content-length as a list", with([["content-length", "3, 3"]]), nil, "reset", "abc"),
+                ("two different content-lengths", with([["content-length", "3"], ["content-length", "4"]]), nil, "reset", "abc"),
+                ("content-length without the body", with([["content-length", "5"]]), nil, "reset", nil),
+                ("a body longer than content-length", with([["content-length", "2"]]), nil, "reset", "abc"),
+                ("a body shorter than content-length", with([["content-length", "4"]]), nil, "reset", "abc"),
+                ("trailers before content-length is reached", with([["content-length", "4"]]), [["x-t", "1"]], "reset", "abc"),
+                ("a body as long as content-length", with([["content-length", "3"]]), nil, "200", "abc"),
+                ("the same content-length twice", with([["content-length", "3"], ["content-length", "3"]]), nil, "200", "abc"),
             ]
             let json = try JSONSerialization.data(withJSONObject: cases.map { c -> [String: Any] in
                 var object: [String: Any] = ["headers": c.1]
                 if let trailers = c.2 { object["trailers"] = trailers }
+                if let data = c.4 { object["data"] = data }
                 return object
             })
             let report = try await H2Client.run("malformed", port: proxy.port, [String(decoding: json, as: UTF8.self)])
@@ -188,8 +199,12 @@ struct HTTP2DownstreamTests {
                 let outcome = stream?.reset.map { $0 == 1 ? "reset" : "reset \($0)" } ?? stream?.status ?? "nothing"
                 #expect(outcome == c.3, "\(c.0): \(stream.map { "\($0)" } ?? "no answer")")
             }
-            // A malformed head never reaches the router; bad trailers end a request already routed.
-            let routed = cases.filter { $0.3 != "reset" || $0.2 != nil }.count
+            // A malformed head never reaches the router; bad trailers or a body that breaks its
+            // content-length end a request already routed.
+            let resetAfterRouting: Set = ["pseudo-header in trailers", "connection in trailers", "upper-case name in trailers",
+                                          "a body longer than content-length", "a body shorter than content-length",
+                                          "trailers before content-length is reached"]
+            let routed = cases.filter { $0.3 != "reset" || resetAfterRouting.contains($0.0) }.count
             #expect(try await proxy.stat(Self.stat + "downstream_rq_total") == routed)
             #expect(try await proxy.stat("http2.rx_messaging_error") == cases.filter { $0.3 == "reset" }.count)
         }

@@ -259,9 +259,10 @@ elif mode == "trailers":
     pump(s, c, lambda: streams.get(1, {}).get("ended"), 5)
     out["body"] = b"".join(bodies.get(1, [])).decode()
 elif mode == "malformed":
-    # args[0]: JSON list of cases, each {"headers": [[name, value], ...]} and maybe "trailers"
-    # (sent after the headers, ending the stream). Stream 1, 3, 5, ... carry them unvalidated
-    # and unnormalised, all on one connection; it reads until every stream ended or was reset.
+    # args[0]: JSON list of cases, each {"headers": [[name, value], ...]}, maybe "data" (a
+    # string sent as one DATA frame) and maybe "trailers" (ending the stream; else the last
+    # frame does). Stream 1, 3, 5, ... carry them unvalidated and unnormalised, all on one
+    # connection; it reads until every stream ended or was reset.
     cases = json.loads(args[0])
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -272,8 +273,10 @@ elif mode == "malformed":
     s.sendall(c.data_to_send())
     for i, case in enumerate(cases):
         sid = 1 + 2 * i
-        trailers = case.get("trailers")
-        c.send_headers(sid, [tuple(h) for h in case["headers"]], end_stream=trailers is None)
+        trailers, data = case.get("trailers"), case.get("data")
+        c.send_headers(sid, [tuple(h) for h in case["headers"]], end_stream=trailers is None and data is None)
+        if data is not None:
+            c.send_data(sid, data.encode(), end_stream=trailers is None)
         if trailers is not None:
             c.send_headers(sid, [tuple(h) for h in trailers], end_stream=True)
     s.sendall(c.data_to_send())

@@ -44,6 +44,9 @@ final class DownstreamHTTP2Stream: StreamEncoder {
     /// carries the tunnel's bytes both ways.
     private var extendedConnect = false
     private var tunnelOpen = false
+    /// Request body bytes its `content-length` still announces (nil: no `content-length`).
+    /// Ferry checks it here (RFC 9113 §8.1.1), NIOHTTP2's check is off downstream.
+    private var bodyLeft: Int?
 
     init(session: DownstreamHTTP2Session, id: HTTP2StreamID) {
         self.session = session
@@ -62,6 +65,7 @@ final class DownstreamHTTP2Stream: StreamEncoder {
                 open(headers.headers, endStream: headers.endStream)
             } else if !requestDone {
                 // Request trailers end the body; an HTTP/2 upstream gets them after it.
+                guard bodyLeft ?? 0 == 0 else { return refuseMalformed() }
                 do throws(HTTP2HeaderMapping.MalformedBlock) {
                     stream?.requestTrailers = try HTTP2HeaderMapping.requestTrailers(headers.headers)
                 } catch {
@@ -71,6 +75,11 @@ final class DownstreamHTTP2Stream: StreamEncoder {
             }
         case .data(let frame):
             guard opened, !requestDone, case .byteBuffer(let buffer) = frame.data else { return }
+            if let left = bodyLeft {
+                let after = left - buffer.readableBytes
+                guard after >= 0, after == 0 || !frame.endStream else { return refuseMalformed() }
+                bodyLeft = after
+            }
             deliver(buffer, end: frame.endStream)
         default:
             break  // RST_STREAM arrives as the StreamClosedEvent that follows it
@@ -119,6 +128,10 @@ final class DownstreamHTTP2Stream: StreamEncoder {
             request = try HTTP2HeaderMapping.request(block, extendedConnect: session.extendedConnect)
         } catch {
             return refuseMalformed()
+        }
+        if let length = request.contentLength {
+            guard !endStream || length == 0 else { return refuseMalformed() }
+            bodyLeft = length
         }
         counted = true
         requestDone = endStream

@@ -24,6 +24,10 @@ enum HTTP2HeaderMapping {
         /// `:method`, `:scheme` and `:path` (or, for CONNECT, only `:method` and `:authority`).
         case pseudoSet
         case emptyPath
+        /// `content-length` not a decimal number, or two that differ.
+        case invalidContentLength
+        /// The DATA of a request add up to more or less than its `content-length`.
+        case contentLengthMismatch
     }
 
     /// A request HEADERS block read into a head.
@@ -33,6 +37,8 @@ enum HTTP2HeaderMapping {
         var extendedConnectProtocol: String?
         /// Names and values plus 32 per field, as HPACK counts a header list's size.
         var headerBytes: Int
+        /// The body length `content-length` announces (one field; equal repeats are folded).
+        var contentLength: Int?
     }
 
     private struct Pseudo: OptionSet {
@@ -46,7 +52,8 @@ enum HTTP2HeaderMapping {
     /// and Ferry's response blocks are well-formed by construction): lower-case token names,
     /// no connection-specific fields, `te` only `trailers`, no NUL, CR or LF in values, known
     /// pseudo-headers first and once each, `:method`, `:scheme` and a non-empty `:path` (a
-    /// plain CONNECT has only `:method` and `:authority`). `extendedConnect`: this connection
+    /// plain CONNECT has only `:method` and `:authority`), `content-length` a decimal number
+    /// (equal repeats folded into one field). `extendedConnect`: this connection
     /// advertised SETTINGS_ENABLE_CONNECT_PROTOCOL, so `:protocol` may come with CONNECT.
     /// Cookie crumbs are joined with "; " as RFC 9113 §8.2.3 asks before a hop to HTTP/1.
     static func request(_ block: HPACKHeaders, extendedConnect: Bool) throws(MalformedBlock) -> Request {
@@ -60,6 +67,7 @@ enum HTTP2HeaderMapping {
         var seen: Pseudo = []
         var regularSeen = false
         var headerBytes = 0
+        var contentLength: Int?
         for (name, value, _) in block {
             headerBytes += name.utf8.count + value.utf8.count + 32
             if name.utf8.first == UInt8(ascii: ":") {
@@ -86,6 +94,12 @@ enum HTTP2HeaderMapping {
                 headers.addLowercased(name, value)
             case 4 where name == "host": host = host ?? value
             case 6 where name == "cookie": cookie = cookie.map { $0 + "; " + value } ?? value
+            case 14 where name == "content-length":
+                guard let length = decimal(value), contentLength == nil || contentLength == length else {
+                    throw .invalidContentLength
+                }
+                if contentLength == nil { headers.addLowercased(name, value) }
+                contentLength = length
             default: headers.addLowercased(name, value)
             }
         }
@@ -99,7 +113,19 @@ enum HTTP2HeaderMapping {
         }
         if let cookie { headers.addLowercased("cookie", cookie) }
         let head = RequestHead(method: method, path: path, authority: authority ?? host, version: .http2, headers: headers)
-        return Request(head: head, extendedConnectProtocol: connectProtocol, headerBytes: headerBytes)
+        return Request(head: head, extendedConnectProtocol: connectProtocol, headerBytes: headerBytes, contentLength: contentLength)
+    }
+
+    /// A `content-length` value: 1 to 18 decimal digits (RFC 9110 §8.6), nothing else.
+    private static func decimal(_ value: String) -> Int? {
+        var result = 0
+        var digits = 0
+        for byte in value.utf8 {
+            guard byte >= 0x30, byte <= 0x39, digits < 18 else { return nil }
+            result = result * 10 + Int(byte - 0x30)
+            digits += 1
+        }
+        return digits > 0 ? result : nil
     }
 
     /// A client's trailers block, checked as the fields of `request` are; pseudo-headers are

@@ -47,9 +47,13 @@ enum HTTP2Setup {
             HTTP2Setting(parameter: .maxHeaderListSize, value: Int(hcm.config.maxRequestHeadersKb) * 1024),
         ]
         if options.allowConnect { configuration.initialSettings.append(HTTP2Setting(parameter: .enableConnectProtocol, value: 1)) }
-        // The session checks request blocks itself (`HTTP2HeaderMapping.request`), in the pass
-        // that reads them; NIOHTTP2's check would walk every request and response block again.
+        // The session checks request blocks (`HTTP2HeaderMapping.request`) and request body
+        // lengths (`DownstreamHTTP2Stream`) itself, in the pass that reads them; NIOHTTP2's
+        // checks would walk every request and response block again, and in debug builds a
+        // stream they fail on its HEADERS trips an assertion in
+        // NIOHTTP2ServerConnectionManagementHandler (a stream closed that was never opened).
         configuration.headerBlockValidation = .disabled
+        configuration.contentLengthValidation = .disabled
         configuration.maximumBufferedControlFrames = Int(options.maxOutboundControlFrames)
         configuration.maximumSequentialEmptyDataFrames = Int(options.maxConsecutiveInboundFramesWithEmptyPayload)
         return configuration
