@@ -226,6 +226,16 @@ struct HTTP2DownstreamTests {
         }
     }
 
+    @Test("a connection error SwiftNIO finds (DATA on an idle stream) is answered with a GOAWAY the client reads before the close")
+    func connectionErrorGoAwayArrives() async throws {
+        try await Self.with { proxy in
+            // DATA, 1 byte, END_STREAM, on stream 5, which was never opened (RFC 9113 §5.1).
+            let report = try await H2Client.run("frames", port: proxy.port, ["raw", "000001000100000005" + "61"])
+            #expect(report.closed == true && report.frame_types?.contains(7) == true, "\(report)")
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_protocol_error") == 1)
+        }
+    }
+
     @Test("a client's RST_STREAM ends the stream as a downstream reset; the connection goes on")
     func clientReset() async throws {
         try await Self.with { proxy in

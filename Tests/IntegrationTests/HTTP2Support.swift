@@ -33,14 +33,22 @@ def receive(s):
     return data
 
 def read_until_closed(s, seconds):
-    """Reads and drops bytes until the server closes (or resets) or `seconds` pass."""
+    """Reads until the server closes (or resets) or `seconds` pass; the types of the whole
+    frames that arrived are reported (after the server's preface)."""
     s.settimeout(0.2)
-    deadline = time.time() + seconds
+    deadline, buf, types = time.time() + seconds, b"", []
     while time.time() < deadline and not out.get("closed"):
         try:
-            receive(s)
+            data = receive(s)
         except ConnectionResetError:
             out["closed"] = True
+            data = None
+        if data:
+            buf += data
+            while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[0:3], "big"):
+                types.append(buf[3])
+                buf = buf[9 + int.from_bytes(buf[0:3], "big"):]
+    out["frame_types"] = types
 
 def pump(s, c, until, seconds, ack=True):
     deadline = time.time() + seconds
@@ -284,10 +292,13 @@ elif mode == "malformed":
                        for i in range(len(cases)))
     pump(s, c, done, 10)
 elif mode == "frames":
-    # The preface, SETTINGS, then args[1] frames of type args[0] (PRIORITY on stream 1, or
-    # connection WINDOW_UPDATE) in one write; then reads until the server closes or 3 s pass.
-    kind, count = args[0], int(args[1])
-    one = (bytes([0, 0, 5, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 16]) if kind == "priority"
+    # The preface, SETTINGS, then args[1] frames of type args[0] (PRIORITY on stream 1,
+    # connection WINDOW_UPDATE, or "raw": the frame bytes in hex as args[1], once) in one
+    # write; then reads until the server closes or 3 s pass.
+    kind = args[0]
+    count = 1 if kind == "raw" else int(args[1])
+    one = (bytes.fromhex(args[1]) if kind == "raw"
+           else bytes([0, 0, 5, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 16]) if kind == "priority"
            else bytes([0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 1]))
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]) + one * count)

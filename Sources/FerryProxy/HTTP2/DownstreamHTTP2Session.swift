@@ -140,13 +140,15 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
         // with GOAWAY, after which the connection closes, as Envoy closes it.
         guard connectionErrorSent else { return }
         connectionErrorSent = false
-        // Floods count as floods only, as Envoy counts them.
+        // Floods count as floods only, as Envoy counts them, and close at once: a client
+        // flooding the connection gets no second of grace in which its frames are still parsed.
         if let flood = HTTP2Flood(codecError: error) {
             connection.countFlood(flood)
+            context.close(promise: nil)
         } else {
             worker.stats.inc(connection.hcmStats.cxProtocolError)
+            closeAfterGoAway(context)
         }
-        closeAfterGoAway(context)
     }
 
     /// Ends the connection after a GOAWAY with an error: the GOAWAY is flushed and the output
