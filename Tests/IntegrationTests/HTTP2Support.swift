@@ -32,6 +32,13 @@ def receive(s):
         out["closed"] = True
     return data
 
+def take_frames(buf, types):
+    """Appends the type of each whole frame at the start of `buf`; returns the rest."""
+    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[0:3], "big"):
+        types.append(buf[3])
+        buf = buf[9 + int.from_bytes(buf[0:3], "big"):]
+    return buf
+
 def read_until_closed(s, seconds):
     """Reads until the server closes (or resets) or `seconds` pass; the types of the whole
     frames that arrived are reported (after the server's preface)."""
@@ -44,10 +51,7 @@ def read_until_closed(s, seconds):
             out["closed"] = True
             data = None
         if data:
-            buf += data
-            while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[0:3], "big"):
-                types.append(buf[3])
-                buf = buf[9 + int.from_bytes(buf[0:3], "big"):]
+            buf = take_frames(buf + data, types)
     out["frame_types"] = types
 
 def pump(s, c, until, seconds, ack=True):
@@ -247,10 +251,7 @@ elif mode == "busy":
             out["closed"] = True
             break
         if data:
-            buf += data
-            while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[0:3], "big"):
-                types.append(buf[3])
-                buf = buf[9 + int.from_bytes(buf[0:3], "big"):]
+            buf = take_frames(buf + data, types)
     out["frame_types"] = types
 elif mode == "trailers":
     # POSTs args[1] bytes to args[0], then ends the request with trailers args[2:] (name=value);
