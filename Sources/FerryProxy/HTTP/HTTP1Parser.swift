@@ -308,13 +308,24 @@ struct HTTP1Parser {
         var length: Int?
         for value in values {
             for part in value.split(separator: ",", omittingEmptySubsequences: false) {
-                let digits = part.trimmingSpaces()
-                guard !digits.isEmpty, digits.utf8.count <= 18, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-                      let n = Int(digits) else { throw .bad("invalid_content_length") }
+                guard let n = decimalLength(part.trimmingSpaces()) else { throw .bad("invalid_content_length") }
                 if let length, length != n { throw .bad("multiple_content_length") }
                 length = n
             }
         }
         return length ?? 0
+    }
+
+    /// A content-length number: 1 to 18 decimal digits and nothing else (no sign, no spaces).
+    /// HTTP/1 applies it to each item of a list; HTTP/2 to the whole value (no lists there).
+    static func decimalLength(_ text: some StringProtocol) -> Int? {
+        var result = 0
+        var digits = 0
+        for byte in text.utf8 {
+            guard byte >= 0x30, byte <= 0x39, digits < 18 else { return nil }
+            result = result * 10 + Int(byte - 0x30)
+            digits += 1
+        }
+        return digits > 0 ? result : nil
     }
 }

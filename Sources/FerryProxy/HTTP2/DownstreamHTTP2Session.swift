@@ -169,9 +169,14 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        resetAllStreams()
+        context.fireChannelInactive()
+    }
+
+    /// Every stream still open ends as reset (the connection is going away).
+    private func resetAllStreams() {
         for stream in Array(streams.values) { stream.codecClosed(reset: true) }
         streams.removeAll()
-        context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -225,9 +230,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
         worker.stats.inc(connection.hcmStats.cxProtocolError)
         write(.goAway(lastStreamID: lastClientStream, errorCode: .protocolError, opaqueData: nil), on: .rootStream)
         connectionErrorSent = false  // counted here, not again if the close reports an error
-        // The streams end now, as the connection's do when it closes.
-        for stream in Array(streams.values) { stream.codecClosed(reset: true) }
-        streams.removeAll()
+        resetAllStreams()  // now, as when the connection closes
         closeAfterGoAway(context)
     }
 }

@@ -331,9 +331,10 @@ final class DownstreamHTTP2Stream: StreamEncoder {
         stream?.downstreamWritabilityChanged(writable)
     }
 
-    /// A malformed request HEADERS or trailers block (RFC 9113 §8.1.1): the session resets
-    /// the stream or closes the connection (`DownstreamHTTP2Session.malformedRequest`). An
-    /// `ActiveStream` already started (bad trailers) ends as reset when the close arrives.
+    /// A malformed request (RFC 9113 §8.1.1: its HEADERS or trailers block, or a body that
+    /// breaks its `content-length`): the session resets the stream or closes the connection
+    /// (`DownstreamHTTP2Session.malformedRequest`). An `ActiveStream` already started ends as
+    /// reset when the close arrives.
     private func refuseMalformed() {
         requestDone = true
         heldBody = []

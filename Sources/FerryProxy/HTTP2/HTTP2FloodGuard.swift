@@ -41,7 +41,7 @@ enum HTTP2Flood: Int, CaseIterable, Sendable {
 }
 
 /// Envoy's HTTP/2 codec stats that Ferry keeps: the flood counters, `keepalive_timeout` and
-/// `rx_messaging_error` (malformed request blocks, each answered with RST_STREAM).
+/// `rx_messaging_error` (malformed requests: their stream reset or the connection closed).
 /// Downstream they are `http2.*`; a cluster's are `cluster.<name>.http2.*`.
 struct HTTP2CodecStats: Sendable {
     let floods: [CounterID]

@@ -7,8 +7,9 @@ import NIOHPACK
 /// fields are dropped on the way into HTTP/2 (a peer must treat them as malformed). Pure
 /// functions, unit tested.
 enum HTTP2HeaderMapping {
-    /// Why a request's HEADERS or trailers block is malformed (RFC 9113 §8.2, §8.3): the stream
-    /// is reset with PROTOCOL_ERROR and never reaches the router.
+    /// Why a request's HEADERS or trailers block is malformed (RFC 9113 §8.2, §8.3): it never
+    /// reaches the router, and its stream or its connection ends with PROTOCOL_ERROR
+    /// (`DownstreamHTTP2Session.malformedRequest`).
     enum MalformedBlock: Error, Equatable {
         /// Empty, or not a lower-case token.
         case invalidName(String)
@@ -24,10 +25,9 @@ enum HTTP2HeaderMapping {
         /// `:method`, `:scheme` and `:path` (or, for CONNECT, only `:method` and `:authority`).
         case pseudoSet
         case emptyPath
-        /// `content-length` not a decimal number, or two that differ.
+        /// `content-length` not a decimal number (a list is not taken, as in Envoy), or two
+        /// that differ.
         case invalidContentLength
-        /// The DATA of a request add up to more or less than its `content-length`.
-        case contentLengthMismatch
     }
 
     /// A request HEADERS block read into a head.
@@ -95,7 +95,7 @@ enum HTTP2HeaderMapping {
             case 4 where name == "host": host = host ?? value
             case 6 where name == "cookie": cookie = cookie.map { $0 + "; " + value } ?? value
             case 14 where name == "content-length":
-                guard let length = decimal(value), contentLength == nil || contentLength == length else {
+                guard let length = HTTP1Parser.decimalLength(value), contentLength == nil || contentLength == length else {
                     throw .invalidContentLength
                 }
                 if contentLength == nil { headers.addLowercased(name, value) }
@@ -114,18 +114,6 @@ enum HTTP2HeaderMapping {
         if let cookie { headers.addLowercased("cookie", cookie) }
         let head = RequestHead(method: method, path: path, authority: authority ?? host, version: .http2, headers: headers)
         return Request(head: head, extendedConnectProtocol: connectProtocol, headerBytes: headerBytes, contentLength: contentLength)
-    }
-
-    /// A `content-length` value: 1 to 18 decimal digits (RFC 9110 §8.6), nothing else.
-    private static func decimal(_ value: String) -> Int? {
-        var result = 0
-        var digits = 0
-        for byte in value.utf8 {
-            guard byte >= 0x30, byte <= 0x39, digits < 18 else { return nil }
-            result = result * 10 + Int(byte - 0x30)
-            digits += 1
-        }
-        return digits > 0 ? result : nil
     }
 
     /// A client's trailers block, checked as the fields of `request` are; pseudo-headers are
