@@ -8,14 +8,14 @@
 # /proc/PID/stat).
 
 # --rounds N, --duration S, --rate R, --h2c into $rounds, $duration, $rate, $h2c (the caller sets
-# defaults).
+# defaults; --h2c only where the caller set h2c=0, since not every script's proxies speak h2c).
 side_by_side_options() {
   while [ $# -gt 0 ]; do
     case "$1" in
       --rounds) rounds=$2; shift ;;
       --duration) duration=$2; shift ;;
       --rate) rate=$2; shift ;;
-      --h2c) h2c=1 ;;
+      --h2c) [ -n "${h2c+set}" ] || { echo "--h2c is not available in this script" >&2; exit 2; }; h2c=1 ;;
       *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
