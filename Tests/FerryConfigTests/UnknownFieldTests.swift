@@ -186,16 +186,30 @@ struct UnknownFieldTests {
                 && defaults.maxInboundWindowUpdateFramesPerDataFrameSent == 10 && !defaults.streamErrorOnInvalidHTTPMessaging)
     }
 
-    @Test("stream errors on invalid messaging: the override wins over the deprecated field")
-    func http2StreamErrorOnInvalid() {
-        func streamError(_ options: String) -> Bool? {
-            Fixture.load(Fixture.bootstrap(hcm: "http2_protocol_options: {\(options)}"))?
-                .listeners.first?.httpConnectionManager?.http2Options.streamErrorOnInvalidHTTPMessaging
+    @Test("stream errors on invalid messaging, in Envoy's order: each protocol's override, then the connection manager's field, then HTTP/2's deprecated one")
+    func streamErrorOnInvalid() {
+        /// (HTTP/1, HTTP/2) for the connection manager fields `hcm`.
+        func streamError(_ hcm: String) -> [Bool]? {
+            Fixture.load(Fixture.bootstrap(hcm: hcm))?.listeners.first?.httpConnectionManager
+                .map { [$0.http1StreamErrorOnInvalidMessage, $0.http2Options.streamErrorOnInvalidHTTPMessaging] }
         }
-        #expect(streamError("") == false)
-        #expect(streamError("stream_error_on_invalid_http_messaging: true") == true)
-        #expect(streamError("override_stream_error_on_invalid_http_message: true") == true)
-        #expect(streamError("stream_error_on_invalid_http_messaging: true, override_stream_error_on_invalid_http_message: false") == false)
+        #expect(streamError("") == [false, false])
+        #expect(streamError("http2_protocol_options: {stream_error_on_invalid_http_messaging: true}") == [false, true])
+        #expect(streamError("http2_protocol_options: {override_stream_error_on_invalid_http_message: true}") == [false, true])
+        #expect(streamError("""
+            http2_protocol_options: {stream_error_on_invalid_http_messaging: true, override_stream_error_on_invalid_http_message: false}
+            """) == [false, false])
+        #expect(streamError("stream_error_on_invalid_http_message: true") == [true, true])
+        #expect(streamError("""
+            stream_error_on_invalid_http_message: false
+            http2_protocol_options: {stream_error_on_invalid_http_messaging: true}
+            """) == [false, false])
+        #expect(streamError("""
+            stream_error_on_invalid_http_message: true
+            http_protocol_options: {override_stream_error_on_invalid_http_message: false}
+            http2_protocol_options: {override_stream_error_on_invalid_http_message: false}
+            """) == [false, false])
+        #expect(streamError("http_protocol_options: {override_stream_error_on_invalid_http_message: true}") == [true, false])
     }
 
     // MARK: HTTP filters

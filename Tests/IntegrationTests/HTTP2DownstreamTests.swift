@@ -135,9 +135,14 @@ struct HTTP2DownstreamTests {
 
     /// A malformed request (RFC 9113 §8.2, §8.3) is reset with PROTOCOL_ERROR before it reaches
     /// the router; the connection and its other streams go on.
-    @Test("with stream_error_on_invalid_http_messaging, malformed request header blocks and trailers are reset with PROTOCOL_ERROR; well-formed ones on the same connection are answered")
-    func malformedRequestsReset() async throws {
-        try await Self.with(hcm: "http2_protocol_options: {override_stream_error_on_invalid_http_message: true}") { proxy in
+    /// The three ways to ask for it, in Envoy's order of precedence: HTTP/2's override, then the
+    /// connection manager's field (which wins over HTTP/2's deprecated one).
+    @Test("with stream_error_on_invalid_http_message, malformed request header blocks and trailers are reset with PROTOCOL_ERROR; well-formed ones on the same connection are answered",
+          arguments: ["http2_protocol_options: {override_stream_error_on_invalid_http_message: true}",
+                      "stream_error_on_invalid_http_message: true",
+                      "stream_error_on_invalid_http_message: true\nhttp2_protocol_options: {stream_error_on_invalid_http_messaging: false}"])
+    func malformedRequestsReset(hcm: String) async throws {
+        try await Self.with(hcm: hcm) { proxy in
             let base = [[":method", "GET"], [":scheme", "http"], [":authority", "a"], [":path", "/ok"]]
             func with(_ extra: [[String]]) -> [[String]] { base + extra }
             func replacing(_ name: String, _ value: String?) -> [[String]] {
@@ -161,6 +166,7 @@ struct HTTP2DownstreamTests {
                 ("no :scheme", replacing(":scheme", nil), nil, "reset", nil),
                 ("empty :path", replacing(":path", ""), nil, "reset", nil),
                 ("space in :path", replacing(":path", "/a b"), nil, "reset", nil),
+                ("fragment in :path", replacing(":path", "/ok#f"), nil, "400", nil),
                 ("pseudo-header after a regular one", [[":method", "GET"], [":scheme", "http"], ["x-a", "1"], [":path", "/"]],
                  nil, "reset", nil),
                 ("unknown pseudo-header", with([[":foo", "bar"]]), nil, "reset", nil),
@@ -210,9 +216,10 @@ struct HTTP2DownstreamTests {
         }
     }
 
-    @Test("by default, as in Envoy, a malformed request closes its connection with GOAWAY PROTOCOL_ERROR, and a request in flight on it is reset")
-    func malformedRequestClosesConnection() async throws {
-        try await Self.with { proxy in
+    @Test("by default, as in Envoy, a malformed request closes its connection with GOAWAY PROTOCOL_ERROR, and a request in flight on it is reset; HTTP/2's override wins over the connection manager's field",
+          arguments: ["", "stream_error_on_invalid_http_message: true\nhttp2_protocol_options: {override_stream_error_on_invalid_http_message: false}"])
+    func malformedRequestClosesConnection(hcm: String) async throws {
+        try await Self.with(hcm: hcm) { proxy in
             let good = [[":method", "GET"], [":scheme", "http"], [":authority", "a"], [":path", "/delay/3000"]]
             let bad = [[":method", "GET"], [":scheme", "http"], [":authority", "a"], [":path", "/ok"], ["connection", "close"]]
             let json = try JSONSerialization.data(withJSONObject: [["headers": good], ["headers": bad]])

@@ -26,8 +26,9 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
     /// Consecutive inbound frames with an empty payload and no end of stream before the
     /// connection is closed as a flood (Envoy default 1).
     public var maxConsecutiveInboundFramesWithEmptyPayload: UInt32 = 1
-    /// `override_stream_error_on_invalid_http_message` (or the deprecated
-    /// `stream_error_on_invalid_http_messaging`): a malformed request resets only its stream
+    /// `override_stream_error_on_invalid_http_message`, else the connection manager's
+    /// `stream_error_on_invalid_http_message`, else the deprecated
+    /// `stream_error_on_invalid_http_messaging`: a malformed request resets only its stream
     /// (RST_STREAM PROTOCOL_ERROR) instead of closing the whole connection, Envoy's default.
     /// Listeners only; a cluster's connections keep SwiftNIO's stream-level handling.
     public var streamErrorOnInvalidHTTPMessaging = false
@@ -71,7 +72,9 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
 
     /// Decodes the message at `r` (finishes it). `upstream`: the options of a cluster's
     /// connections (`connection_idle_interval` applies only there, as in Envoy's client codec).
-    public static func decode(_ r: ObjectReader, upstream: Bool = false) -> Http2ProtocolOptions {
+    /// `streamErrorOnInvalidHTTPMessage`: the connection manager's field of that name, if set.
+    public static func decode(_ r: ObjectReader, upstream: Bool = false,
+                              streamErrorOnInvalidHTTPMessage: Bool? = nil) -> Http2ProtocolOptions {
         defer { r.finish() }
         var options = Http2ProtocolOptions()
         if let size = r.uint32("hpack_table_size") { options.hpackTableSize = size }
@@ -91,9 +94,10 @@ public struct Http2ProtocolOptions: Sendable, Equatable {
         }
         if r.bool("allow_connect") == true { options.allowConnect = true }
         if !upstream {
-            // The override wins over the deprecated field, as in Envoy.
+            // Envoy's order: the override, the connection manager's field, the deprecated one.
             let legacy = r.bool("stream_error_on_invalid_http_messaging")
-            options.streamErrorOnInvalidHTTPMessaging = r.bool("override_stream_error_on_invalid_http_message") ?? legacy ?? false
+            options.streamErrorOnInvalidHTTPMessaging = r.bool("override_stream_error_on_invalid_http_message")
+                ?? streamErrorOnInvalidHTTPMessage ?? legacy ?? false
         }
         if let keepalive = r.object("connection_keepalive", "envoy.config.core.v3.KeepaliveSettings") {
             options.keepalive = decodeKeepalive(keepalive, upstream: upstream)

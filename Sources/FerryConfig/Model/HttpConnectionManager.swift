@@ -78,6 +78,13 @@ public struct HttpConnectionManager: Sendable {
     public var defaultHostForHTTP10: String?
     /// Requests with an absolute URI (`GET http://host/path`) are accepted (as Envoy's default for HTTP/1).
     public var allowAbsoluteURL = true
+    /// What an invalid HTTP/1 request costs when the connection could carry on (a missing Host,
+    /// a path that fails normalization): false (Envoy's default) closes the connection after the
+    /// 400, true keeps it when the whole request was read. From
+    /// `http_protocol_options.override_stream_error_on_invalid_http_message`, else the manager's
+    /// `stream_error_on_invalid_http_message`. Malformed framing always closes (nothing after it
+    /// can be read reliably). HTTP/2's counterpart is `http2Options.streamErrorOnInvalidHTTPMessaging`.
+    public var http1StreamErrorOnInvalidMessage = false
     public var location: SourceLocation = .unknown
     public var path: String = ""
 
@@ -129,14 +136,21 @@ public struct HttpConnectionManager: Sendable {
             hcm.maxStreamDuration = common.duration("max_stream_duration").flatMap { $0 == .zero ? nil : $0 }
             hcm.headersWithUnderscoresAction = common.enumeration("headers_with_underscores_action", UnderscoresAction.self) ?? .allow
         }
+        // The per-protocol overrides win over the manager's field, which wins over HTTP/2's
+        // deprecated stream_error_on_invalid_http_messaging (Envoy's order).
+        let streamError = r.bool("stream_error_on_invalid_http_message")
+        hcm.http1StreamErrorOnInvalidMessage = streamError ?? false
         if let http1 = r.object("http_protocol_options", "envoy.config.core.v3.Http1ProtocolOptions") {
             defer { http1.finish() }
+            hcm.http1StreamErrorOnInvalidMessage = http1.bool("override_stream_error_on_invalid_http_message") ?? streamError ?? false
             hcm.acceptHTTP10 = http1.bool("accept_http_10") ?? false
             hcm.defaultHostForHTTP10 = http1.string("default_host_for_http_10")
             hcm.allowAbsoluteURL = http1.bool("allow_absolute_url") ?? true
         }
         if let http2 = r.object("http2_protocol_options", "envoy.config.core.v3.Http2ProtocolOptions") {
-            hcm.http2Options = Http2ProtocolOptions.decode(http2)
+            hcm.http2Options = Http2ProtocolOptions.decode(http2, streamErrorOnInvalidHTTPMessage: streamError)
+        } else if let streamError {
+            hcm.http2Options.streamErrorOnInvalidHTTPMessaging = streamError
         }
         if let kb = r.uint32("max_request_headers_kb", in: 1...8192) { hcm.maxRequestHeadersKb = kb }
         if let t = r.duration("stream_idle_timeout") { hcm.streamIdleTimeout = t }

@@ -206,7 +206,6 @@ struct HeadParser {
         } else {
             throw .bad("invalid_url")
         }
-        if let fragment = path.firstIndex(of: "#") { path = String(path[..<fragment]) }
         var head = RequestHead(method: method, path: path, authority: authority, scheme: scheme, version: version, headers: headers)
         head.absoluteForm = absoluteForm
         return head

@@ -196,8 +196,7 @@ final class ActiveStream {
             if request.version == .http10, let host = hcm.config.defaultHostForHTTP10 {
                 request.authority = host
             } else {
-                encoder.closeAfterResponse()
-                return sendLocalReply(400, body: "", details: "missing_host_header")
+                return refuseInvalidRequest(details: "missing_host_header")
             }
         }
         if var authority = request.authority {
@@ -214,16 +213,20 @@ final class ActiveStream {
         if request.absoluteForm && !hcm.config.allowAbsoluteURL {
             return sendLocalReply(404, body: "", details: "absolute_path_rejected")
         }
+        // A fragment is never part of a request target (RFC 9112 §3.2, RFC 9113 §8.3.1);
+        // Envoy 1.40 refuses it as a failed normalization rather than guess what was meant.
+        if request.path.utf8.contains(UInt8(ascii: "#")) {
+            shard.inc(stats.rqFailedPathNormalization)
+            return refuseInvalidRequest(details: "path_normalization_failed")
+        }
         if hcm.config.normalizePath || hcm.config.mergeSlashes || hcm.config.pathWithEscapedSlashesAction != .implementationSpecificDefault {
             switch PathNormalizer.apply(request.path, normalize: hcm.config.normalizePath, mergeSlashes: hcm.config.mergeSlashes,
                                         escapedSlashes: hcm.config.pathWithEscapedSlashesAction) {
             case .unchanged: break
             case .rewritten(let path): request.path = path
             case .reject:
-                // Envoy 1.40: an empty 400, no response flag, and the connection closes.
                 shard.inc(stats.rqFailedPathNormalization)
-                encoder.closeAfterResponse()
-                return sendLocalReply(400, body: "", details: "path_normalization_failed")
+                return refuseInvalidRequest(details: "path_normalization_failed")
             case .redirect(let path):
                 var headers = HeaderMap()
                 headers.addLowercased("location", path)
@@ -251,6 +254,14 @@ final class ActiveStream {
             }
         }
         routeRequest()
+    }
+
+    /// An empty 400 for a request the connection manager finds invalid after its head was read
+    /// (Envoy 1.40: no response flag). On HTTP/1 the connection then closes unless
+    /// `stream_error_on_invalid_http_message` says to carry on; HTTP/2 only ends the stream.
+    private func refuseInvalidRequest(details: String) {
+        if !hcm.config.http1StreamErrorOnInvalidMessage { encoder.closeAfterResponse() }
+        sendLocalReply(400, body: "", details: details)
     }
 
     // MARK: routing
