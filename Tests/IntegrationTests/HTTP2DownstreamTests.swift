@@ -92,6 +92,47 @@ struct HTTP2DownstreamTests {
         }
     }
 
+    @Test("idle_timeout: a connection without streams that long gets GOAWAY NO_ERROR naming its last stream, then closes, counted in downstream_cx_idle_timeout")
+    func idleTimeout() async throws {
+        try await Self.with(hcm: "common_http_protocol_options: {idle_timeout: 0.5s}") { proxy in
+            let report = try await H2Client.run("lifecycle", port: proxy.port, ["/direct", "-", "ack", "5"])
+            let frames = report.frames ?? []
+            #expect(frames.contains { $0.type == 1 && $0.stream == 1 }, "\(frames)")
+            #expect(frames.filter { $0.type == 7 }.map { [$0.last_stream ?? -1, $0.error ?? -1] } == [[1, 0]], "\(frames)")
+            #expect(report.closed_after.map { $0 >= 0.4 && $0 < 3 } == true, "\(report)")
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_idle_timeout") == 1)
+        }
+    }
+
+    @Test("a drain with a stream in flight: GOAWAY with the highest stream id and a PING; after the ACK, GOAWAY naming the last stream; the stream is answered, then the connection closes")
+    func drainWithStreamInFlight() async throws {
+        try await Self.with(hcm: "drain_timeout: 5s") { proxy in
+            let report = try await H2Client.run("lifecycle", port: proxy.port, ["/delay/800", String(proxy.adminPort), "ack", "6"])
+            let frames = (report.frames ?? []).filter { $0.type != 4 && $0.type != 8 }  // not SETTINGS, WINDOW_UPDATE
+            let goAways = frames.filter { $0.type == 7 }
+            #expect(goAways.map { [$0.last_stream ?? -1, $0.error ?? -1] } == [[2_147_483_647, 0], [1, 0]], "\(frames)")
+            // The PING follows the first GOAWAY, the second GOAWAY its ACK, and the response the second GOAWAY.
+            let first = frames.firstIndex { $0.type == 7 } ?? -1
+            let second = frames.lastIndex { $0.type == 7 } ?? -1
+            #expect(frames.indices.contains(first + 1) && frames[first + 1].type == 6 && frames[first + 1].ack == false, "\(frames)")
+            #expect(frames.last { $0.stream == 1 }?.end_stream == true, "\(frames)")
+            #expect((frames.firstIndex { $0.stream == 1 } ?? -1) > second, "\(frames)")
+            #expect(report.closed_after.map { $0 < 3 } == true, "\(report)")
+            #expect(try await proxy.stat(Self.stat + "downstream_cx_drain_close") == 1)
+        }
+    }
+
+    @Test("a drain whose PING is never answered closes at drain_timeout, counted from the first GOAWAY, even with a stream in flight")
+    func drainWithoutPingAck() async throws {
+        try await Self.with(hcm: "drain_timeout: 1s") { proxy in
+            let report = try await H2Client.run("lifecycle", port: proxy.port, ["/delay/4000", String(proxy.adminPort), "noack", "6"])
+            let frames = report.frames ?? []
+            #expect(frames.filter { $0.type == 7 }.map { $0.last_stream ?? -1 } == [2_147_483_647], "\(frames)")
+            #expect(!frames.contains { $0.stream == 1 }, "\(frames)")
+            #expect(report.closed_after.map { $0 >= 0.7 && $0 < 3 } == true, "\(report)")
+        }
+    }
+
     @Test("a client that opens no window holds the upstream: the proxy reads a bounded part of an 8 MiB body")
     func responseBackpressure() async throws {
         try await Self.with { proxy in

@@ -39,6 +39,19 @@ def take_frames(buf, types):
         buf = buf[9 + int.from_bytes(buf[0:3], "big"):]
     return buf
 
+def frame_details(frame):
+    """One whole frame as reported: type, stream, and END_STREAM, ACK or GOAWAY's fields."""
+    t, flags, sid = frame[3], frame[4], int.from_bytes(frame[5:9], "big") & 0x7FFFFFFF
+    entry = {"type": t, "stream": sid}
+    if t in (0, 1):
+        entry["end_stream"] = bool(flags & 1)
+    elif t == 6:
+        entry["ack"] = bool(flags & 1)
+    elif t == 7:
+        entry["last_stream"] = int.from_bytes(frame[9:13], "big") & 0x7FFFFFFF
+        entry["error"] = int.from_bytes(frame[13:17], "big")
+    return entry
+
 def read_until_closed(s, seconds):
     """Reads until the server closes (or resets) or `seconds` pass; the types of the whole
     frames that arrived are reported (after the server's preface)."""
@@ -182,6 +195,41 @@ elif mode == "upload":
         s.sendall(c.data_to_send())
     out["sent"] = sent
     out["marks"] = marks
+elif mode == "lifecycle":
+    # A request for args[0] (none with "-"), then, with an admin port in args[1], a drain of the
+    # listeners once the request went out. Every frame the server sends is reported, and how
+    # long after the request (or the drain) it closed; its PINGs are answered unless args[2]
+    # is "noack". Reads for args[3] seconds at most.
+    s, c = connect()
+    if args[0] != "-":
+        request(c, 1, args[0])
+    s.sendall(c.data_to_send())
+    if args[1] != "-":
+        time.sleep(0.2)  # the request reaches the server before the drain does
+        urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%s/drain_listeners" % args[1], method="POST"), timeout=5).read()
+    start, buf, frames = time.time(), b"", []
+    s.settimeout(0.1)
+    while time.time() < start + float(args[3]):
+        try:
+            data = receive(s)
+        except ConnectionResetError:
+            out["closed"] = True
+            data = b""
+        if data is None:
+            continue
+        if not data:
+            out["closed_after"] = round(time.time() - start, 2)
+            break
+        buf += data
+        while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[0:3], "big"):
+            size = 9 + int.from_bytes(buf[0:3], "big")
+            frame, buf = buf[:size], buf[size:]
+            frames.append(frame_details(frame))
+            if frame[3] == 4 and not frame[4] & 1:
+                send(s, bytes([0, 0, 0, 4, 1, 0, 0, 0, 0]))
+            elif frame[3] == 6 and not frame[4] & 1 and args[2] != "noack":
+                send(s, frame[:4] + bytes([1]) + frame[5:])
+    out["frames"] = frames
 elif mode == "silent":
     # Sends the preface and its SETTINGS, acknowledges the server's, then answers nothing:
     # the frame types the server sends are reported, and whether it closed.
@@ -363,6 +411,18 @@ print(json.dumps(out))
         var ended: Int?
         /// (time since the epoch, bytes sent by then).
         var marks: [[Double]]?
+        /// Every frame the server sent, and how long after the request or drain it closed (`lifecycle`).
+        var frames: [Frame]?
+        var closed_after: Double?
+
+        struct Frame: Decodable {
+            var type: Int
+            var stream: Int
+            var end_stream: Bool?
+            var ack: Bool?
+            var last_stream: Int?
+            var error: Int?
+        }
 
         struct GoAway: Decodable {
             var error: Int

@@ -3,10 +3,9 @@ import NIOCore
 import NIOHTTP2
 
 /// The connection half of a downstream HTTP/2 connection: the first handler of its pipeline,
-/// in front of `NIOHTTP2Handler` (frames, HPACK, the connection state machine),
-/// `NIOHTTP2ServerConnectionManagementHandler` (GOAWAY on drain, idle close), with
+/// in front of `NIOHTTP2Handler` (frames, HPACK, the connection state machine), with
 /// `connection_keepalive` `HTTP2KeepaliveHandler`, and last `DownstreamHTTP2Session` (the
-/// streams). It counts the connection and its bytes, hands streams the connection facts and
+/// streams, idle close, the graceful GOAWAY of a drain). It counts the connection and its bytes, hands streams the connection facts and
 /// the connection manager of the generation current when each stream opens, and drains the
 /// connection with a graceful GOAWAY.
 final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnection {
@@ -104,7 +103,7 @@ final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnectio
     }
 
     /// Drain (listener drain, reload, max_requests_per_connection): a graceful GOAWAY, then the
-    /// connection closes once its streams are done (NIOHTTP2ServerConnectionManagementHandler).
+    /// connection closes once its streams are done (`DownstreamHTTP2Session.startGracefulClose`).
     func drain() {
         guard !draining, let context else { return }
         draining = true
@@ -113,4 +112,7 @@ final class DownstreamHTTP2Connection: ChannelDuplexHandler, DownstreamConnectio
     }
 
     func closeIfIdle() { drain() }
+
+    /// Closes once everything written before has gone to the socket.
+    func closeAfterFlush() { context?.close(afterFlushing: .all) }
 }

@@ -15,14 +15,18 @@ import NIOHTTP2
 /// - Send side: a stream is writable while its response bytes not yet on the socket (held by
 ///   NIOHTTP2 for the client's window, or queued behind a full socket) stay under 64 KiB.
 /// - Flushes wait for the end of the event-loop iteration.
-final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate, DeferredFlushing {
+///
+/// It also runs the connection's life (DownstreamHTTP2Session+Lifecycle.swift): `idle_timeout`
+/// with no stream open, and the graceful GOAWAY of a drain. It knows when streams open and end
+/// without NIOHTTP2's stream events having to pass another handler.
+final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate, DeferredFlushing, NIOScheduledCallbackHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
     // The connection's first handler outlives this one (the pipeline is torn down together).
     unowned(unsafe) let connection: DownstreamHTTP2Connection
     private(set) var context: ChannelHandlerContext?
-    private var streams: [HTTP2StreamID: DownstreamHTTP2Stream] = [:]
+    private(set) var streams: [HTTP2StreamID: DownstreamHTTP2Stream] = [:]
     /// Streams removed since the last read completed: an `ActiveStream` still has its encoder
     /// on the call stack when it finishes (it holds it unowned), so a stream is freed only at
     /// the next read's end, when no stream's code is running.
@@ -44,7 +48,17 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     /// sends are dropped.
     private var closingAfterGoAway = false
     /// The highest stream a client opened: the last stream id of a GOAWAY Ferry sends itself.
-    private var lastClientStream = HTTP2StreamID(0)
+    private(set) var lastClientStream = HTTP2StreamID(0)
+    /// The connection manager's `idle_timeout` (nil: none) and `drain_timeout`.
+    let idleTimeout: TimeAmount?
+    let drainTimeout: TimeAmount
+    /// Since when no stream has been open (nil while one is).
+    var idleSince: NIODeadline?
+    /// Where a graceful close stands (DownstreamHTTP2Session+Lifecycle.swift).
+    var shutdown = Shutdown.open
+    /// One scheduled callback for the idle and drain deadlines, moved only when a nearer one appears.
+    var timer: NIOScheduledCallback?
+    var timerDeadline: NIODeadline?
 
     /// Response bytes a stream may have on their way before it stops reading its upstream, as
     /// the HTTP/1 socket's write watermarks (and NIOHTTP2's child channels) do.
@@ -52,8 +66,10 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     static let lowWatermark = 32 * 1024
 
     init(connection: DownstreamHTTP2Connection, connectionWindow: Int, streamWindow: Int, extendedConnect: Bool,
-         streamErrorOnInvalid: Bool) {
+         streamErrorOnInvalid: Bool, idleTimeout: TimeAmount?, drainTimeout: TimeAmount) {
         self.connection = connection
+        self.idleTimeout = idleTimeout
+        self.drainTimeout = drainTimeout
         self.extendedConnect = extendedConnect
         self.streamErrorOnInvalid = streamErrorOnInvalid
         self.connectionWindow = ReceiveWindow(target: connectionWindow)
@@ -65,11 +81,19 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         parentWritable = context.channel.isWritable
+        // Added after the sniffer or the TLS handshake, the session missed channelActive.
+        if context.channel.isActive { becameIdle() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        becameIdle()
+        context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         retired.removeAll()
+        cancelTimer()
     }
 
     // MARK: inbound
@@ -77,7 +101,11 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         let id = frame.streamID
-        guard id != .rootStream, !closingAfterGoAway else { return }
+        guard id != .rootStream else {
+            if case .ping(let data, ack: true) = frame.payload { pingAcknowledged(data) }
+            return
+        }
+        guard !closingAfterGoAway else { return }
         let stream: DownstreamHTTP2Stream
         if let known = streams[id] {
             stream = known
@@ -85,6 +113,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
             stream = DownstreamHTTP2Stream(session: self, id: id)
             streams[id] = stream
             lastClientStream = id
+            idleSince = nil
         } else {
             return  // a frame for a stream already closed on our side (NIOHTTP2 checked its state)
         }
@@ -123,6 +152,8 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
             for stream in streams.values { stream.initialWindowChanged(by: change.delta) }
         case let closed as StreamClosedEvent:
             streams[closed.streamID]?.codecClosed(reset: closed.reason != nil)
+        case is ChannelShouldQuiesceEvent:
+            startGracefulClose()
         default:
             break
         }
@@ -160,6 +191,8 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     private func closeAfterGoAway(_ context: ChannelHandlerContext) {
         guard !closingAfterGoAway else { return }
         closingAfterGoAway = true
+        shutdown = .closing
+        cancelTimer()
         // The flush writes the GOAWAY to the socket now; the shutdown follows it on the wire.
         context.flush()
         context.close(mode: .output, promise: nil)
@@ -169,6 +202,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        cancelTimer()
         resetAllStreams()
         context.fireChannelInactive()
     }
@@ -208,6 +242,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
         guard streams[stream.id] === stream else { return }
         streams[stream.id] = nil
         retired.append(stream)
+        if streams.isEmpty { lastStreamEnded() }
     }
 
     func makePromise() -> EventLoopPromise<Void>? { context?.eventLoop.makePromise() }

@@ -4,21 +4,19 @@ import NIOHTTP2
 
 /// Puts a downstream connection's HTTP/2 pipeline together: `DownstreamHTTP2Connection` (bytes,
 /// stats, drain), `HTTP2FloodGuard` (Envoy's flood limits), `NIOHTTP2Handler` (frames, HPACK,
-/// the connection state machine), `NIOHTTP2ServerConnectionManagementHandler` (graceful GOAWAY,
-/// idle close), `HTTP2KeepaliveHandler`, and `DownstreamHTTP2Session` (one
-/// `DownstreamHTTP2Stream` per stream), all configured from `http2_protocol_options`.
+/// the connection state machine), `HTTP2KeepaliveHandler`, and `DownstreamHTTP2Session` (one
+/// `DownstreamHTTP2Stream` per stream, idle close, graceful GOAWAY), all configured from
+/// `http2_protocol_options`.
 enum HTTP2Setup {
     static func install(on channel: Channel, worker: Worker, listener: CompiledListener, chain: CompiledFilterChain,
                         hcm: CompiledHCM, tls: DownstreamTLSInfo?) throws {
         let options = hcm.config.http2Options
         let connection = DownstreamHTTP2Connection(worker: worker, listener: listener, chain: chain, hcm: hcm, tls: tls)
-        let management = NIOHTTP2ServerConnectionManagementHandler(
-            eventLoop: channel.eventLoop,
-            configuration: .init(maxIdleTime: hcm.idleTimeout, maxAge: nil, maxGraceTime: hcm.drainTimeout, keepalive: nil))
         let session = DownstreamHTTP2Session(connection: connection, connectionWindow: Int(options.initialConnectionWindowSize),
                                              streamWindow: Int(options.initialStreamWindowSize),
                                              extendedConnect: options.allowConnect,
-                                             streamErrorOnInvalid: options.streamErrorOnInvalidHTTPMessaging)
+                                             streamErrorOnInvalid: options.streamErrorOnInvalidHTTPMessaging,
+                                             idleTimeout: hcm.idleTimeout, drainTimeout: hcm.drainTimeout)
         // Without a stream multiplexer: the session handles every stream's frames itself.
         let http2 = NIOHTTP2Handler(mode: .server, frameDelegate: session,
                                     connectionConfiguration: connectionConfiguration(options, hcm: hcm),
@@ -28,14 +26,10 @@ enum HTTP2Setup {
         try pipeline.addHandler(connection)
         try pipeline.addHandler(HTTP2FloodGuard(limits: .init(options), isServer: true) { flood in connection.countFlood(flood) })
         try pipeline.addHandler(http2)
-        try pipeline.addHandler(management)
         if let keepalive = options.keepalive {
             try pipeline.addHandler(HTTP2KeepaliveHandler(keepalive) { connection.countKeepaliveTimeout() })
         }
         try pipeline.addHandler(session)
-        // Added after the sniffer or the TLS handshake, the handlers missed channelActive; the
-        // management handler starts its idle and keepalive timers there.
-        if channel.isActive { management.channelActive(context: try pipeline.context(handler: management)) }
     }
 
     static func connectionConfiguration(_ options: Http2ProtocolOptions, hcm: CompiledHCM) -> NIOHTTP2Handler.ConnectionConfiguration {
@@ -49,9 +43,7 @@ enum HTTP2Setup {
         if options.allowConnect { configuration.initialSettings.append(HTTP2Setting(parameter: .enableConnectProtocol, value: 1)) }
         // The session checks request blocks (`HTTP2HeaderMapping.request`) and request body
         // lengths (`DownstreamHTTP2Stream`) itself, in the pass that reads them; NIOHTTP2's
-        // checks would walk every request and response block again, and in debug builds a
-        // stream they fail on its HEADERS trips an assertion in
-        // NIOHTTP2ServerConnectionManagementHandler (a stream closed that was never opened).
+        // checks would walk every request and response block again.
         configuration.headerBlockValidation = .disabled
         configuration.contentLengthValidation = .disabled
         configuration.maximumBufferedControlFrames = Int(options.maxOutboundControlFrames)
