@@ -202,6 +202,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        shutdown = .closing  // the streams ended below must not start the idle clock again
         cancelTimer()
         resetAllStreams()
         context.fireChannelInactive()
@@ -265,6 +266,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
         worker.stats.inc(connection.hcmStats.cxProtocolError)
         write(.goAway(lastStreamID: lastClientStream, errorCode: .protocolError, opaqueData: nil), on: .rootStream)
         connectionErrorSent = false  // counted here, not again if the close reports an error
+        shutdown = .closing  // before the streams end: no idle clock, no graceful close
         resetAllStreams()  // now, as when the connection closes
         closeAfterGoAway(context)
     }
