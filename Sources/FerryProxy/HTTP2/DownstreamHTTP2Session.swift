@@ -135,6 +135,9 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
         context.fireChannelReadComplete()
     }
 
+    /// NIOHTTP2's stream events end here (no handler follows that wants them). In the order of
+    /// how often they come: a stream answered with one DATA frame brings three window updates,
+    /// its creation and its close, and each failed cast costs a call into the runtime.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case let window as NIOHTTP2WindowUpdatedEvent:
@@ -148,16 +151,17 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
             } else {
                 streams[window.streamID]?.inboundWindowChanged(size)
             }
-        case let change as NIOHTTP2BulkStreamWindowChangeEvent:
-            for stream in streams.values { stream.initialWindowChanged(by: change.delta) }
         case let closed as StreamClosedEvent:
             streams[closed.streamID]?.codecClosed(reset: closed.reason != nil)
+        case is NIOHTTP2StreamCreatedEvent:
+            break  // the stream's HEADERS open it here (channelRead)
+        case let change as NIOHTTP2BulkStreamWindowChangeEvent:
+            for stream in streams.values { stream.initialWindowChanged(by: change.delta) }
         case is ChannelShouldQuiesceEvent:
             startGracefulClose()
         default:
-            break
+            context.fireUserInboundEventTriggered(event)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     /// NIOHTTP2 wrote a frame (it calls this for every frame it writes).
