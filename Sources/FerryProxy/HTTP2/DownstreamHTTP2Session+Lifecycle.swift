@@ -3,8 +3,10 @@ import NIOHTTP2
 
 /// The life of a downstream HTTP/2 connection, run by its session, which sees streams open and
 /// end as they happen:
-/// - `idle_timeout`: a connection with no stream open for that long gets a GOAWAY (NO_ERROR,
-///   the last stream it opened) and closes, counted in `downstream_cx_idle_timeout`, as Envoy does.
+/// - `idle_timeout`: a connection with no stream open for that long is closed as a drain closes
+///   it (below), counted in `downstream_cx_idle_timeout`. Envoy also starts with a GOAWAY with
+///   the highest stream id; it sends the second one after `drain_timeout`, Ferry as soon as the
+///   PING's ACK shows the client has the first.
 /// - Drain (`ChannelShouldQuiesceEvent` from `DownstreamHTTP2Connection.drain`): a GOAWAY with
 ///   the highest possible stream id, then a PING. A client may have opened streams the GOAWAY
 ///   has not reached yet; once the PING's ACK shows it has, a second GOAWAY names the last
@@ -98,8 +100,7 @@ extension DownstreamHTTP2Session {
             guard let idleTimeout, streams.isEmpty, let since = idleSince else { return }
             if since + idleTimeout > now { return arm(since + idleTimeout) }
             worker.stats.inc(connection.hcmStats.cxIdleTimeout)
-            write(.goAway(lastStreamID: lastClientStream, errorCode: .noError, opaqueData: nil), on: .rootStream)
-            close()
+            startGracefulClose()
         case .closing:
             break
         }
