@@ -34,15 +34,11 @@ extension DownstreamHTTP1Handler {
     }
 
     func arm(_ deadline: NIODeadline) {
-        if timer != nil, let current = timerDeadline, current <= deadline { return }
-        timer?.cancel()
-        timerDeadline = deadline
-        timer = try? worker.loop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
+        timer.arm(at: deadline, on: worker.loop, handler: self)
     }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
-        timer = nil
-        timerDeadline = nil
+        timer.fired()
         guard !closing else { return }
         let now = eventLoop.now
         var next: NIODeadline?

@@ -42,10 +42,8 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     static let coalesceLimit = 16 * 1024
     // Idle timeout (no stream active).
     var idleSince: NIODeadline?
-    var timer: NIOScheduledCallback?
-    /// One scheduled callback per connection, moved only when a nearer deadline appears (so a
-    /// busy keep-alive connection reschedules nothing per request).
-    var timerDeadline: NIODeadline?
+    /// The request headers and idle deadlines.
+    var timer = DeadlineTimer()
     var headStartedAt: NIODeadline?
 
     /// The connection's TLS facts (DownstreamTLS.swift); nil on plain TCP.
@@ -80,7 +78,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         if tunnel { shard.add(hcmStats.cxUpgradesActive, -1) }
         worker.connections[ObjectIdentifier(self)] = nil
         admission.release()
-        timer?.cancel()
+        timer.cancel()
         closing = true
         if let stream {
             self.stream = nil
@@ -98,9 +96,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     /// holds this handler, so keeping it would leak both with the connection's buffers) and of
     /// the scheduled callback (which holds this handler until it fires).
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
-        timerDeadline = nil
+        timer.cancel()
         self.context = nil
         inbound = nil
         pendingOut = nil

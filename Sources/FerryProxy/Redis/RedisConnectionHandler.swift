@@ -31,8 +31,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, NIOScheduledCallbackH
     private var parser: RESPParser
     private var inbound: ByteBuffer?
     /// One timer for every deadline: armed at the earliest known one, re-armed when it fires.
-    private var timer: NIOScheduledCallback?
-    private var timerDeadline: NIODeadline?
+    private var timer = DeadlineTimer()
     private(set) var isClosed = false
 
     init(limits: RESPParser.Limits, maxPending: Int, stallTimeout: TimeAmount) {
@@ -99,15 +98,12 @@ final class RedisConnectionHandler: ChannelInboundHandler, NIOScheduledCallbackH
     // MARK: deadlines
 
     private func arm(at deadline: NIODeadline) {
-        if let current = timerDeadline, current <= deadline { return }
-        timer?.cancel()
-        timer = try? context?.eventLoop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
-        timerDeadline = timer == nil ? nil : deadline
+        guard let loop = context?.eventLoop else { return }
+        timer.arm(at: deadline, on: loop, handler: self)
     }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
-        timer = nil
-        timerDeadline = nil
+        timer.fired()
         guard !isClosed, let oldest = waiting.first else { return }
         let now = eventLoop.now
         if oldest.stallDeadline <= now {
@@ -138,9 +134,7 @@ final class RedisConnectionHandler: ChannelInboundHandler, NIOScheduledCallbackH
     func close(_ reason: RedisError, failingWaiting: RedisError? = nil) {
         guard !isClosed else { return }
         isClosed = true
-        timer?.cancel()
-        timer = nil
-        timerDeadline = nil
+        timer.cancel()
         inbound = nil
         let failed = waiting
         waiting.removeAll()
