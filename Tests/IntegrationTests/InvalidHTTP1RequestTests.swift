@@ -21,15 +21,20 @@ struct InvalidHTTP1RequestTests {
         }) { proxy, _ in try await body(proxy) }
     }
 
-    /// Statuses answered for `request` followed by a well-formed request on one connection, and
-    /// whether the connection was closed.
-    static func exchange(_ proxy: ProxyHarness, _ request: String) async throws -> ([Int], Bool) {
-        try await RawConnection.with(port: proxy.port) { connection in
-            try await connection.send(request + "GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
-            _ = await connection.wait(timeout: .seconds(5)) { bytes, closed in
-                closed || WireResponse.parseAll(bytes, closed: false).count == 2
+    /// Sends each request followed by a well-formed one on its own connection, and expects the
+    /// statuses answered and whether the connection was then closed.
+    static func expect(_ proxy: ProxyHarness, _ requests: [(String, String)], statuses: [Int], closed: Bool,
+                       sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        for (what, request) in requests {
+            let (answered, wasClosed) = try await RawConnection.with(port: proxy.port) { connection in
+                try await connection.send(request + "GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+                _ = await connection.wait(timeout: .seconds(5)) { bytes, closed in
+                    closed || WireResponse.parseAll(bytes, closed: false).count == 2
+                }
+                return (WireResponse.parseAll(connection.received, closed: connection.isClosed).map(\.status), connection.isClosed)
             }
-            return (WireResponse.parseAll(connection.received, closed: connection.isClosed).map(\.status), connection.isClosed)
+            #expect(answered == statuses && wasClosed == closed, "\(what): \(answered), closed \(wasClosed)",
+                    sourceLocation: sourceLocation)
         }
     }
 
@@ -48,10 +53,7 @@ struct InvalidHTTP1RequestTests {
           arguments: ["", "stream_error_on_invalid_http_message: true\nhttp_protocol_options: {override_stream_error_on_invalid_http_message: false}"])
     func closesByDefault(hcm: String) async throws {
         try await Self.with(hcm: hcm) { proxy in
-            for (what, request) in Self.refusedByConnectionManager {
-                let (statuses, closed) = try await Self.exchange(proxy, request)
-                #expect(statuses == [400] && closed, "\(what): \(statuses), closed \(closed)")
-            }
+            try await Self.expect(proxy, Self.refusedByConnectionManager, statuses: [400], closed: true)
             #expect(try await proxy.stat("cluster.backend.upstream_rq_total") == 0)
             // The fragment and the escaped slash, as in Envoy.
             #expect(try await proxy.stat("http.ingress_http.downstream_rq_failed_path_normalization") == 2)
@@ -62,14 +64,8 @@ struct InvalidHTTP1RequestTests {
           arguments: ["stream_error_on_invalid_http_message: true", "http_protocol_options: {override_stream_error_on_invalid_http_message: true}"])
     func keepsConnection(hcm: String) async throws {
         try await Self.with(hcm: hcm) { proxy in
-            for (what, request) in Self.refusedByConnectionManager {
-                let (statuses, closed) = try await Self.exchange(proxy, request)
-                #expect(statuses == [400, 200] && !closed, "\(what): \(statuses), closed \(closed)")
-            }
-            for (what, request) in Self.malformedFraming {
-                let (statuses, closed) = try await Self.exchange(proxy, request)
-                #expect(statuses == [400] && closed, "\(what): \(statuses), closed \(closed)")
-            }
+            try await Self.expect(proxy, Self.refusedByConnectionManager, statuses: [400, 200], closed: false)
+            try await Self.expect(proxy, Self.malformedFraming, statuses: [400], closed: true)
             // Only the three well-formed requests after a refused one were forwarded.
             #expect(try await proxy.stat("cluster.backend.upstream_rq_total") == 3)
         }

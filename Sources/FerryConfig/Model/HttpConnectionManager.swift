@@ -142,7 +142,7 @@ public struct HttpConnectionManager: Sendable {
         hcm.http1StreamErrorOnInvalidMessage = streamError ?? false
         if let http1 = r.object("http_protocol_options", "envoy.config.core.v3.Http1ProtocolOptions") {
             defer { http1.finish() }
-            hcm.http1StreamErrorOnInvalidMessage = http1.bool("override_stream_error_on_invalid_http_message") ?? streamError ?? false
+            if let override = http1.bool("override_stream_error_on_invalid_http_message") { hcm.http1StreamErrorOnInvalidMessage = override }
             hcm.acceptHTTP10 = http1.bool("accept_http_10") ?? false
             hcm.defaultHostForHTTP10 = http1.string("default_host_for_http_10")
             hcm.allowAbsoluteURL = http1.bool("allow_absolute_url") ?? true

@@ -21,6 +21,18 @@ extension DownstreamHTTP2Session {
         /// The PING was answered and the second GOAWAY went out.
         case finalGoAwaySent(deadline: NIODeadline)
         case closing
+
+        var isClosing: Bool {
+            if case .closing = self { true } else { false }
+        }
+    }
+
+    /// Enters `.closing` (timers off); false if the connection was closing already.
+    func beginClosing() -> Bool {
+        guard !shutdown.isClosing else { return false }
+        shutdown = .closing
+        timer.cancel()
+        return true
     }
 
     /// No stream is open: the idle clock starts (a drained connection closes instead).
@@ -64,9 +76,7 @@ extension DownstreamHTTP2Session {
     /// Closes once what was written has gone out. The close waits for the next turn of the event
     /// loop: the last stream ends while its final frame is still being written.
     private func close() {
-        shutdown = .closing
-        cancelTimer()
-        guard let loop = context?.eventLoop.assumeIsolated() else { return }
+        guard beginClosing(), let loop = context?.eventLoop.assumeIsolated() else { return }
         loop.execute { [self] in
             flushNow()
             connection.closeAfterFlush()
@@ -74,27 +84,18 @@ extension DownstreamHTTP2Session {
     }
 
     func arm(_ deadline: NIODeadline) {
-        if timer != nil, let current = timerDeadline, current <= deadline { return }
-        timer?.cancel()
-        timerDeadline = deadline
-        timer = try? worker.loop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
-    }
-
-    func cancelTimer() {
-        timer?.cancel()
-        timer = nil
-        timerDeadline = nil
+        timer.arm(at: deadline, on: worker.loop, handler: self)
     }
 
     func handleScheduledCallback(eventLoop: some EventLoop) {
-        timer = nil
-        timerDeadline = nil
+        timer.fired()
         guard let context else { return }
         let now = eventLoop.now
         switch shutdown {
         case .goAwaySent(_, let deadline), .finalGoAwaySent(let deadline):
             // The drain's time is up: streams still open end with the connection.
-            if deadline <= now { shutdown = .closing; context.close(promise: nil) } else { arm(deadline) }
+            if deadline > now { return arm(deadline) }
+            if beginClosing() { context.close(promise: nil) }
         case .open:
             // While a stream is open the idle clock is stopped; the last one to end restarts it.
             guard let idleTimeout, streams.isEmpty, let since = idleSince else { return }

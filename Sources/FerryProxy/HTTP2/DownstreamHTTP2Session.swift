@@ -44,9 +44,6 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     /// `stream_error_on_invalid_http_messaging`: a malformed request resets its stream only;
     /// otherwise (Envoy's default) it closes the connection.
     let streamErrorOnInvalid: Bool
-    /// A GOAWAY with an error went out and the connection is closing: frames the client still
-    /// sends are dropped.
-    private var closingAfterGoAway = false
     /// The highest stream a client opened: the last stream id of a GOAWAY Ferry sends itself.
     private(set) var lastClientStream = HTTP2StreamID(0)
     /// The connection manager's `idle_timeout` (nil: none) and `drain_timeout`.
@@ -54,11 +51,11 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     let drainTimeout: TimeAmount
     /// Since when no stream has been open (nil while one is).
     var idleSince: NIODeadline?
-    /// Where a graceful close stands (DownstreamHTTP2Session+Lifecycle.swift).
+    /// Where closing stands (DownstreamHTTP2Session+Lifecycle.swift). Once `.closing`, frames
+    /// the client still sends are dropped and ending streams start nothing.
     var shutdown = Shutdown.open
-    /// One scheduled callback for the idle and drain deadlines, moved only when a nearer one appears.
-    var timer: NIOScheduledCallback?
-    var timerDeadline: NIODeadline?
+    /// The idle and drain deadlines.
+    var timer = DeadlineTimer()
 
     /// Response bytes a stream may have on their way before it stops reading its upstream, as
     /// the HTTP/1 socket's write watermarks (and NIOHTTP2's child channels) do.
@@ -93,7 +90,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         retired.removeAll()
-        cancelTimer()
+        timer.cancel()
     }
 
     // MARK: inbound
@@ -105,7 +102,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
             if case .ping(let data, ack: true) = frame.payload { pingAcknowledged(data) }
             return
         }
-        guard !closingAfterGoAway else { return }
+        guard !shutdown.isClosing else { return }
         let stream: DownstreamHTTP2Stream
         if let known = streams[id] {
             stream = known
@@ -193,10 +190,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     /// the kernel answer the client's next bytes with a reset, which can discard the GOAWAY
     /// before the client reads it.
     private func closeAfterGoAway(_ context: ChannelHandlerContext) {
-        guard !closingAfterGoAway else { return }
-        closingAfterGoAway = true
-        shutdown = .closing
-        cancelTimer()
+        guard beginClosing() else { return }
         // The flush writes the GOAWAY to the socket now; the shutdown follows it on the wire.
         context.flush()
         context.close(mode: .output, promise: nil)
@@ -206,8 +200,7 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        shutdown = .closing  // the streams ended below must not start the idle clock again
-        cancelTimer()
+        _ = beginClosing()  // before the streams end below: they must not start the idle clock
         resetAllStreams()
         context.fireChannelInactive()
     }
@@ -270,9 +263,8 @@ final class DownstreamHTTP2Session: ChannelInboundHandler, NIOHTTP2FrameDelegate
         worker.stats.inc(connection.hcmStats.cxProtocolError)
         write(.goAway(lastStreamID: lastClientStream, errorCode: .protocolError, opaqueData: nil), on: .rootStream)
         connectionErrorSent = false  // counted here, not again if the close reports an error
-        shutdown = .closing  // before the streams end: no idle clock, no graceful close
+        closeAfterGoAway(context)  // before the streams end: no idle clock, no graceful close
         resetAllStreams()  // now, as when the connection closes
-        closeAfterGoAway(context)
     }
 }
 
