@@ -250,6 +250,16 @@ final class H2EchoHandler: ChannelInboundHandler {
         codec.writeAndFlush(NIOAny(frame), promise: nil)
     }
 
+    /// How a field was sent (RFC 7541 §6): into the dynamic table (or from it), as a literal
+    /// left out of it, or as a literal every later hop must leave out of it.
+    private static func representation(_ indexing: HPACKIndexing) -> String {
+        switch indexing {
+        case .indexable: "indexed"
+        case .nonIndexable: "not-indexed"
+        case .neverIndexed: "never-indexed"
+        }
+    }
+
     private func respond(context: ChannelHandlerContext) {
         guard !refused, !silent else { return }
         let options = server.options
@@ -261,6 +271,7 @@ final class H2EchoHandler: ChannelInboundHandler {
             "path": headers.first(name: ":path") ?? "", "scheme": headers.first(name: ":scheme") ?? "",
             "headers": fields, "body_bytes": bodyBytes, "connection": connection, "stream": streamNumber,
             "trailers": trailers.map { [$0.name, $0.value] },
+            "indexing": headers.map { [$0.name, Self.representation($0.indexable)] },
         ]
         let json = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         let send = {
@@ -295,9 +306,12 @@ public struct H2EchoReply: Decodable, Sendable {
     public var bodyBytes: Int
     public var connection: Int
     public var stream: Int
+    /// Each field of the request's HEADERS block, pseudo-headers included, with how it was
+    /// encoded: "indexed", "not-indexed" or "never-indexed".
+    public var indexing: [[String]]
 
     enum CodingKeys: String, CodingKey {
-        case `protocol`, authority, method, path, scheme, headers, connection, stream
+        case `protocol`, authority, method, path, scheme, headers, connection, stream, indexing
         case bodyBytes = "body_bytes"
     }
 
@@ -307,5 +321,10 @@ public struct H2EchoReply: Decodable, Sendable {
 
     public func header(_ name: String) -> String? {
         headers.first { $0.count == 2 && $0[0] == name.lowercased() }?[1]
+    }
+
+    /// How the first field called `name` was encoded ("indexed", "not-indexed", "never-indexed").
+    public func representation(of name: String) -> String? {
+        indexing.first { $0.count == 2 && $0[0] == name }?[1]
     }
 }

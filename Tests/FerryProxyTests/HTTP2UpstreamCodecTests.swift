@@ -22,6 +22,28 @@ struct HTTP2UpstreamCodecTests {
         #expect(gzip.map(\.name) == [":method", ":scheme", ":path"] && gzip.first(name: ":path") == "/")
     }
 
+    @Test("blocks Ferry encodes keep credentials and one-off values out of the peer's HPACK table, as nghttp2 does")
+    func hpackIndexing() {
+        func indexing(_ block: HPACKHeaders) -> [String: HPACKIndexing] {
+            Dictionary(block.map { ($0.name, $0.indexable) }, uniquingKeysWith: { first, _ in first })
+        }
+        let request = indexing(HTTP2HeaderMapping.requestHeaders(RequestHead(method: "GET", path: "/p", authority: "a", headers: [
+            "authorization": "Bearer t", "proxy-authorization": "Basic x", "cookie": "id=1", "if-modified-since": "x",
+            "x-a": "1", "x-big": String(repeating: "b", count: 3_100),
+        ]), scheme: "http"))
+        #expect(request == [":method": .indexable, ":scheme": .indexable, ":authority": .indexable, ":path": .nonIndexable,
+                            "authorization": .neverIndexed, "proxy-authorization": .neverIndexed, "cookie": .neverIndexed,
+                            "if-modified-since": .nonIndexable, "x-a": .indexable, "x-big": .nonIndexable])
+        let longCookie = HTTP2HeaderMapping.requestHeaders(
+            RequestHead(method: "GET", path: "/", authority: nil, headers: ["cookie": "session=0123456789abc"]), scheme: "http")
+        #expect(indexing(longCookie)["cookie"] == .indexable)
+        let response = indexing(HTTP2HeaderMapping.responseBlock(ResponseHead(status: 200, headers: [
+            "Set-Cookie": "s=1", "age": "3", "etag": "\"e\"", "location": "/x", "content-length": "5", "content-type": "text/plain",
+        ])))
+        #expect(response == [":status": .indexable, "set-cookie": .nonIndexable, "age": .nonIndexable, "etag": .nonIndexable,
+                             "location": .nonIndexable, "content-length": .nonIndexable, "content-type": .indexable])
+    }
+
     @Test("a response block maps to a ResponseHead; trailers drop pseudo-headers; a bad :status is refused")
     func responseMapping() throws {
         let head = try HTTP2HeaderMapping.responseHead(HPACKHeaders([(":status", "204"), ("x-b", "2")]))

@@ -10,6 +10,13 @@ struct HTTP2DownstreamTests {
     static let routes = """
         - match: {prefix: /direct}
           direct_response: {status: 200, body: {inline_string: "direct\\n"}}
+        - match: {prefix: /indexing}
+          direct_response: {status: 200, body: {inline_string: "i"}}
+          response_headers_to_add:
+          - header: {key: set-cookie, value: "s=1"}
+          - header: {key: etag, value: "\\"e1\\""}
+          - header: {key: location, value: /elsewhere}
+          - header: {key: x-kept, value: "yes"}
         - match: {prefix: /}
           route: {cluster: backend}
         """
@@ -57,6 +64,18 @@ struct HTTP2DownstreamTests {
             #expect(try await proxy.stat(Self.stat + "downstream_cx_http2_total") == 1)
             #expect(try await proxy.stat(Self.stat + "downstream_rq_http2_total") == 20)
             #expect(try await proxy.stat(Self.stat + "downstream_rq_2xx") == 20)
+        }
+    }
+
+    @Test("response fields whose values rarely repeat stay out of the client's HPACK table (as nghttp2)")
+    func hpackIndexing() async throws {
+        try await Self.with { proxy in
+            let report = try await H2Client.run("indexing", port: proxy.port, ["/indexing"])
+            #expect(report.streams?["1"]?.status == "200")
+            let table = report.table ?? []
+            #expect(table.contains("x-kept") && table.contains("content-type"), "\(table)")
+            for name in ["set-cookie", "etag", "location", "content-length"] { #expect(!table.contains(name), "\(name)") }
+            #expect(report.never_indexed == [])
         }
     }
 

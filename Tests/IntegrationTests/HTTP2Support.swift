@@ -352,6 +352,25 @@ elif mode == "frames":
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]) + one * count)
     read_until_closed(s, 3)
+elif mode == "indexing":
+    # GET args[0]; reports the response's fields sent never-indexed and the names the
+    # response added to this client's HPACK dynamic table (RFC 7541 §6.2).
+    import hpack
+    s, c = connect()
+    request(c, 1, args[0])
+    s.sendall(c.data_to_send())
+    seen = []
+    received = c.receive_data
+    def watch(data):
+        events = received(data)
+        for e in events:
+            if isinstance(e, h2.events.ResponseReceived):
+                seen.extend(e.headers)
+        return events
+    c.receive_data = watch
+    pump(s, c, lambda: streams.get(1, {}).get("ended"), 5)
+    out["never_indexed"] = [h[0].decode() for h in seen if isinstance(h, hpack.NeverIndexedHeaderTuple)]
+    out["table"] = sorted({n.decode() for n, v in c.decoder.header_table.dynamic_entries})
 elif mode == "pipeline":
     # args[1] batches of args[2] requests for args[0], 20 ms apart. With args[3] == "read" each
     # batch's responses are read before the next batch; with "stall" nothing is read (a
@@ -398,6 +417,10 @@ print(json.dumps(out))
         var events: [String]
         var closed: Bool?
         var settings: [String: Int]?
+        /// Mode "indexing": response fields sent never-indexed, and the names in the client's
+        /// HPACK dynamic table afterwards.
+        var never_indexed: [String]?
+        var table: [String]?
         var goaway: GoAway?
         var streams: [String: Stream]?
         var frame_types: [Int]?

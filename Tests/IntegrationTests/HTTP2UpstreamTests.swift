@@ -69,6 +69,32 @@ struct HTTP2UpstreamTests {
         }
     }
 
+    @Test("credentials reach an HTTP/2 upstream never indexed, one-off values not indexed (RFC 7541 §7.1, as nghttp2)")
+    func hpackIndexing() async throws {
+        try await H2EchoServer.with { (server) async throws in
+            try await Self.run(server) { (proxy) async throws in
+                let longCookie = "session=" + String(repeating: "c", count: 24)
+                let first = try await Curl.fetch(["-H", "Authorization: Bearer secret", "-H", "Cookie: id=7",
+                                                  "-H", "Proxy-Authorization: Basic eA==", "-H", "x-plain: 1",
+                                                  "-H", "If-None-Match: \"v1\"", proxy.url("/a?q=1")])
+                #expect(first.status == 200)
+                let reply = try H2EchoReply(first.body)
+                #expect(reply.representation(of: "authorization") == "never-indexed")
+                #expect(reply.representation(of: "proxy-authorization") == "never-indexed")
+                #expect(reply.representation(of: "cookie") == "never-indexed")
+                #expect(reply.representation(of: ":path") == "not-indexed")
+                #expect(reply.representation(of: "if-none-match") == "not-indexed")
+                #expect(reply.representation(of: "x-plain") == "indexed")
+                #expect(reply.representation(of: ":authority") == "indexed")
+                // A cookie of 20 bytes or more is too long to guess by probing the table.
+                let second = try await Curl.fetch(["-H", "Cookie: \(longCookie)", proxy.url("/b")])
+                #expect(try H2EchoReply(second.body).representation(of: "cookie") == "indexed")
+                let huge = try await Curl.fetch(["-H", "x-huge: \(String(repeating: "h", count: 3_100))", proxy.url("/c")])
+                #expect(try H2EchoReply(huge.body).representation(of: "x-huge") == "not-indexed")
+            }
+        }
+    }
+
     @Test("a chunked HTTP/1 request body reaches the HTTP/2 upstream whole, without chunk framing")
     func chunkedBody() async throws {
         try await H2EchoServer.with { (server) async throws in

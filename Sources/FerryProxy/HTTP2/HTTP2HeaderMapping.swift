@@ -172,11 +172,36 @@ enum HTTP2HeaderMapping {
 
     static func appendFields(_ fields: HeaderMap, to block: inout HPACKHeaders) {
         for (name, value) in fields where !isConnectionSpecific(name) {
-            if name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) {
-                block.add(name: name.lowercased(), value: value)
-            } else {
-                block.add(name: name, value: value)
-            }
+            let name = name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? name.lowercased() : name
+            block.add(name: name, value: value, indexing: indexing(name: name, value: value))
+        }
+    }
+
+    /// Whether a field Ferry encodes may enter the peer's HPACK dynamic table, as nghttp2 (the
+    /// codec of Envoy and of most HTTP/2 servers) decides it:
+    /// - never indexed (RFC 7541 §7.1.3, and kept so by every later hop): credentials, where
+    ///   a table shared by many clients' requests on one upstream connection would let one
+    ///   client probe another's value by the size of its own requests (RFC 7541 §7.1.1):
+    ///   `authorization`, `proxy-authorization` and `cookie` values shorter than 20 bytes
+    ///   (short enough to guess);
+    /// - not indexed: fields whose values rarely repeat and would only push useful entries out
+    ///   of the table (`:path`, `age`, `content-length`, `etag`, `if-modified-since`,
+    ///   `if-none-match`, `location`, `set-cookie`), and any field larger than three quarters
+    ///   of the default 4 096-byte table;
+    /// - indexed: everything else.
+    @inline(__always)
+    static func indexing(name: String, value: String) -> HPACKIndexing {
+        switch name.utf8.count {
+        case 3 where name == "age", 4 where name == "etag", 5 where name == ":path", 8 where name == "location",
+             10 where name == "set-cookie", 13 where name == "if-none-match", 14 where name == "content-length",
+             17 where name == "if-modified-since":
+            return .nonIndexable
+        case 13 where name == "authorization", 19 where name == "proxy-authorization":
+            return .neverIndexed
+        case 6 where name == "cookie" && value.utf8.count < 20:
+            return .neverIndexed
+        default:
+            return name.utf8.count + value.utf8.count + 32 > 3_072 ? .nonIndexable : .indexable
         }
     }
 
@@ -204,13 +229,16 @@ enum HTTP2HeaderMapping {
         out.add(name: ":method", value: head.method)
         out.add(name: ":scheme", value: scheme)
         if let authority = head.authority { out.add(name: ":authority", value: authority) }
-        out.add(name: ":path", value: head.path.isEmpty ? "/" : head.path)
+        out.add(name: ":path", value: head.path.isEmpty ? "/" : head.path, indexing: .nonIndexable)
         if let upgrade { out.add(name: ":protocol", value: upgrade) }
         for (name, value) in head.headers {
             if isConnectionSpecific(name) { continue }
             // TE is allowed only as "trailers" (gRPC sends it).
-            if name == "te", !headerValue(value, containsToken: "trailers") { continue }
-            out.add(name: name, value: name == "te" ? "trailers" : value)
+            if name == "te" {
+                if headerValue(value, containsToken: "trailers") { out.add(name: name, value: "trailers") }
+                continue
+            }
+            out.add(name: name, value: value, indexing: indexing(name: name, value: value))
         }
         return out
     }
