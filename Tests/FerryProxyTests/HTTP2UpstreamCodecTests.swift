@@ -44,6 +44,23 @@ struct HTTP2UpstreamCodecTests {
                              "location": .nonIndexable, "content-length": .nonIndexable, "content-type": .indexable])
     }
 
+    @Test("fields the previous hop sent never-indexed are re-encoded never-indexed, both ways (RFC 7541 §7.1.3)")
+    func neverIndexedKept() throws {
+        var client = HPACKHeaders([(":method", "GET"), (":scheme", "http"), (":path", "/")])
+        client.add(name: ":authority", value: "a", indexing: .neverIndexed)
+        client.add(name: "x-plain", value: "1")
+        client.add(name: "x-key", value: "k", indexing: .neverIndexed)
+        let request = try HTTP2HeaderMapping.request(client, extendedConnect: false).head
+        let upstream = HTTP2HeaderMapping.requestHeaders(request, scheme: "http")
+        #expect(upstream.filter { $0.indexable == .neverIndexed }.map(\.name).sorted() == [":authority", "x-key"])
+        var answer = HPACKHeaders([(":status", "200"), ("x-plain", "1")])
+        answer.add(name: "x-token", value: "t", indexing: .neverIndexed)
+        let response = try HTTP2HeaderMapping.responseHead(answer)
+        let downstream = HTTP2HeaderMapping.responseBlock(response)
+        #expect(downstream.filter { $0.indexable == .neverIndexed }.map(\.name) == ["x-token"])
+        #expect(HTTP2HeaderMapping.responseBlock(ResponseHead(status: 200, headers: ["x-token": "t"])).allSatisfy { $0.indexable == .indexable })
+    }
+
     @Test("a response block maps to a ResponseHead; trailers drop pseudo-headers; a bad :status is refused")
     func responseMapping() throws {
         let head = try HTTP2HeaderMapping.responseHead(HPACKHeaders([(":status", "204"), ("x-b", "2")]))

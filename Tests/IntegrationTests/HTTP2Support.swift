@@ -371,6 +371,16 @@ elif mode == "indexing":
     pump(s, c, lambda: streams.get(1, {}).get("ended"), 5)
     out["never_indexed"] = [h[0].decode() for h in seen if isinstance(h, hpack.NeverIndexedHeaderTuple)]
     out["table"] = sorted({n.decode() for n, v in c.decoder.header_table.dynamic_entries})
+elif mode == "never-indexed":
+    # GET args[0] with the fields args[1:] ("name=value"), each sent never-indexed (RFC 7541
+    # §6.2.3); the response body is reported.
+    import hpack
+    s, c = connect()
+    c.send_headers(1, [(":method", "GET"), (":path", args[0]), (":scheme", "http"), (":authority", "127.0.0.1:%d" % port)]
+                   + [hpack.NeverIndexedHeaderTuple(*f.split("=", 1)) for f in args[1:]], end_stream=True)
+    s.sendall(c.data_to_send())
+    pump(s, c, lambda: streams.get(1, {}).get("ended"), 5)
+    out["body"] = b"".join(bodies.get(1, [])).decode()
 elif mode == "pipeline":
     # args[1] batches of args[2] requests for args[0], 20 ms apart. With args[3] == "read" each
     # batch's responses are read before the next batch; with "stall" nothing is read (a
@@ -425,7 +435,7 @@ print(json.dumps(out))
         var streams: [String: Stream]?
         var frame_types: [Int]?
         var sent: Int?
-        /// The response body (`trailers`, `websocket`).
+        /// The response body (`trailers`, `websocket`, `never-indexed`).
         var body: String?
         /// What came back for each message sent through the tunnel (`websocket`).
         var echoes: [String]?

@@ -95,6 +95,19 @@ struct HTTP2UpstreamTests {
         }
     }
 
+    @Test("a field an HTTP/2 client sent never-indexed reaches an HTTP/2 upstream never-indexed (RFC 7541 §7.1.3)")
+    func neverIndexedKept() async throws {
+        try await H2EchoServer.with { (server) async throws in
+            try await Self.run(server) { (proxy) async throws in
+                let report = try await H2Client.run("never-indexed", port: proxy.port, ["/k", "x-api-key=k1"])
+                let reply = try H2EchoReply(report.body ?? "")
+                #expect(reply.header("x-api-key") == "k1")
+                #expect(reply.representation(of: "x-api-key") == "never-indexed")
+                #expect(reply.representation(of: ":method") == "indexed")
+            }
+        }
+    }
+
     @Test("a chunked HTTP/1 request body reaches the HTTP/2 upstream whole, without chunk framing")
     func chunkedBody() async throws {
         try await H2EchoServer.with { (server) async throws in

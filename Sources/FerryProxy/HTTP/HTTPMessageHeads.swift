@@ -22,6 +22,9 @@ public struct RequestHead: Sendable {
     public var headers: HeaderMap
     /// The request-target was in absolute-form (`GET http://host/path`).
     public var absoluteForm = false
+    /// Fields an HTTP/2 client sent never-indexed (RFC 7541 §7.1.3); an HTTP/2 hop re-encodes
+    /// them the same way (`HTTP2HeaderMapping.indexing`). Nil for nearly every request.
+    public var neverIndexed: [String]?
 
     public init(method: String, path: String, authority: String?, scheme: String = "http",
                 version: HTTPVersion = .http11, headers: HeaderMap = HeaderMap()) {
@@ -59,6 +62,8 @@ public struct ResponseHead: Sendable {
     public var reason: String?
     public var version: HTTPVersion
     public var headers: HeaderMap
+    /// Fields an HTTP/2 upstream sent never-indexed, as `RequestHead.neverIndexed`.
+    public var neverIndexed: [String]?
 
     public init(status: Int, reason: String? = nil, version: HTTPVersion = .http11, headers: HeaderMap = HeaderMap()) {
         self.status = status

@@ -68,8 +68,10 @@ enum HTTP2HeaderMapping {
         var regularSeen = false
         var headerBytes = 0
         var contentLength: Int?
-        for (name, value, _) in block {
+        var neverIndexed: [String]?
+        for (name, value, representation) in block {
             headerBytes += name.utf8.count + value.utf8.count + 32
+            if representation == .neverIndexed { neverIndexed = (neverIndexed ?? []) + [name] }
             if name.utf8.first == UInt8(ascii: ":") {
                 guard !regularSeen else { throw .pseudoAfterRegular(name) }
                 let field: Pseudo
@@ -112,7 +114,8 @@ enum HTTP2HeaderMapping {
             guard !path.isEmpty else { throw .emptyPath }
         }
         if let cookie { headers.addLowercased("cookie", cookie) }
-        let head = RequestHead(method: method, path: path, authority: authority ?? host, version: .http2, headers: headers)
+        var head = RequestHead(method: method, path: path, authority: authority ?? host, version: .http2, headers: headers)
+        head.neverIndexed = neverIndexed
         return Request(head: head, extendedConnectProtocol: connectProtocol, headerBytes: headerBytes, contentLength: contentLength)
     }
 
@@ -159,7 +162,7 @@ enum HTTP2HeaderMapping {
         var block = HPACKHeaders()
         block.reserveCapacity(head.headers.count + 1)
         block.add(name: ":status", value: statusText(head.status))
-        appendFields(head.headers, to: &block)
+        appendFields(head.headers, to: &block, neverIndexed: head.neverIndexed)
         return block
     }
 
@@ -170,10 +173,10 @@ enum HTTP2HeaderMapping {
         return block
     }
 
-    static func appendFields(_ fields: HeaderMap, to block: inout HPACKHeaders) {
+    static func appendFields(_ fields: HeaderMap, to block: inout HPACKHeaders, neverIndexed: [String]? = nil) {
         for (name, value) in fields where !isConnectionSpecific(name) {
             let name = name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? name.lowercased() : name
-            block.add(name: name, value: value, indexing: indexing(name: name, value: value))
+            block.add(name: name, value: value, indexing: indexing(name: name, value: value, neverIndexed: neverIndexed))
         }
     }
 
@@ -189,8 +192,12 @@ enum HTTP2HeaderMapping {
     ///   `if-none-match`, `location`, `set-cookie`), and any field larger than three quarters
     ///   of the default 4 096-byte table;
     /// - indexed: everything else.
+    ///
+    /// A field the previous hop sent never-indexed (`neverIndexed`, from the request or response
+    /// head) stays never indexed, as RFC 7541 §7.1.3 requires of an intermediary.
     @inline(__always)
-    static func indexing(name: String, value: String) -> HPACKIndexing {
+    static func indexing(name: String, value: String, neverIndexed: [String]? = nil) -> HPACKIndexing {
+        if let neverIndexed, neverIndexed.contains(name) { return .neverIndexed }
         switch name.utf8.count {
         case 3 where name == "age", 4 where name == "etag", 5 where name == ":path", 8 where name == "location",
              10 where name == "set-cookie", 13 where name == "if-none-match", 14 where name == "content-length",
@@ -226,10 +233,14 @@ enum HTTP2HeaderMapping {
     static func requestHeaders(_ head: RequestHead, scheme: String, protocol upgrade: String? = nil) -> HPACKHeaders {
         var out = HPACKHeaders()
         out.reserveCapacity(head.headers.count + 5)
-        out.add(name: ":method", value: head.method)
+        let marked = head.neverIndexed
+        out.add(name: ":method", value: head.method, indexing: indexing(name: ":method", value: head.method, neverIndexed: marked))
         out.add(name: ":scheme", value: scheme)
-        if let authority = head.authority { out.add(name: ":authority", value: authority) }
-        out.add(name: ":path", value: head.path.isEmpty ? "/" : head.path, indexing: .nonIndexable)
+        if let authority = head.authority {
+            out.add(name: ":authority", value: authority, indexing: indexing(name: ":authority", value: authority, neverIndexed: marked))
+        }
+        let path = head.path.isEmpty ? "/" : head.path
+        out.add(name: ":path", value: path, indexing: indexing(name: ":path", value: path, neverIndexed: marked))
         if let upgrade { out.add(name: ":protocol", value: upgrade) }
         for (name, value) in head.headers {
             if isConnectionSpecific(name) { continue }
@@ -238,7 +249,7 @@ enum HTTP2HeaderMapping {
                 if headerValue(value, containsToken: "trailers") { out.add(name: name, value: "trailers") }
                 continue
             }
-            out.add(name: name, value: value, indexing: indexing(name: name, value: value))
+            out.add(name: name, value: value, indexing: indexing(name: name, value: value, neverIndexed: marked))
         }
         return out
     }
@@ -262,8 +273,10 @@ enum HTTP2HeaderMapping {
     static func responseHead(_ headers: HPACKHeaders) throws(ResponseError) -> ResponseHead {
         var status: Int?
         var entries: [HeaderMap.Element] = []
+        var neverIndexed: [String]?
         entries.reserveCapacity(headers.count)
-        for (name, value, _) in headers {
+        for (name, value, representation) in headers {
+            if representation == .neverIndexed { neverIndexed = (neverIndexed ?? []) + [name] }
             if name.utf8.first == UInt8(ascii: ":") {
                 if name == ":status" {
                     guard value.utf8.count == 3, let code = Int(value), (100...999).contains(code) else {
@@ -276,7 +289,9 @@ enum HTTP2HeaderMapping {
             entries.append((name: name, value: value))
         }
         guard let status else { throw .missingStatus }
-        return ResponseHead(status: status, version: .http2, headers: HeaderMap(lowercased: entries))
+        var head = ResponseHead(status: status, version: .http2, headers: HeaderMap(lowercased: entries))
+        head.neverIndexed = neverIndexed
+        return head
     }
 
     /// A trailer block (pseudo-headers are not allowed there and are dropped).
