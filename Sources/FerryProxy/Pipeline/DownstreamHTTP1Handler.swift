@@ -38,6 +38,8 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
     /// The response head, kept back until the first body bytes so that a small response goes
     /// out as one buffer (one write element, one syscall).
     private var pendingOut: ByteBuffer?
+    /// `pendingOut`'s storage, reused for the next response's head.
+    private var headBuffer = ReusableHeadBuffer()
     // Flushes wait for the end of the event-loop iteration (`Worker.flushAtEndOfIteration`).
     static let coalesceLimit = 16 * 1024
     // Idle timeout (no stream active).
@@ -294,7 +296,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
                 connection = "keep-alive"
             }
         }
-        var buffer = ByteBufferAllocator.shared.buffer(capacity: 512 + head.headers.count * 64)
+        var buffer = headBuffer.next(minimumCapacity: 512 + head.headers.count * 64)
         // An accepted HTTP/1.0 request gets an HTTP/1.0 status line, as Envoy sends (the 426 that
         // refuses HTTP/1.0 stays HTTP/1.1).
         let http10 = request.version == .http10 && hcm.config.acceptHTTP10
@@ -310,6 +312,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         shard.inc(hcmStats.cxTxBytes, by: UInt64(buffer.readableBytes))
         if status == 101 || noBody {
             context.write(wrapOutboundOut(buffer), promise: nil)
+            headBuffer.keep(buffer)
         } else {
             pendingOut = buffer
         }
@@ -371,6 +374,7 @@ final class DownstreamHTTP1Handler: ChannelDuplexHandler, StreamEncoder, NIOSche
         guard let buffer = pendingOut, let context else { return }
         pendingOut = nil
         context.write(wrapOutboundOut(buffer), promise: nil)
+        headBuffer.keep(buffer)
     }
 
     func encodeTunnel(_ data: ByteBuffer) {

@@ -91,11 +91,13 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
 
     // MARK: request encoding
 
+    private var headBuffer = ReusableHeadBuffer()
+
     func sendHeaders(_ head: RequestHead, endStream: Bool) {
         guard let context else { return }
         requestChunked = !endStream && head.headers.first("transfer-encoding") != nil
         if !head.wantsKeepAlive { reusable = false }
-        var buffer = ByteBufferAllocator.shared.buffer(capacity: 256 + head.headers.count * 32)
+        var buffer = headBuffer.next(minimumCapacity: 256 + head.headers.count * 32)
         if !endStream && !head.headers.containsFraming {
             // An HTTP/2 request's body needs no length; HTTP/1 frames it with chunks.
             var head = head
@@ -107,6 +109,7 @@ final class UpstreamHTTP1Connection: ChannelDuplexHandler, NIOScheduledCallbackH
         }
         count(tx: buffer.readableBytes)
         context.write(wrapOutboundOut(buffer), promise: nil)
+        headBuffer.keep(buffer)
         if endStream {
             requestDone = true
             flush()
