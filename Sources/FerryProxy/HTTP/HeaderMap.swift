@@ -21,6 +21,10 @@ public struct HeaderMap: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     /// Internal fast path for parsers that already lower-cased the names.
     init(lowercased entries: [Element]) { self.entries = entries }
 
+    /// Room for `count` fields without growing (a request's own fields plus the few the
+    /// connection manager adds: `x-forwarded-*`, `x-request-id`, ...).
+    mutating func reserveCapacity(_ count: Int) { entries.reserveCapacity(count) }
+
     public func makeIterator() -> IndexingIterator<[Element]> { entries.makeIterator() }
 
     public var count: Int { entries.count }

@@ -63,6 +63,8 @@ enum HTTP2HeaderMapping {
         var host: String?
         var connectProtocol: String?
         var headers = HeaderMap()
+        // The block's pseudo-headers leave room for the fields the connection manager adds.
+        headers.reserveCapacity(block.count + 4)
         var cookie: String?
         var seen: Pseudo = []
         var regularSeen = false
