@@ -135,10 +135,17 @@ final class DownstreamHTTP2Stream: StreamEncoder {
         }
         counted = true
         requestDone = endStream
+        let headerBytes = request.headerBytes, upgrade = request.extendedConnectProtocol
+        // Consumed, and moved on through `start`'s consuming parameter into the `ActiveStream`:
+        // its head is then the only owner of the field array, so the connection manager's
+        // additions (x-forwarded-*, x-request-id) do not copy it. A local copy would live to
+        // the end of this function, past the connection manager's work.
+        start((consume request).head, upgrade: upgrade, headerBytes: headerBytes, fields: block.count, endStream: endStream)
+    }
+
+    private func start(_ head: consuming RequestHead, upgrade: String?, headerBytes: Int, fields: Int, endStream: Bool) {
         let connection = session.connection
         let (listener, hcm) = connection.streamOpened()
-        var head = request.head
-        let headerBytes = request.headerBytes
         if !endStream, head.headers.first("expect")?.lowercased() == "100-continue" {
             head.headers.remove("expect")
             var continueBlock = HPACKHeaders()
@@ -147,7 +154,7 @@ final class DownstreamHTTP2Stream: StreamEncoder {
             session.flush()
         }
         var isConnect = head.method == "CONNECT"
-        if isConnect, let proto = request.extendedConnectProtocol {
+        if isConnect, let proto = upgrade {
             // RFC 8441: to the router (and an HTTP/1.1 upstream) this is the upgrade it stands
             // for, as Envoy's codec turns it into one.
             head.method = "GET"
@@ -159,7 +166,7 @@ final class DownstreamHTTP2Stream: StreamEncoder {
             // stream's window: no WINDOW_UPDATE goes out for them.
             paused = true
         }
-        let tooManyHeaders = block.count > Int(hcm.config.maxHeadersCount)
+        let tooManyHeaders = fields > Int(hcm.config.maxHeadersCount)
         let stream = ActiveStream(worker: worker, encoder: self, connection: connection.info, listener: listener, hcm: hcm,
                                   generation: worker.generation, head: head, headerBytes: headerBytes, started: worker.now)
         self.stream = stream
