@@ -6,6 +6,7 @@ import Foundation
 enum H2Client {
     static let script = #"""
 import json, socket, sys, time, urllib.request
+import hpack
 import h2.config, h2.connection, h2.events
 
 mode, port = sys.argv[1], int(sys.argv[2])
@@ -115,7 +116,9 @@ pending = [b""]
 def handle(e, c, ack):
     name = type(e).__name__
     if isinstance(e, h2.events.ResponseReceived):
-        streams.setdefault(e.stream_id, {})["status"] = dict(e.headers)[b":status"].decode()
+        st = streams.setdefault(e.stream_id, {})
+        st["status"] = dict(e.headers)[b":status"].decode()
+        st["never_indexed"] = [h[0].decode() for h in e.headers if isinstance(h, hpack.NeverIndexedHeaderTuple)]
     elif isinstance(e, h2.events.DataReceived):
         st = streams.setdefault(e.stream_id, {})
         st["bytes"] = st.get("bytes", 0) + len(e.data)
@@ -355,26 +358,15 @@ elif mode == "frames":
 elif mode == "indexing":
     # GET args[0]; reports the response's fields sent never-indexed and the names the
     # response added to this client's HPACK dynamic table (RFC 7541 §6.2).
-    import hpack
     s, c = connect()
     request(c, 1, args[0])
     s.sendall(c.data_to_send())
-    seen = []
-    received = c.receive_data
-    def watch(data):
-        events = received(data)
-        for e in events:
-            if isinstance(e, h2.events.ResponseReceived):
-                seen.extend(e.headers)
-        return events
-    c.receive_data = watch
     pump(s, c, lambda: streams.get(1, {}).get("ended"), 5)
-    out["never_indexed"] = [h[0].decode() for h in seen if isinstance(h, hpack.NeverIndexedHeaderTuple)]
+    out["never_indexed"] = streams.get(1, {}).get("never_indexed")
     out["table"] = sorted({n.decode() for n, v in c.decoder.header_table.dynamic_entries})
 elif mode == "never-indexed":
     # GET args[0] with the fields args[1:] ("name=value"), each sent never-indexed (RFC 7541
     # §6.2.3); the response body is reported.
-    import hpack
     s, c = connect()
     c.send_headers(1, [(":method", "GET"), (":path", args[0]), (":scheme", "http"), (":authority", "127.0.0.1:%d" % port)]
                    + [hpack.NeverIndexedHeaderTuple(*f.split("=", 1)) for f in args[1:]], end_stream=True)

@@ -14,10 +14,8 @@ struct ReusableHeadBuffer {
 
     /// An empty buffer of at least `minimumCapacity` bytes: the kept one when there is one.
     mutating func next(minimumCapacity: Int) -> ByteBuffer {
-        guard kept != nil else { return ByteBufferAllocator.shared.buffer(capacity: minimumCapacity) }
-        kept!.clear(minimumCapacity: minimumCapacity)
-        let buffer = kept!
-        kept = nil
+        guard var buffer = kept.take() else { return ByteBufferAllocator.shared.buffer(capacity: minimumCapacity) }
+        buffer.clear(minimumCapacity: minimumCapacity)
         return buffer
     }
 

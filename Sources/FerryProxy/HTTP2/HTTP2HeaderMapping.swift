@@ -73,7 +73,7 @@ enum HTTP2HeaderMapping {
         var neverIndexed: [String]?
         for (name, value, representation) in block {
             headerBytes += name.utf8.count + value.utf8.count + 32
-            if representation == .neverIndexed { neverIndexed = (neverIndexed ?? []) + [name] }
+            if representation == .neverIndexed { noteNeverIndexed(name, in: &neverIndexed) }
             if name.utf8.first == UInt8(ascii: ":") {
                 guard !regularSeen else { throw .pseudoAfterRegular(name) }
                 let field: Pseudo
@@ -197,6 +197,11 @@ enum HTTP2HeaderMapping {
     ///
     /// A field the previous hop sent never-indexed (`neverIndexed`, from the request or response
     /// head) stays never indexed, as RFC 7541 §7.1.3 requires of an intermediary.
+    /// Adds a field the peer sent never-indexed to the head's list (nil until the first).
+    private static func noteNeverIndexed(_ name: String, in list: inout [String]?) {
+        if list == nil { list = [name] } else { list!.append(name) }
+    }
+
     @inline(__always)
     static func indexing(name: String, value: String, neverIndexed: [String]? = nil) -> HPACKIndexing {
         if let neverIndexed, neverIndexed.contains(name) { return .neverIndexed }
@@ -278,7 +283,7 @@ enum HTTP2HeaderMapping {
         var neverIndexed: [String]?
         entries.reserveCapacity(headers.count)
         for (name, value, representation) in headers {
-            if representation == .neverIndexed { neverIndexed = (neverIndexed ?? []) + [name] }
+            if representation == .neverIndexed { noteNeverIndexed(name, in: &neverIndexed) }
             if name.utf8.first == UInt8(ascii: ":") {
                 if name == ":status" {
                     guard value.utf8.count == 3, let code = Int(value), (100...999).contains(code) else {
